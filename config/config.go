@@ -1,0 +1,374 @@
+// Package config loads connects-reconciler's one typed Config: defaults in
+// code, then an optional JSON file (--config or RECONCILER_CONFIG), then
+// environment variables (RECONCILER_<KEY>, and DATABASE_URL), then flags. Every
+// setting has one snake_case key used by all four. Load validates everything
+// and reports all problems at once.
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/connects/connects-reconciler/reconcile"
+)
+
+// EnvPrefix is the prefix of every environment variable but DATABASE_URL.
+const EnvPrefix = "RECONCILER_"
+
+// Config is everything the job can be told.
+type Config struct {
+	Database Database
+	Policy   reconcile.Policy
+	Limits   reconcile.Limits
+	Run      reconcile.Options
+	Log      Log
+}
+
+// Database says how to reach PostgreSQL.
+type Database struct {
+	// URL is the DSN (DATABASE_URL). Secret: never logged as is.
+	URL string
+	// StatementTimeout is PostgreSQL's statement_timeout for the job's
+	// sessions: the longest one batch statement may take (default 10m, 0 none).
+	StatementTimeout time.Duration
+	// LockTimeout is PostgreSQL's lock_timeout: the longest a statement waits
+	// for a row lock, e.g. on a balance (default 30s, 0 none).
+	LockTimeout time.Duration
+	// ConnectTimeout bounds connecting, unless the DSN says (default 10s).
+	ConnectTimeout time.Duration
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error (default info).
+	Level string
+	// Format is console, json, or auto: console on a terminal, JSON otherwise
+	// (default auto).
+	Format string
+}
+
+// Default returns the configuration with every default.
+func Default() Config {
+	return Config{
+		Database: Database{StatementTimeout: 10 * time.Minute, LockTimeout: 30 * time.Second, ConnectTimeout: 10 * time.Second},
+		Policy:   reconcile.DefaultPolicy(),
+		Limits:   reconcile.Limits{MaxRefunds: 100000, MaxConnects: 2000000},
+		Run:      reconcile.Options{BatchSize: 50000, ApplyBatchSize: 1000, Retries: 3, RetryBackoff: 200 * time.Millisecond},
+		Log:      Log{Level: "info", Format: "auto"},
+	}
+}
+
+// setting is one configurable value.
+type setting struct {
+	key    string
+	usage  string
+	secret bool
+	get    func(c *Config) string
+	set    func(c *Config, v string) error
+}
+
+// Env is the environment variable that sets the setting.
+func (s setting) Env() string {
+	if s.key == "database_url" {
+		return "DATABASE_URL"
+	}
+	return EnvPrefix + strings.ToUpper(s.key)
+}
+
+// Flag is the flag that sets the setting.
+func (s setting) Flag() string { return strings.ReplaceAll(s.key, "_", "-") }
+
+func durationSetting(key, usage string, field func(*Config) *time.Duration, min time.Duration) setting {
+	return setting{key: key, usage: usage,
+		get: func(c *Config) string { return field(c).String() },
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("not a duration like 15m or 0s: %q", v)
+			}
+			if d < min {
+				return fmt.Errorf("must be at least %s, got %s", min, d)
+			}
+			*field(c) = d
+			return nil
+		}}
+}
+
+func boolSetting(key, usage string, field func(*Config) *bool) setting {
+	return setting{key: key, usage: usage,
+		get: func(c *Config) string { return strconv.FormatBool(*field(c)) },
+		set: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("not true or false: %q", v)
+			}
+			*field(c) = b
+			return nil
+		}}
+}
+
+func intSetting(key, usage string, field func(*Config) *int64, min int64) setting {
+	return setting{key: key, usage: usage,
+		get: func(c *Config) string { return strconv.FormatInt(*field(c), 10) },
+		set: func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return fmt.Errorf("not a whole number: %q", v)
+			}
+			if n < min {
+				return fmt.Errorf("must be at least %d, got %d", min, n)
+			}
+			*field(c) = n
+			return nil
+		}}
+}
+
+func choiceSetting(key, usage string, field func(*Config) *string, choices ...string) setting {
+	return setting{key: key, usage: usage + " (" + strings.Join(choices, "|") + ")",
+		get: func(c *Config) string { return *field(c) },
+		set: func(c *Config, v string) error {
+			for _, ch := range choices {
+				if v == ch {
+					*field(c) = v
+					return nil
+				}
+			}
+			return fmt.Errorf("must be one of %s, got %q", strings.Join(choices, ", "), v)
+		}}
+}
+
+// settings lists every setting; the order is the order of --help.
+var settings = []setting{
+	{key: "database_url", usage: "PostgreSQL URL or key=value DSN", secret: true,
+		get: func(c *Config) string { return c.Database.URL },
+		set: func(c *Config, v string) error { c.Database.URL = v; return nil }},
+	durationSetting("settle_delay", "reconcile events older than this (Go duration)", func(c *Config) *time.Duration { return &c.Policy.SettleDelay }, 0),
+	boolSetting("tos_removed", "rule 1: refund proposals on jobs removed for a ToS violation", func(c *Config) *bool { return &c.Policy.TOSRemoved }),
+	boolSetting("tos_removed_boost", "rule 1 refunds the boost too", func(c *Config) *bool { return &c.Policy.TOSRemovedBoost }),
+	boolSetting("closed_without_hire", "rule 2: refund proposals on jobs closed without a hire", func(c *Config) *bool { return &c.Policy.ClosedWithoutHire }),
+	boolSetting("closed_without_hire_boost", "rule 2 refunds the boost of proposals with no eligible interaction before the close", func(c *Config) *bool { return &c.Policy.ClosedWithoutHireBoost }),
+	boolSetting("refund_declined", "rule 2 refunds proposals the client declined before the close", func(c *Config) *bool { return &c.Policy.RefundDeclined }),
+	boolSetting("boost_outbid", "rule 3: refund boosts outbid before an eligible interaction", func(c *Config) *bool { return &c.Policy.BoostOutbid }),
+	{key: "eligible_interactions", usage: "comma-separated interaction kinds that count as a client interaction",
+		get: func(c *Config) string { return strings.Join(c.Policy.EligibleInteractions, ",") },
+		set: func(c *Config, v string) error {
+			var kinds []string
+			for _, k := range strings.Split(v, ",") {
+				if k = strings.TrimSpace(k); k != "" {
+					kinds = append(kinds, k)
+				}
+			}
+			if len(kinds) == 0 {
+				return errors.New("must name at least one interaction kind")
+			}
+			c.Policy.EligibleInteractions = kinds
+			return nil
+		}},
+	intSetting("max_refunds", "refuse a run that would write more refunds than this (0: no limit)", func(c *Config) *int64 { return &c.Limits.MaxRefunds }, 0),
+	intSetting("max_connects", "refuse a run that would refund more Connects than this (0: no limit)", func(c *Config) *int64 { return &c.Limits.MaxConnects }, 0),
+	intSetting("batch_size", "proposal ids one planning statement covers", func(c *Config) *int64 { return &c.Run.BatchSize }, 1),
+	{key: "apply_batch_size", usage: "refunds one transaction writes",
+		get: func(c *Config) string { return strconv.Itoa(c.Run.ApplyBatchSize) },
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("not a whole number: %q", v)
+			}
+			if n < 1 || n > 100000 {
+				return fmt.Errorf("must be from 1 to 100000, got %d", n)
+			}
+			c.Run.ApplyBatchSize = n
+			return nil
+		}},
+	{key: "retries", usage: "retries of a batch after a transient database error",
+		get: func(c *Config) string { return strconv.Itoa(c.Run.Retries) },
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 20 {
+				return fmt.Errorf("must be a whole number from 0 to 20, got %q", v)
+			}
+			c.Run.Retries = n
+			return nil
+		}},
+	durationSetting("retry_backoff", "first wait before a retry; doubles each time", func(c *Config) *time.Duration { return &c.Run.RetryBackoff }, time.Millisecond),
+	durationSetting("statement_timeout", "longest one statement may run (0s: no limit)", func(c *Config) *time.Duration { return &c.Database.StatementTimeout }, 0),
+	durationSetting("lock_timeout", "longest a statement waits for a lock (0s: no limit)", func(c *Config) *time.Duration { return &c.Database.LockTimeout }, 0),
+	durationSetting("connect_timeout", "longest connecting may take, unless the URL says", func(c *Config) *time.Duration { return &c.Database.ConnectTimeout }, time.Second),
+	choiceSetting("log_level", "log level", func(c *Config) *string { return &c.Log.Level }, "debug", "info", "warn", "error"),
+	choiceSetting("log_format", "log format", func(c *Config) *string { return &c.Log.Format }, "auto", "console", "json"),
+}
+
+func lookup(key string) (setting, bool) {
+	for _, s := range settings {
+		if s.key == key {
+			return s, true
+		}
+	}
+	return setting{}, false
+}
+
+// Flags are the configuration flags registered on a command's flag set.
+type Flags struct {
+	fs     *flag.FlagSet
+	file   *string
+	values map[string]string // flag values, by key, as given
+}
+
+// Register adds --config and a flag per setting to fs.
+func Register(fs *flag.FlagSet) *Flags {
+	f := &Flags{fs: fs, values: map[string]string{}}
+	f.file = fs.String("config", "", "JSON file of settings keyed like the flags with _ for - (env "+EnvPrefix+"CONFIG)")
+	def := Default()
+	for _, s := range settings {
+		key := s.key
+		usage := s.usage + " (env " + s.Env() + ")"
+		fs.Func(s.Flag(), usage+defaultNote(s, &def), func(v string) error {
+			f.values[key] = v
+			return nil
+		})
+	}
+	return f
+}
+
+func defaultNote(s setting, def *Config) string {
+	v := s.get(def)
+	if v == "" || s.secret {
+		return ""
+	}
+	return " (default " + v + ")"
+}
+
+// Load builds the Config from defaults, the file, the environment and the
+// flags, and validates it. Every problem is reported, joined.
+func (f *Flags) Load(getenv func(string) string) (Config, error) {
+	cfg := Default()
+	var errs []error
+	apply := func(source, key, v string) {
+		s, _ := lookup(key)
+		if err := s.set(&cfg, v); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", source, err))
+		}
+	}
+
+	path := *f.file
+	if path == "" {
+		path = getenv(EnvPrefix + "CONFIG")
+	}
+	if path != "" {
+		fileValues, err := readFile(path)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		for _, key := range sortedKeys(fileValues) {
+			apply(fmt.Sprintf("config file %s: %s", path, key), key, fileValues[key])
+		}
+	}
+	for _, s := range settings {
+		if v := getenv(s.Env()); v != "" {
+			apply("env "+s.Env(), s.key, v)
+		}
+	}
+	for _, key := range sortedKeys(f.values) {
+		s, _ := lookup(key)
+		apply("flag --"+s.Flag(), key, f.values[key])
+	}
+	if cfg.Database.URL == "" {
+		errs = append(errs, errors.New("database url: not set (DATABASE_URL or --database-url)"))
+	}
+	if len(errs) > 0 {
+		return cfg, &Error{Problems: errs}
+	}
+	return cfg, nil
+}
+
+// Error lists every problem found in the configuration.
+type Error struct{ Problems []error }
+
+func (e *Error) Error() string {
+	msgs := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		msgs[i] = p.Error()
+	}
+	return "invalid configuration:\n  " + strings.Join(msgs, "\n  ")
+}
+
+// Unwrap returns the problems.
+func (e *Error) Unwrap() []error { return e.Problems }
+
+// readFile reads a JSON object of settings. Values may be strings, numbers,
+// booleans, or (for lists) arrays of strings.
+func readFile(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, fmt.Errorf("config file %s: not a JSON object: %w", path, err)
+	}
+	out := map[string]string{}
+	var errs []error
+	for _, key := range sortedKeys(raw) {
+		if _, ok := lookup(key); !ok {
+			errs = append(errs, fmt.Errorf("config file %s: unknown setting %q", path, key))
+			continue
+		}
+		v, err := scalar(raw[key])
+		if err != nil {
+			errs = append(errs, fmt.Errorf("config file %s: %s: %w", path, key, err))
+			continue
+		}
+		out[key] = v
+	}
+	return out, errors.Join(errs...)
+}
+
+func scalar(raw json.RawMessage) (string, error) {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s, nil
+	}
+	var list []string
+	if json.Unmarshal(raw, &list) == nil {
+		return strings.Join(list, ","), nil
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		return n.String(), nil
+	}
+	var b bool
+	if json.Unmarshal(raw, &b) == nil {
+		return strconv.FormatBool(b), nil
+	}
+	return "", errors.New("must be a string, number, boolean or list of strings")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Fields returns every setting as key and value for logging once at start,
+// with secrets masked.
+func (c Config) Fields(mask func(string) string) [][2]string {
+	out := make([][2]string, 0, len(settings))
+	for _, s := range settings {
+		v := s.get(&c)
+		if s.secret {
+			v = mask(v)
+		}
+		out = append(out, [2]string{s.key, v})
+	}
+	return out
+}

@@ -1,0 +1,202 @@
+// Package postgres is the PostgreSQL adapter of connects-reconciler: it opens
+// the database, runs the migrations, and implements reconcile.Store with the
+// statements in sql/. Driver errors are translated here, once.
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/url"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/connects/connects-reconciler/reconcile"
+	queries "github.com/connects/connects-reconciler/sql"
+)
+
+// Timeouts bound the work the database does for one statement.
+type Timeouts struct {
+	// Statement is PostgreSQL's statement_timeout for the job's sessions
+	// (0: none).
+	Statement time.Duration
+	// Lock is PostgreSQL's lock_timeout (0: none).
+	Lock time.Duration
+	// Connect is the connection timeout put in the DSN when it has none.
+	Connect time.Duration
+}
+
+// Open connects to PostgreSQL and checks the connection. The DSN gets a
+// connect_timeout when it has none, and the session timeouts as options.
+func Open(ctx context.Context, dsn string, t Timeouts) (*sqlx.DB, error) {
+	full, err := withSessionSettings(dsn, t)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sqlx.Open("postgres", full)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	db.SetMaxOpenConns(4)
+	db.SetMaxIdleConns(4)
+	db.SetConnMaxIdleTime(time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to database %s: %w", Redact(dsn), translate(err))
+	}
+	return db, nil
+}
+
+// withSessionSettings adds connect_timeout and the session timeouts to a DSN in
+// URL or key=value form.
+func withSessionSettings(dsn string, t Timeouts) (string, error) {
+	if t.Connect <= 0 {
+		t.Connect = 10 * time.Second
+	}
+	opts := fmt.Sprintf("-c statement_timeout=%d -c lock_timeout=%d", t.Statement.Milliseconds(), t.Lock.Milliseconds())
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return "", fmt.Errorf("database url: not a valid URL")
+		}
+		q := u.Query()
+		if q.Get("connect_timeout") == "" {
+			q.Set("connect_timeout", fmt.Sprint(int(t.Connect.Seconds())))
+		}
+		if q.Get("options") == "" {
+			q.Set("options", opts)
+		}
+		if q.Get("application_name") == "" {
+			q.Set("application_name", "connects-reconciler")
+		}
+		u.RawQuery = q.Encode()
+		return u.String(), nil
+	}
+	extra := ""
+	if !strings.Contains(dsn, "connect_timeout=") {
+		extra += fmt.Sprintf(" connect_timeout=%d", int(t.Connect.Seconds()))
+	}
+	if !strings.Contains(dsn, "options=") {
+		extra += fmt.Sprintf(" options='%s'", opts)
+	}
+	if !strings.Contains(dsn, "application_name=") {
+		extra += " application_name=connects-reconciler"
+	}
+	return dsn + extra, nil
+}
+
+// Redact returns the DSN with its password replaced, for messages and logs.
+func Redact(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+		q := u.Query()
+		if q.Get("password") != "" {
+			q.Set("password", "xxxxx")
+			u.RawQuery = q.Encode()
+		}
+		return u.String()
+	}
+	fields := strings.Fields(dsn)
+	for i, f := range fields {
+		if strings.HasPrefix(f, "password=") {
+			fields[i] = "password=xxxxx"
+		}
+	}
+	return strings.Join(fields, " ")
+}
+
+// templates holds every query file, parsed once. Files that include the policy
+// fragment are rendered per filter shape.
+var templates = template.Must(template.New("").ParseFS(queries.Queries, "queries/*.sql"))
+
+// filter renders the proposal-id predicate that the policy fragment applies to
+// every table it reads.
+type filter struct{ kind string }
+
+var (
+	byRange = filter{"range"} // $9 <= col < $10
+	byIDs   = filter{"ids"}   // col = ANY($9)
+	byAll   = filter{"all"}   // every proposal: the single-statement reference
+)
+
+// In is called by the templates with a column name.
+func (f filter) In(col string) string {
+	switch f.kind {
+	case "range":
+		return col + " >= $9 AND " + col + " < $10"
+	case "ids":
+		return col + " = ANY ($9::bigint[])"
+	default:
+		return "TRUE"
+	}
+}
+
+// render executes a query file with a filter and returns the statement.
+func render(name string, f filter) string {
+	var b bytes.Buffer
+	if err := templates.ExecuteTemplate(&b, name, f); err != nil {
+		panic(fmt.Sprintf("render %s: %v", name, err)) // a bug in an embedded file
+	}
+	return b.String()
+}
+
+// query returns a query file that takes no filter.
+func query(name string) string {
+	b, err := fs.ReadFile(queries.Queries, "queries/"+name)
+	if err != nil {
+		panic(fmt.Sprintf("read %s: %v", name, err))
+	}
+	return string(b)
+}
+
+// Statements rendered once.
+var (
+	qPlanRange  = render("plan.sql", byRange)
+	qApply      = render("apply.sql", byIDs)
+	qBounds     = query("bounds.sql")
+	qTryLock    = query("try_lock.sql")
+	qUnlock     = query("unlock.sql")
+	qStartRun   = query("start_run.sql")
+	qAbandon    = query("abandon_runs.sql")
+	qFinishRun  = query("finish_run.sql")
+)
+
+// policyArgs are the policy fragment's parameters $1-$8.
+func policyArgs(p reconcile.Policy, cutoff time.Time) []any {
+	return []any{cutoff, pq.Array(p.EligibleInteractions), p.TOSRemoved, p.TOSRemovedBoost,
+		p.ClosedWithoutHire, p.ClosedWithoutHireBoost, p.RefundDeclined, p.BoostOutbid}
+}
+
+// translate maps driver errors to domain errors: connection loss,
+// serialization failures, deadlocks and admin shutdowns are transient.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) {
+		switch pqErr.Code {
+		case "40001", "40P01", "57P01", "57P02", "57P03", "08000", "08003", "08006", "08001", "08004":
+			return fmt.Errorf("%w: %w", reconcile.ErrTransient, err)
+		}
+		return err
+	}
+	var netErr net.Error
+	if errors.Is(err, sql.ErrConnDone) || errors.Is(err, driver.ErrBadConn) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &netErr) {
+		return fmt.Errorf("%w: %w", reconcile.ErrTransient, err)
+	}
+	return err
+}

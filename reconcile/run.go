@@ -1,0 +1,272 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Slice is one planning batch of a sweep. Its contents belong to the store;
+// the run loop only hands it back.
+type Slice struct {
+	Lo, Hi int64 // proposal ids in [Lo, Hi)
+}
+
+// Scope says which slices a run plans.
+type Scope struct {
+	// BatchSize is how many proposal ids one planning slice covers.
+	BatchSize int64
+}
+
+// Snapshot is the database's view at the start of a run: its clock and the
+// slices to plan.
+type Snapshot struct {
+	Now    time.Time
+	Slices []Slice
+}
+
+// RunRecord is an applying run as it is recorded before it writes.
+type RunRecord struct {
+	ID           string
+	Mode         string // "run" or "plan"
+	Scope        string // "full" or "incremental"
+	Shard        string
+	AsOf         time.Time
+	SettleCutoff time.Time
+	Policy       Policy
+	Planned      Totals
+}
+
+// Run statuses.
+const (
+	StatusRunning     = "running"
+	StatusSucceeded   = "succeeded"
+	StatusFailed      = "failed"
+	StatusRefused     = "refused"
+	StatusInterrupted = "interrupted"
+)
+
+// Outcome closes a run record.
+type Outcome struct {
+	Status  string
+	Error   string
+	Skipped int64
+}
+
+// Store is what the run loop needs from storage. Implementations translate
+// driver errors: transient ones wrap ErrTransient, lock contention is ErrLocked.
+type Store interface {
+	// Snapshot reads the database clock and splits the work into slices.
+	Snapshot(ctx context.Context, scope Scope) (Snapshot, error)
+	// PlanSlice returns every finding in one slice. It writes nothing.
+	PlanSlice(ctx context.Context, p Policy, cutoff time.Time, s Slice) ([]Finding, error)
+	// Lock takes the run lock named key, or returns ErrLocked at once.
+	Lock(ctx context.Context, key string) (release func(), err error)
+	// StartRun records a run and closes the records of runs that died holding
+	// the same lock.
+	StartRun(ctx context.Context, r RunRecord) error
+	// Apply writes the refunds that are still owed, with their balance
+	// changes, audit rows and the run's counters, in one transaction, and
+	// returns those written.
+	Apply(ctx context.Context, runID string, p Policy, cutoff time.Time, refunds []Refund) ([]Refund, error)
+	// FinishRun closes a run record.
+	FinishRun(ctx context.Context, runID string, o Outcome) error
+}
+
+// Options tune the run loop.
+type Options struct {
+	// BatchSize is how many proposal ids one planning statement covers.
+	BatchSize int64
+	// ApplyBatchSize is how many refunds one transaction writes.
+	ApplyBatchSize int
+	// Retries is how many times a batch is retried after a transient error.
+	Retries int
+	// RetryBackoff is the first wait between retries; it doubles each time.
+	RetryBackoff time.Duration
+	// Shard names the shard ("I/N"), or "" for the whole marketplace.
+	Shard string
+}
+
+// Reconciler plans and applies missing refunds.
+type Reconciler struct {
+	Store   Store
+	Policy  Policy
+	Limits  Limits
+	Options Options
+	Log     *zap.Logger
+	// Now is the wall clock, for durations only; the policy uses the
+	// database's clock.
+	Now func() time.Time
+}
+
+// Result is what an applying run did.
+type Result struct {
+	RunID   string
+	Status  string
+	Plan    *Plan
+	Issued  []Refund
+	Skipped []Refund // planned, but no longer owed when their batch was written
+}
+
+// Plan finds every missing refund and discrepancy. It writes nothing.
+func (r *Reconciler) Plan(ctx context.Context) (*Plan, error) {
+	var snap Snapshot
+	err := r.retry(ctx, "snapshot", func(ctx context.Context) (err error) {
+		snap, err = r.Store.Snapshot(ctx, Scope{BatchSize: r.Options.BatchSize})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	plan := &Plan{AsOf: snap.Now, SettleCutoff: snap.Now.Add(-r.Policy.SettleDelay), Policy: r.Policy}
+	for _, s := range snap.Slices {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		var found []Finding
+		err := r.retry(ctx, "plan slice", func(ctx context.Context) (err error) {
+			found, err = r.Store.PlanSlice(ctx, r.Policy, plan.SettleCutoff, s)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("plan proposals [%d, %d): %w", s.Lo, s.Hi, err)
+		}
+		for _, f := range found {
+			plan.Add(f)
+		}
+	}
+	plan.Sort()
+	return plan, nil
+}
+
+// LockKey is the name of the run lock for a shard.
+func LockKey(shard string) string {
+	return "connects-reconciler/run/" + shard
+}
+
+// Run plans, checks the limits, and writes the missing refunds in batches.
+// It returns ErrLocked when another run holds the lock and a *LimitError when
+// the plan is refused; the returned Result is set whenever a run was recorded.
+func (r *Reconciler) Run(ctx context.Context, runID string) (*Result, error) {
+	release, err := r.Store.Lock(ctx, LockKey(r.Options.Shard))
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+
+	plan, err := r.Plan(ctx)
+	if err != nil {
+		return nil, err
+	}
+	totals := plan.Totals()
+	res := &Result{RunID: runID, Status: StatusRunning, Plan: plan}
+	rec := RunRecord{
+		ID: runID, Mode: "run", Scope: "full", Shard: r.Options.Shard,
+		AsOf: plan.AsOf, SettleCutoff: plan.SettleCutoff, Policy: r.Policy, Planned: totals,
+	}
+	if err := r.Store.StartRun(ctx, rec); err != nil {
+		return nil, fmt.Errorf("record run: %w", err)
+	}
+	if limitErr := r.Limits.Check(totals); limitErr != nil {
+		res.Status = StatusRefused
+		return res, errors.Join(limitErr, r.finish(runID, Outcome{Status: StatusRefused, Error: limitErr.Error()}))
+	}
+
+	runErr := r.apply(ctx, res)
+	switch {
+	case runErr == nil:
+		res.Status = StatusSucceeded
+	case ctx.Err() != nil:
+		res.Status = StatusInterrupted
+	default:
+		res.Status = StatusFailed
+	}
+	out := Outcome{Status: res.Status, Skipped: int64(len(res.Skipped))}
+	if runErr != nil {
+		out.Error = runErr.Error()
+	}
+	return res, errors.Join(runErr, r.finish(runID, out))
+}
+
+func (r *Reconciler) apply(ctx context.Context, res *Result) error {
+	refunds := res.Plan.Refunds
+	size := r.Options.ApplyBatchSize
+	if size <= 0 {
+		size = 1000
+	}
+	for start := 0; start < len(refunds); start += size {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("stopped before batch at refund %d of %d: %w", start, len(refunds), err)
+		}
+		batch := refunds[start:min(start+size, len(refunds))]
+		var written []Refund
+		err := r.retry(ctx, "apply batch", func(ctx context.Context) (err error) {
+			written, err = r.Store.Apply(ctx, res.RunID, res.Plan.Policy, res.Plan.SettleCutoff, batch)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("apply refunds %d-%d of %d: %w", start+1, start+len(batch), len(refunds), err)
+		}
+		res.Issued = append(res.Issued, written...)
+		res.Skipped = append(res.Skipped, notWritten(batch, written)...)
+	}
+	return nil
+}
+
+// notWritten returns the planned refunds missing from written; both are in
+// proposal, component order.
+func notWritten(planned, written []Refund) []Refund {
+	var out []Refund
+	j := 0
+	for _, p := range planned {
+		if j < len(written) && written[j].ProposalID == p.ProposalID && written[j].Component == p.Component {
+			j++
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// finish records the outcome even when the run's context is already
+// cancelled: an interrupted run must say so.
+func (r *Reconciler) finish(runID string, o Outcome) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.Store.FinishRun(ctx, runID, o); err != nil {
+		return fmt.Errorf("record run outcome %s: %w", o.Status, err)
+	}
+	return nil
+}
+
+// retry runs fn, again after transient errors, with doubling backoff, at
+// most Options.Retries more times.
+func (r *Reconciler) retry(ctx context.Context, op string, fn func(context.Context) error) error {
+	wait := r.Options.RetryBackoff
+	if wait <= 0 {
+		wait = 200 * time.Millisecond
+	}
+	for attempt := 0; ; attempt++ {
+		err := fn(ctx)
+		if err == nil || !errors.Is(err, ErrTransient) || attempt >= r.Options.Retries || ctx.Err() != nil {
+			return err
+		}
+		r.log().Warn("retrying after transient error", zap.String("op", op), zap.Int("attempt", attempt+1), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+}
+
+func (r *Reconciler) log() *zap.Logger {
+	if r.Log == nil {
+		return zap.NewNop()
+	}
+	return r.Log
+}

@@ -1,0 +1,2 @@
+-- name: Unlock :one
+SELECT pg_advisory_unlock($1)

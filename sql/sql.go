@@ -1,0 +1,23 @@
+// Package sql holds every SQL statement of connects-reconciler as embedded
+// files: the marketplace schema used for development and tests, the job's own
+// migrations, and the queries. It holds no logic.
+package sql
+
+import "embed"
+
+// Marketplace is the goose migration set that creates the contract's tables
+// (jobs, proposals, auctions, interactions, the Connects ledger and balances)
+// with the indexes the job's queries need. Production already has them.
+//
+//go:embed marketplace/*.sql
+var Marketplace embed.FS
+
+// Migrations is the goose migration set for the job's own tables.
+//
+//go:embed migrations/*.sql
+var Migrations embed.FS
+
+// Queries holds the job's statements, one per file, named after the file.
+//
+//go:embed queries/*.sql
+var Queries embed.FS
