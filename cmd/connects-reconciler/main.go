@@ -1,0 +1,104 @@
+// Command connects-reconciler finds Connects refunds that a freelance
+// marketplace owes but never wrote, and writes them exactly once.
+//
+// Usage:
+//
+//	connects-reconciler migrate [--with-marketplace]
+//	connects-reconciler run [--dry-run] [--format table|json] [settings]
+//	connects-reconciler seed [--seed N] [--proposals N] [--force]
+//
+// Exit codes: 0 done, 1 failed, 2 bad usage or configuration, 3 refused by a
+// safety limit, 4 another run holds the lock.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/connects/connects-reconciler/config"
+	"github.com/connects/connects-reconciler/reconcile"
+)
+
+// Exit codes, documented in the README; schedulers act on them.
+const (
+	exitOK      = 0
+	exitFailed  = 1
+	exitUsage   = 2
+	exitRefused = 3
+	exitLocked  = 4
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, errHelp) {
+		fmt.Fprintln(os.Stderr, "connects-reconciler:", err)
+	}
+	os.Exit(exitCode(err))
+}
+
+// usageError is a command line the program cannot understand.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// errHelp is returned after help was printed on request.
+var errHelp = errors.New("help requested")
+
+func exitCode(err error) int {
+	var usage usageError
+	var cfg *config.Error
+	var limit *reconcile.LimitError
+	switch {
+	case err == nil, errors.Is(err, errHelp):
+		return exitOK
+	case errors.As(err, &usage), errors.As(err, &cfg):
+		return exitUsage
+	case errors.As(err, &limit):
+		return exitRefused
+	case errors.Is(err, reconcile.ErrLocked):
+		return exitLocked
+	default:
+		return exitFailed
+	}
+}
+
+const usage = `connects-reconciler issues missing Connects refunds, exactly once.
+
+Commands:
+  migrate   apply the job's schema (--with-marketplace: also the contract's tables)
+  run       plan and write missing refunds (--dry-run: report only)
+  seed      fill an empty database with a synthetic marketplace
+
+Run "connects-reconciler COMMAND -h" for a command's flags and settings.
+Exit codes: 0 done, 1 failed, 2 bad usage or configuration,
+            3 refused by a safety limit, 4 another run holds the lock.
+`
+
+// run is the whole program but for process concerns, so tests can drive it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usageError{"no command given"}
+	}
+	switch args[0] {
+	case "migrate":
+		return cmdMigrate(ctx, args[1:], getenv, stdout, stderr)
+	case "run":
+		return cmdRun(ctx, args[1:], getenv, stdout, stderr)
+	case "seed":
+		return cmdSeed(ctx, args[1:], getenv, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return usageError{fmt.Sprintf("unknown command %q", args[0])}
+	}
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/connects/connects-reconciler/reconcile"
+	"github.com/connects/connects-reconciler/reconcile/postgres"
+)
+
+func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	c := newCommand("run", "Plan the missing refunds, check the safety limits, write them.", stderr)
+	dryRun := c.fs.Bool("dry-run", false, "report what would be refunded and why; write nothing")
+	format := c.fs.String("format", "", "output: table or json (default table on a terminal, json otherwise)")
+	if err := c.parse(args, getenv, stderr); err != nil {
+		return err
+	}
+	switch *format {
+	case "":
+		*format = "json"
+		if isTerminal(stdout) {
+			*format = "table"
+		}
+	case "table", "json":
+	default:
+		return usageError{fmt.Sprintf("run: --format must be table or json, got %q", *format)}
+	}
+
+	start := time.Now()
+	runID := newRunID(start)
+	log := c.log.With(zap.String("run_id", runID))
+	c.logConfig(log)
+	db, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	r := &reconcile.Reconciler{
+		Store:   postgres.NewStore(db, log),
+		Policy:  c.cfg.Policy,
+		Limits:  c.cfg.Limits,
+		Options: c.cfg.Run,
+		Log:     log.Named("reconcile"),
+	}
+
+	if *dryRun {
+		plan, err := r.Plan(ctx)
+		if err != nil {
+			return fmt.Errorf("plan: %w", err)
+		}
+		limitErr := c.cfg.Limits.Check(plan.Totals())
+		log.Info("dry run planned", append(totalsFields(plan.Totals()), zap.Duration("took", time.Since(start)))...)
+		if err := writeReport(stdout, *format, report{DryRun: true, Plan: plan, Refused: errString(limitErr)}); err != nil {
+			return err
+		}
+		return limitErr
+	}
+
+	res, err := r.Run(ctx, runID)
+	if res != nil {
+		issued := reconcile.Sum(res.Issued, nil)
+		log.Info("run finished", append(totalsFields(issued),
+			zap.String("status", res.Status), zap.Int("skipped", len(res.Skipped)),
+			zap.Int64("planned", int64(len(res.Plan.Refunds))), zap.Int("discrepancies", len(res.Plan.Discrepancies)),
+			zap.Duration("took", time.Since(start)))...)
+		if werr := writeReport(stdout, *format, report{RunID: res.RunID, Status: res.Status, Plan: res.Plan,
+			Issued: res.Issued, Skipped: res.Skipped, Refused: errString(limitOf(err))}); werr != nil {
+			err = errors.Join(err, werr)
+		}
+	}
+	if errors.Is(err, reconcile.ErrLocked) {
+		log.Warn("another run holds the lock; nothing done")
+	}
+	return err
+}
+
+func limitOf(err error) error {
+	var l *reconcile.LimitError
+	if errors.As(err, &l) {
+		return l
+	}
+	return nil
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func totalsFields(t reconcile.Totals) []zap.Field {
+	fields := []zap.Field{zap.Int64("refunds", t.Refunds), zap.Int64("connects", t.Connects),
+		zap.Int64("discrepancies", t.Discrepancies), zap.Int64("pending", t.Pending)}
+	for _, rule := range reconcile.Rules {
+		a := t.ByRule[rule]
+		fields = append(fields, zap.Int64(string(rule)+"_refunds", a.Refunds), zap.Int64(string(rule)+"_connects", a.Connects))
+	}
+	return fields
+}
