@@ -1,0 +1,34 @@
+# connects-reconciler. `make help` lists the targets.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := bin/connects-reconciler
+STATICCHECK_VERSION := v0.8.2
+export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
+
+.PHONY: help build demo test vet staticcheck lint clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## build bin/connects-reconciler
+	$(GO) build -o $(BIN) ./cmd/connects-reconciler
+
+demo: build ## set up a local database if none is configured, migrate, seed, dry-run, run, run again
+	bash scripts/demo.sh
+
+vet: ## go vet
+	$(GO) vet ./...
+
+staticcheck: ## staticcheck (installed on first use from the Go module proxy)
+	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	staticcheck ./...
+
+lint: vet staticcheck ## gofmt check, go vet, staticcheck
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+test: lint ## lint, then every test with the race detector against real PostgreSQL (TEST_DATABASE_URL, default 127.0.0.1:5432)
+	$(GO) test -race -count=1 ./...
+
+clean: ## remove build output and the demo's throwaway cluster
+	-bash scripts/localdb.sh --stop 2>/dev/null
+	rm -rf bin .demo
