@@ -7,6 +7,7 @@
 # Needs ./bin/connects-reconciler (make build). Settings:
 #   DEMO_PROPOSALS      proposals to seed (default 20000)
 #   DEMO_SETTLE_DELAY   settle delay of every run (default 15m)
+#   DEMO_BIN            the binary (default ./bin/connects-reconciler)
 #   DATABASE_URL        use this database instead of a local one; the demo then
 #                       seeds without --force (refused if it holds data) unless
 #                       DEMO_FORCE=1
@@ -15,7 +16,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-BIN=./bin/connects-reconciler
+BIN=${DEMO_BIN:-./bin/connects-reconciler}
 OUT=.demo
 PROPOSALS=${DEMO_PROPOSALS:-20000}
 SETTLE=${DEMO_SETTLE_DELAY:-15m}
@@ -61,7 +62,7 @@ json_totals() {
 	awk '
 	function key(s) { sub(/":.*/, "", s); sub(/^"/, "", s); return s }
 	function val(s) { sub(/^"[^"]*": */, "", s); gsub(/"/, "", s); return s }
-	/^  "refused": / { printf "  REFUSED: %s\n", val(substr($0, 3)) }
+	/^  "refused": / { s = substr($0, 3); sub(/,$/, "", s); printf "  REFUSED: %s\n", val(s) }
 	/^  "totals": \{/ { on = 1; depth = 1; next }
 	!on { next }
 	{

@@ -29,7 +29,7 @@ die() { printf 'localdb: error: %s\n' "$*" >&2; exit 1; }
 redact() { sed -E 's#(://[^:/@]*):[^@/]*@#\1:***@#'; }
 
 usage() {
-	sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 }
 
 # --- PostgreSQL binaries ---------------------------------------------------
@@ -45,12 +45,12 @@ bindir() {
 		fi
 	fi
 	# Newest version first.
-	for d in $(ls -d /usr/lib/postgresql/*/bin /usr/pgsql-*/bin /usr/local/pgsql/bin 2>/dev/null | sort -rV); do
+	while IFS= read -r d; do
 		if [[ -x $d/initdb && -x $d/pg_ctl ]]; then
 			printf '%s\n' "$d"
 			return
 		fi
-	done
+	done < <(printf '%s\n' /usr/lib/postgresql/*/bin /usr/pgsql-*/bin /usr/local/pgsql/bin | sort -rV)
 	d=$(command -v initdb 2>/dev/null || true)
 	if [[ -n $d ]]; then
 		d=$(dirname "$d")
