@@ -29,6 +29,9 @@ type Config struct {
 	Limits   reconcile.Limits
 	Run      reconcile.Options
 	Log      Log
+	// ShardCount, with JOB_COMPLETION_INDEX set by Kubernetes in an Indexed
+	// Job's pods, picks Run.Shard when no shard is given (default 0).
+	ShardCount int64
 }
 
 // Database says how to reach PostgreSQL.
@@ -60,7 +63,7 @@ func Default() Config {
 		Database: Database{StatementTimeout: 10 * time.Minute, LockTimeout: 30 * time.Second, ConnectTimeout: 10 * time.Second},
 		Policy:   reconcile.DefaultPolicy(),
 		Limits:   reconcile.Limits{MaxRefunds: 100000, MaxConnects: 2000000},
-		Run:      reconcile.Options{BatchSize: 50000, ApplyBatchSize: 1000, Retries: 3, RetryBackoff: 200 * time.Millisecond},
+		Run:      reconcile.Options{BatchSize: 50000, ApplyBatchSize: 1000, Retries: 3, RetryBackoff: 200 * time.Millisecond, Lookback: time.Hour},
 		Log:      Log{Level: "info", Format: "auto"},
 	}
 }
@@ -197,6 +200,19 @@ var settings = []setting{
 			c.Run.Retries = n
 			return nil
 		}},
+	boolSetting("full", "sweep every proposal instead of what changed since the last successful run", func(c *Config) *bool { return &c.Run.Full }),
+	durationSetting("lookback", "widen each incremental window backwards by this, for rows committed late", func(c *Config) *time.Duration { return &c.Run.Lookback }, 0),
+	{key: "shard", usage: "reconcile only accounts hashing to shard I of N (\"I/N\")",
+		get: func(c *Config) string { return c.Run.Shard.String() },
+		set: func(c *Config, v string) error {
+			sh, err := reconcile.ParseShard(v)
+			if err != nil {
+				return err
+			}
+			c.Run.Shard = sh
+			return nil
+		}},
+	intSetting("shard_count", "shards in all; with JOB_COMPLETION_INDEX (an Indexed Job's pod) it picks the shard (0: unsharded)", func(c *Config) *int64 { return &c.ShardCount }, 0),
 	durationSetting("retry_backoff", "first wait before a retry; doubles each time", func(c *Config) *time.Duration { return &c.Run.RetryBackoff }, time.Millisecond),
 	durationSetting("statement_timeout", "longest one statement may run (0s: no limit)", func(c *Config) *time.Duration { return &c.Database.StatementTimeout }, 0),
 	durationSetting("lock_timeout", "longest a statement waits for a lock (0s: no limit)", func(c *Config) *time.Duration { return &c.Database.LockTimeout }, 0),
@@ -278,6 +294,17 @@ func (f *Flags) Load(getenv func(string) string) (Config, error) {
 	for _, key := range sortedKeys(f.values) {
 		s, _ := lookup(key)
 		apply("flag --"+s.Flag(), key, f.values[key])
+	}
+	if cfg.ShardCount > 1 && !cfg.Run.Shard.Sharded() {
+		if idx := getenv("JOB_COMPLETION_INDEX"); idx != "" {
+			sh, err := reconcile.ParseShard(idx + "/" + strconv.FormatInt(cfg.ShardCount, 10))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("env JOB_COMPLETION_INDEX with shard_count: %w", err))
+			}
+			cfg.Run.Shard = sh
+		} else {
+			errs = append(errs, errors.New("shard_count: set, but neither --shard nor JOB_COMPLETION_INDEX says which shard"))
+		}
 	}
 	if cfg.Database.URL == "" {
 		errs = append(errs, errors.New("database url: not set (DATABASE_URL or --database-url)"))

@@ -72,6 +72,9 @@ type Plan struct {
 	AsOf          time.Time     `json:"as_of"`
 	SettleCutoff  time.Time     `json:"settle_cutoff"`
 	Policy        Policy        `json:"policy"`
+	// Scope is "full" or "incremental"; Shard is "I/N" or "".
+	Scope string `json:"scope"`
+	Shard string `json:"shard,omitempty"`
 	Refunds       []Refund      `json:"refunds"`
 	Discrepancies []Discrepancy `json:"discrepancies"`
 	// Pending counts owed refunds still inside the settle delay.

@@ -9,23 +9,44 @@ import (
 	"go.uber.org/zap"
 )
 
-// Slice is one planning batch of a sweep. Its contents belong to the store;
-// the run loop only hands it back.
+// Slice is one planning batch: a range of proposal ids for a full sweep, or
+// the ids themselves for an incremental run.
 type Slice struct {
-	Lo, Hi int64 // proposal ids in [Lo, Hi)
+	Lo, Hi int64   // proposal ids in [Lo, Hi), when IDs is nil
+	IDs    []int64 // the proposals, in order
 }
 
-// Scope says which slices a run plans.
+// Event sources of incremental runs, each with its own watermark.
+const (
+	SourceJobClosures = "job_closures" // jobs.closed_at: closures and removals
+	SourceAuctionEnds = "auction_ends" // boost_auctions.ended_at
+)
+
+// Sources lists the event sources.
+var Sources = []string{SourceJobClosures, SourceAuctionEnds}
+
+// Scope says which proposals a run plans.
 type Scope struct {
-	// BatchSize is how many proposal ids one planning slice covers.
+	// BatchSize is how many proposals one planning slice covers.
 	BatchSize int64
+	// Shard limits the run to one shard's accounts.
+	Shard Shard
+	// Since, when set, makes the run incremental: only proposals touched by an
+	// event of each source after Since[source] and before Until.
+	Since map[string]time.Time
+	// Until is the settle cutoff.
+	Until time.Time
 }
 
-// Snapshot is the database's view at the start of a run: its clock and the
-// slices to plan.
-type Snapshot struct {
-	Now    time.Time
-	Slices []Slice
+// Incremental reports whether the scope covers only what changed.
+func (s Scope) Incremental() bool { return s.Since != nil }
+
+// Name is "incremental" or "full".
+func (s Scope) Name() string {
+	if s.Incremental() {
+		return "incremental"
+	}
+	return "full"
 }
 
 // RunRecord is an applying run as it is recorded before it writes.
@@ -54,15 +75,22 @@ type Outcome struct {
 	Status  string
 	Error   string
 	Skipped int64
+	// Watermark, set on success, is where the next incremental run starts.
+	Watermark *time.Time
 }
 
 // Store is what the run loop needs from storage. Implementations translate
 // driver errors: transient ones wrap ErrTransient, lock contention is ErrLocked.
 type Store interface {
-	// Snapshot reads the database clock and splits the work into slices.
-	Snapshot(ctx context.Context, scope Scope) (Snapshot, error)
-	// PlanSlice returns every finding in one slice. It writes nothing.
-	PlanSlice(ctx context.Context, p Policy, cutoff time.Time, s Slice) ([]Finding, error)
+	// Clock reads the database's clock.
+	Clock(ctx context.Context) (time.Time, error)
+	// Watermarks returns the shard's watermark per event source.
+	Watermarks(ctx context.Context, shard Shard) (map[string]time.Time, error)
+	// Slices splits the scope's proposals into planning slices.
+	Slices(ctx context.Context, scope Scope) ([]Slice, error)
+	// PlanSlice returns every finding in one slice for the shard. It writes
+	// nothing.
+	PlanSlice(ctx context.Context, p Policy, cutoff time.Time, shard Shard, s Slice) ([]Finding, error)
 	// Lock takes the run lock named key, or returns ErrLocked at once.
 	Lock(ctx context.Context, key string) (release func(), err error)
 	// StartRun records a run and closes the records of runs that died holding
@@ -72,8 +100,9 @@ type Store interface {
 	// changes, audit rows and the run's counters, in one transaction, and
 	// returns those written.
 	Apply(ctx context.Context, runID string, p Policy, cutoff time.Time, refunds []Refund) ([]Refund, error)
-	// FinishRun closes a run record.
-	FinishRun(ctx context.Context, runID string, o Outcome) error
+	// FinishRun closes a run record; with o.Watermark set it also moves the
+	// shard's watermarks, in the same transaction.
+	FinishRun(ctx context.Context, runID string, shard Shard, o Outcome) error
 }
 
 // Options tune the run loop.
@@ -86,8 +115,15 @@ type Options struct {
 	Retries int
 	// RetryBackoff is the first wait between retries; it doubles each time.
 	RetryBackoff time.Duration
-	// Shard names the shard ("I/N"), or "" for the whole marketplace.
-	Shard string
+	// Shard limits runs to one shard's accounts; each shard has its own lock
+	// and watermarks.
+	Shard Shard
+	// Full makes every run a full sweep; otherwise a run after a successful
+	// one reconciles only what changed since its watermark.
+	Full bool
+	// Lookback widens each incremental window backwards, for rows committed
+	// later than their timestamp says.
+	Lookback time.Duration
 }
 
 // Reconciler plans and applies missing refunds.
@@ -111,28 +147,51 @@ type Result struct {
 	Skipped []Refund // planned, but no longer owed when their batch was written
 }
 
-// Plan finds every missing refund and discrepancy. It writes nothing.
+// Plan finds every missing refund and discrepancy in the run's scope. It
+// writes nothing.
 func (r *Reconciler) Plan(ctx context.Context) (*Plan, error) {
-	var snap Snapshot
-	err := r.retry(ctx, "snapshot", func(ctx context.Context) (err error) {
-		snap, err = r.Store.Snapshot(ctx, Scope{BatchSize: r.Options.BatchSize})
+	var now time.Time
+	if err := r.retry(ctx, "read clock", func(ctx context.Context) (err error) {
+		now, err = r.Store.Clock(ctx)
 		return err
-	})
-	if err != nil {
+	}); err != nil {
 		return nil, err
 	}
-	plan := &Plan{AsOf: snap.Now, SettleCutoff: snap.Now.Add(-r.Policy.SettleDelay), Policy: r.Policy}
-	for _, s := range snap.Slices {
+	scope := Scope{BatchSize: r.Options.BatchSize, Shard: r.Options.Shard, Until: now.Add(-r.Policy.SettleDelay)}
+	if !r.Options.Full {
+		var marks map[string]time.Time
+		if err := r.retry(ctx, "read watermarks", func(ctx context.Context) (err error) {
+			marks, err = r.Store.Watermarks(ctx, r.Options.Shard)
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		if len(marks) == len(Sources) {
+			scope.Since = map[string]time.Time{}
+			for src, m := range marks {
+				scope.Since[src] = m.Add(-r.Options.Lookback)
+			}
+		}
+	}
+	var slices []Slice
+	if err := r.retry(ctx, "split into slices", func(ctx context.Context) (err error) {
+		slices, err = r.Store.Slices(ctx, scope)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	plan := &Plan{AsOf: now, SettleCutoff: scope.Until, Policy: r.Policy, Scope: scope.Name(), Shard: scope.Shard.String()}
+	for _, s := range slices {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		var found []Finding
 		err := r.retry(ctx, "plan slice", func(ctx context.Context) (err error) {
-			found, err = r.Store.PlanSlice(ctx, r.Policy, plan.SettleCutoff, s)
+			found, err = r.Store.PlanSlice(ctx, r.Policy, plan.SettleCutoff, scope.Shard, s)
 			return err
 		})
 		if err != nil {
-			return nil, fmt.Errorf("plan proposals [%d, %d): %w", s.Lo, s.Hi, err)
+			return nil, fmt.Errorf("plan %s: %w", describe(s), err)
 		}
 		for _, f := range found {
 			plan.Add(f)
@@ -142,9 +201,16 @@ func (r *Reconciler) Plan(ctx context.Context) (*Plan, error) {
 	return plan, nil
 }
 
+func describe(s Slice) string {
+	if s.IDs != nil {
+		return fmt.Sprintf("%d changed proposals from %d", len(s.IDs), s.IDs[0])
+	}
+	return fmt.Sprintf("proposals [%d, %d)", s.Lo, s.Hi)
+}
+
 // LockKey is the name of the run lock for a shard.
-func LockKey(shard string) string {
-	return "connects-reconciler/run/" + shard
+func LockKey(shard Shard) string {
+	return "connects-reconciler/run/" + shard.String()
 }
 
 // Run plans, checks the limits, and writes the missing refunds in batches.
@@ -164,7 +230,7 @@ func (r *Reconciler) Run(ctx context.Context, runID string) (*Result, error) {
 	totals := plan.Totals()
 	res := &Result{RunID: runID, Status: StatusRunning, Plan: plan}
 	rec := RunRecord{
-		ID: runID, Mode: "run", Scope: "full", Shard: r.Options.Shard,
+		ID: runID, Mode: "run", Scope: plan.Scope, Shard: r.Options.Shard.String(),
 		AsOf: plan.AsOf, SettleCutoff: plan.SettleCutoff, Policy: r.Policy, Planned: totals,
 	}
 	if err := r.Store.StartRun(ctx, rec); err != nil {
@@ -187,6 +253,8 @@ func (r *Reconciler) Run(ctx context.Context, runID string) (*Result, error) {
 	out := Outcome{Status: res.Status, Skipped: int64(len(res.Skipped))}
 	if runErr != nil {
 		out.Error = runErr.Error()
+	} else {
+		out.Watermark = &plan.SettleCutoff
 	}
 	return res, errors.Join(runErr, r.finish(runID, out))
 }
@@ -236,7 +304,7 @@ func notWritten(planned, written []Refund) []Refund {
 func (r *Reconciler) finish(runID string, o Outcome) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := r.Store.FinishRun(ctx, runID, o); err != nil {
+	if err := r.Store.FinishRun(ctx, runID, r.Options.Shard, o); err != nil {
 		return fmt.Errorf("record run outcome %s: %w", o.Status, err)
 	}
 	return nil

@@ -186,7 +186,7 @@ func TestExitCodes(t *testing.T) {
 	})
 	t.Run("another run holds the lock", func(t *testing.T) {
 		store := postgres.NewStore(db, zaptest.NewLogger(t))
-		release, err := store.Lock(context.Background(), reconcile.LockKey(""))
+		release, err := store.Lock(context.Background(), reconcile.LockKey(reconcile.Shard{}))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -121,7 +121,7 @@ func (m *market) reconciler(p reconcile.Policy) *reconcile.Reconciler {
 	return &reconcile.Reconciler{
 		Store:   postgres.NewStore(m.db, log),
 		Policy:  p,
-		Options: reconcile.Options{BatchSize: 7, ApplyBatchSize: 3, Retries: 2, RetryBackoff: time.Millisecond},
+		Options: reconcile.Options{BatchSize: 7, ApplyBatchSize: 3, Retries: 2, RetryBackoff: time.Millisecond, Full: true},
 		Log:     log,
 	}
 }

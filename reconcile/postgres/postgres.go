@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 	"text/template"
 	"time"
 
@@ -121,17 +122,20 @@ func Redact(dsn string) string {
 // fragment are rendered per filter shape.
 var templates = template.Must(template.New("").ParseFS(queries.Queries, "queries/*.sql"))
 
-// filter renders the proposal-id predicate that the policy fragment applies to
-// every table it reads.
-type filter struct{ kind string }
+// filter renders the predicates that the policy fragment applies: the
+// proposal ids every table is read by, and the shard of accounts kept.
+type filter struct {
+	kind  string
+	shard reconcile.Shard
+}
 
 var (
-	byRange = filter{"range"} // $9 <= col < $10
-	byIDs   = filter{"ids"}   // col = ANY($9)
-	byAll   = filter{"all"}   // every proposal: the single-statement reference
+	byRange = filter{kind: "range"} // $9 <= col < $10
+	byIDs   = filter{kind: "ids"}   // col = ANY($9)
+	byAll   = filter{kind: "all"}   // every proposal: the single-statement reference
 )
 
-// In is called by the templates with a column name.
+// In is called by the templates with a proposal-id column.
 func (f filter) In(col string) string {
 	switch f.kind {
 	case "range":
@@ -143,6 +147,15 @@ func (f filter) In(col string) string {
 	}
 }
 
+// Shard is called by the templates with an account column. The shard's
+// numbers are validated integers, so they are rendered into the text.
+func (f filter) Shard(col string) string {
+	if !f.shard.Sharded() {
+		return "TRUE"
+	}
+	return fmt.Sprintf("(hashint8(%s) & 2147483647) %% %d = %d", col, f.shard.Count, f.shard.Index)
+}
+
 // render executes a query file with a filter and returns the statement.
 func render(name string, f filter) string {
 	var b bytes.Buffer
@@ -150,6 +163,24 @@ func render(name string, f filter) string {
 		panic(fmt.Sprintf("render %s: %v", name, err)) // a bug in an embedded file
 	}
 	return b.String()
+}
+
+// rendered caches statements rendered per filter.
+var rendered sync.Map // map[renderKey]string
+
+type renderKey struct {
+	name string
+	f    filter
+}
+
+// statement renders a query file once per filter and remembers it.
+func statement(name string, f filter) string {
+	if q, ok := rendered.Load(renderKey{name, f}); ok {
+		return q.(string)
+	}
+	q := render(name, f)
+	rendered.Store(renderKey{name, f}, q)
+	return q
 }
 
 // query returns a query file that takes no filter.
@@ -161,16 +192,18 @@ func query(name string) string {
 	return string(b)
 }
 
-// Statements rendered once.
+// Statements that take no filter, read once.
 var (
-	qPlanRange  = render("plan.sql", byRange)
-	qApply      = render("apply.sql", byIDs)
-	qBounds     = query("bounds.sql")
-	qTryLock    = query("try_lock.sql")
-	qUnlock     = query("unlock.sql")
-	qStartRun   = query("start_run.sql")
-	qAbandon    = query("abandon_runs.sql")
-	qFinishRun  = query("finish_run.sql")
+	qClock         = query("clock.sql")
+	qBounds        = query("bounds.sql")
+	qChanged       = query("changed_proposals.sql")
+	qWatermarks    = query("watermarks.sql")
+	qSaveWatermark = query("save_watermark.sql")
+	qTryLock       = query("try_lock.sql")
+	qUnlock        = query("unlock.sql")
+	qStartRun      = query("start_run.sql")
+	qAbandon       = query("abandon_runs.sql")
+	qFinishRun     = query("finish_run.sql")
 )
 
 // policyArgs are the policy fragment's parameters $1-$8.

@@ -29,29 +29,66 @@ func NewStore(db *sqlx.DB, log *zap.Logger) *Store {
 
 var _ reconcile.Store = (*Store)(nil)
 
-// Snapshot reads the database clock and splits the proposal-id space into
-// ranges of scope.BatchSize ids.
-func (s *Store) Snapshot(ctx context.Context, scope reconcile.Scope) (reconcile.Snapshot, error) {
-	var row struct {
-		Lo  int64     `db:"lo"`
-		Hi  int64     `db:"hi"`
-		Now time.Time `db:"now"`
+// Clock reads the database's clock.
+func (s *Store) Clock(ctx context.Context) (time.Time, error) {
+	var now time.Time
+	if err := s.db.GetContext(ctx, &now, qClock); err != nil {
+		return time.Time{}, fmt.Errorf("read clock: %w", translate(err))
 	}
-	if err := s.db.GetContext(ctx, &row, qBounds); err != nil {
-		return reconcile.Snapshot{}, fmt.Errorf("read proposal bounds: %w", translate(err))
+	return now.UTC(), nil
+}
+
+// Watermarks returns the shard's watermark per event source.
+func (s *Store) Watermarks(ctx context.Context, shard reconcile.Shard) (map[string]time.Time, error) {
+	var rows []struct {
+		Source    string    `db:"source"`
+		Watermark time.Time `db:"watermark"`
+	}
+	if err := s.db.SelectContext(ctx, &rows, qWatermarks, shard.String()); err != nil {
+		return nil, fmt.Errorf("read watermarks: %w", translate(err))
+	}
+	out := map[string]time.Time{}
+	for _, r := range rows {
+		out[r.Source] = r.Watermark.UTC()
+	}
+	return out, nil
+}
+
+// idsPerSlice is how many changed proposals one incremental planning
+// statement looks up by id.
+const idsPerSlice = 5000
+
+// Slices splits a full sweep into ranges of scope.BatchSize proposal ids, and
+// an incremental run into lists of the changed proposals' ids.
+func (s *Store) Slices(ctx context.Context, scope reconcile.Scope) ([]reconcile.Slice, error) {
+	if scope.Incremental() {
+		var ids []int64
+		if err := s.db.SelectContext(ctx, &ids, qChanged, scope.Since[reconcile.SourceJobClosures],
+			scope.Since[reconcile.SourceAuctionEnds], scope.Until); err != nil {
+			return nil, fmt.Errorf("find changed proposals: %w", translate(err))
+		}
+		var out []reconcile.Slice
+		for start := 0; start < len(ids); start += idsPerSlice {
+			out = append(out, reconcile.Slice{IDs: ids[start:min(start+idsPerSlice, len(ids))]})
+		}
+		return out, nil
+	}
+	var b struct {
+		Lo int64 `db:"lo"`
+		Hi int64 `db:"hi"`
+	}
+	if err := s.db.GetContext(ctx, &b, qBounds); err != nil {
+		return nil, fmt.Errorf("read proposal bounds: %w", translate(err))
 	}
 	size := scope.BatchSize
 	if size <= 0 {
 		size = 50000
 	}
-	snap := reconcile.Snapshot{Now: row.Now.UTC()}
-	if row.Hi == 0 && row.Lo == 0 {
-		return snap, nil
+	var out []reconcile.Slice
+	for lo := b.Lo; lo <= b.Hi; lo += size {
+		out = append(out, reconcile.Slice{Lo: lo, Hi: min(lo+size, b.Hi+1)})
 	}
-	for lo := row.Lo; lo <= row.Hi; lo += size {
-		snap.Slices = append(snap.Slices, reconcile.Slice{Lo: lo, Hi: min(lo+size, row.Hi+1)})
-	}
-	return snap, nil
+	return out, nil
 }
 
 type findingRow struct {
@@ -66,10 +103,15 @@ type findingRow struct {
 	Class        string     `db:"class"`
 }
 
-// PlanSlice evaluates the policy for one proposal-id range.
-func (s *Store) PlanSlice(ctx context.Context, p reconcile.Policy, cutoff time.Time, sl reconcile.Slice) ([]reconcile.Finding, error) {
+// PlanSlice evaluates the policy for one slice.
+func (s *Store) PlanSlice(ctx context.Context, p reconcile.Policy, cutoff time.Time, shard reconcile.Shard, sl reconcile.Slice) ([]reconcile.Finding, error) {
+	q := statement("plan.sql", filter{kind: byRange.kind, shard: shard})
 	args := append(policyArgs(p, cutoff), sl.Lo, sl.Hi)
-	rows, err := s.db.QueryxContext(ctx, qPlanRange, args...)
+	if sl.IDs != nil {
+		q = statement("plan.sql", filter{kind: byIDs.kind, shard: shard})
+		args = append(policyArgs(p, cutoff), pq.Array(sl.IDs))
+	}
+	rows, err := s.db.QueryxContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("plan: %w", translate(err))
 	}
@@ -199,7 +241,7 @@ func (s *Store) Apply(ctx context.Context, runID string, p reconcile.Policy, cut
 	}
 	defer tx.Rollback()
 	var rows []appliedRow
-	if err := tx.SelectContext(ctx, &rows, qApply, args...); err != nil {
+	if err := tx.SelectContext(ctx, &rows, statement("apply.sql", byIDs), args...); err != nil {
 		return nil, fmt.Errorf("apply: %w", translate(err))
 	}
 	if len(rows) > 0 {
@@ -226,10 +268,23 @@ func (s *Store) Apply(ctx context.Context, runID string, p reconcile.Policy, cut
 	return out, nil
 }
 
-// FinishRun closes a run record.
-func (s *Store) FinishRun(ctx context.Context, runID string, o reconcile.Outcome) error {
-	if _, err := s.db.ExecContext(ctx, qFinishRun, runID, o.Status, o.Error, o.Skipped); err != nil {
+// FinishRun closes a run record and, on success, moves the watermarks in the
+// same transaction.
+func (s *Store) FinishRun(ctx context.Context, runID string, shard reconcile.Shard, o reconcile.Outcome) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
 		return translate(err)
 	}
-	return nil
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, qFinishRun, runID, o.Status, o.Error, o.Skipped); err != nil {
+		return translate(err)
+	}
+	if o.Watermark != nil {
+		for _, src := range reconcile.Sources {
+			if _, err := tx.ExecContext(ctx, qSaveWatermark, shard.String(), src, *o.Watermark, runID); err != nil {
+				return fmt.Errorf("save watermark: %w", translate(err))
+			}
+		}
+	}
+	return translate(tx.Commit())
 }

@@ -13,9 +13,11 @@
 --
 -- Every statement that decides what is owed includes this fragment, so the
 -- policy is written once. Each table is filtered by proposal id with the same
--- predicate ({{.In "col"}}: a proposal-id range for sweeps, an id array for
+-- predicate (the template call .In "col": a proposal-id range for sweeps, an id array for
 -- apply and incremental runs, TRUE for the single-statement reference), so the
 -- planner reads only the slice of every table that the batch covers.
+-- The template call .Shard "col" keeps the accounts of one shard (TRUE when unsharded): a
+-- freelancer's balance is only ever touched by one shard.
 --
 -- Parameters: $1 settle cutoff (events strictly before it are settled),
 -- $2 eligible interaction kinds, $3 tos_removed enabled, $4 tos_removed refunds
@@ -88,7 +90,8 @@ entitled AS (
               WHEN f.outbid THEN 'boost_outbid'
          END)
     ) AS c (component, charged, refunded, account, rule)
-    WHERE c.charged <> 0 OR c.refunded IS NOT NULL
+    WHERE (c.charged <> 0 OR c.refunded IS NOT NULL)
+      AND {{.Shard "c.account"}}
 ),
 decisions AS (
     SELECT e.*,
