@@ -73,6 +73,7 @@ type setting struct {
 	key    string
 	usage  string
 	secret bool
+	isBool bool // a flag that may stand alone: --full means --full=true
 	get    func(c *Config) string
 	set    func(c *Config, v string) error
 }
@@ -105,7 +106,7 @@ func durationSetting(key, usage string, field func(*Config) *time.Duration, min 
 }
 
 func boolSetting(key, usage string, field func(*Config) *bool) setting {
-	return setting{key: key, usage: usage,
+	return setting{key: key, usage: usage, isBool: true,
 		get: func(c *Config) string { return strconv.FormatBool(*field(c)) },
 		set: func(c *Config, v string) error {
 			b, err := strconv.ParseBool(v)
@@ -245,10 +246,15 @@ func Register(fs *flag.FlagSet) *Flags {
 	for _, s := range settings {
 		key := s.key
 		usage := s.usage + " (env " + s.Env() + ")"
-		fs.Func(s.Flag(), usage+defaultNote(s, &def), func(v string) error {
+		record := func(v string) error {
 			f.values[key] = v
 			return nil
-		})
+		}
+		if s.isBool {
+			fs.BoolFunc(s.Flag(), usage+defaultNote(s, &def), record)
+		} else {
+			fs.Func(s.Flag(), usage+defaultNote(s, &def), record)
+		}
 	}
 	return f
 }

@@ -22,6 +22,9 @@ type market struct {
 	ctx context.Context
 	key int
 	now time.Time // the database's clock when the market was made
+	// batch is the planning batch size; tiny by default so that small
+	// markets still span many slices.
+	batch int64
 }
 
 func newMarket(t testing.TB) *market {
@@ -118,10 +121,14 @@ func (m *market) touch(proposal int64, kind string, occurredAgo *time.Duration) 
 // reconciler returns a reconciler over the market's database.
 func (m *market) reconciler(p reconcile.Policy) *reconcile.Reconciler {
 	log := zaptest.NewLogger(m.t)
+	batch := m.batch
+	if batch == 0 {
+		batch = 7
+	}
 	return &reconcile.Reconciler{
 		Store:   postgres.NewStore(m.db, log),
 		Policy:  p,
-		Options: reconcile.Options{BatchSize: 7, ApplyBatchSize: 3, Retries: 2, RetryBackoff: time.Millisecond, Full: true},
+		Options: reconcile.Options{BatchSize: batch, ApplyBatchSize: 3, Retries: 2, RetryBackoff: time.Millisecond, Full: true},
 		Log:     log,
 	}
 }

@@ -1,0 +1,210 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sort"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/connects/connects-reconciler/reconcile"
+	"github.com/connects/connects-reconciler/reconcile/postgres"
+	"github.com/connects/connects-reconciler/reconcile/postgres/pgtest"
+)
+
+func watermark(t *testing.T, m *market) *time.Time {
+	t.Helper()
+	var w []time.Time
+	if err := m.db.Select(&w, `SELECT watermark FROM reconciler_watermarks WHERE shard = '' ORDER BY source`); err != nil {
+		t.Fatal(err)
+	}
+	if len(w) == 0 {
+		return nil
+	}
+	if len(w) != 2 || !w[0].Equal(w[1]) {
+		t.Fatalf("watermarks: got %v, want one per source, equal", w)
+	}
+	return &w[0]
+}
+
+// An incremental run reconciles what changed since the last successful run,
+// including events that committed late within the lookback, and nothing
+// else; a refused run does not move the watermark; --full finds the rest.
+func TestIncrementalRuns(t *testing.T) {
+	t.Parallel()
+	m := newMarket(t)
+	p := reconcile.DefaultPolicy()
+	p.SettleDelay = 0
+	incremental := func() *reconcile.Reconciler {
+		r := m.reconciler(p)
+		r.Options.Full = false
+		r.Options.Lookback = time.Hour
+		return r
+	}
+	ctx := context.Background()
+
+	m.job(1, "closed", "no_hire", ago(48*h))
+	m.proposal(10, 1, 100, nil)
+	m.fee(100, 10, "base", 4)
+	res, err := incremental().Run(ctx, "first")
+	if err != nil || res.Plan.Scope != "full" || len(res.Issued) != 1 {
+		t.Fatalf("first run (no watermark: full): err %v, scope %s, issued %d; want full, 1", err, res.Plan.Scope, len(res.Issued))
+	}
+	first := watermark(t, m)
+	if first == nil || !first.Equal(res.Plan.SettleCutoff) {
+		t.Fatalf("watermark after first run: got %v, want the run's cutoff %v", first, res.Plan.SettleCutoff)
+	}
+
+	// New activity, as seen from now: a closure after the watermark, an
+	// auction end committed late (timestamp 30 minutes before the watermark,
+	// inside the lookback), and an old closure the online path "forgot" that
+	// only a full sweep can find.
+	m.now = *first
+	m.job(2, "closed", "no_hire", ago(0))
+	m.proposal(20, 2, 101, nil)
+	m.fee(101, 20, "base", 4)
+	m.job(3, "open", "", nil)
+	m.auction(3, ago(30*min1))
+	m.proposal(30, 3, 102, nil)
+	m.fee(102, 30, "boost", 5)
+	m.bid(30, "outbid", ago(40*min1))
+	m.job(4, "closed", "no_hire", ago(3*h))
+	m.proposal(40, 4, 103, nil)
+	m.fee(103, 40, "base", 4)
+
+	refused := incremental()
+	refused.Limits = reconcile.Limits{MaxRefunds: 1}
+	if _, err := refused.Run(ctx, "refused"); err == nil {
+		t.Fatal("a run over its limit must be refused")
+	}
+	if w := watermark(t, m); !w.Equal(*first) {
+		t.Fatalf("a refused run moved the watermark from %v to %v", first, w)
+	}
+
+	res, err = incremental().Run(ctx, "second")
+	if err != nil || res.Plan.Scope != "incremental" {
+		t.Fatalf("second run: err %v, scope %s", err, res.Plan.Scope)
+	}
+	if got, want := issuedKeys(res.Issued), []string{"20/base", "30/boost"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("incremental run wrote %v, want %v", got, want)
+	}
+	noop, err := incremental().Run(ctx, "noop")
+	if err != nil || len(noop.Plan.Refunds) != 0 {
+		t.Errorf("no-op incremental run: err %v, planned %d", err, len(noop.Plan.Refunds))
+	}
+	full := m.reconciler(p)
+	res, err = full.Run(ctx, "full")
+	if err != nil || res.Plan.Scope != "full" {
+		t.Fatalf("full run: err %v", err)
+	}
+	if got, want := issuedKeys(res.Issued), []string{"40/base"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("full sweep wrote %v, want %v", got, want)
+	}
+	m.checkBalances()
+}
+
+func issuedKeys(rs []reconcile.Refund) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, fmt.Sprintf("%d/%s", r.ProposalID, r.Component))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// seeded returns a fresh database with a seeded marketplace.
+func seeded(t *testing.T, proposals int64, seed int64) *market {
+	t.Helper()
+	m := newMarket(t)
+	m.batch = 700
+	anchor := m.now.Add(-time.Hour).Truncate(time.Second)
+	if _, err := postgres.Seed(context.Background(), m.db, postgres.SeedOptions{
+		Seed: seed, Proposals: proposals, Anchor: anchor, MissingPercent: 5,
+	}, zaptest.NewLogger(t)); err != nil {
+		t.Fatalf("seed: %v", err)
+	}
+	return m
+}
+
+// Shards are disjoint, together they are the unsharded plan, and run in
+// parallel they write exactly what one unsharded run writes.
+func TestShardsPartitionTheWork(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a := seeded(t, 6000, 7)
+	b := pgtest.NewDB(t)
+	// b is a byte-identical copy of a's marketplace, made by the same seed.
+	bm := &market{t: t, db: b, ctx: ctx, now: a.now, batch: 700}
+	if _, err := postgres.Seed(ctx, b, postgres.SeedOptions{Seed: 7, Proposals: 6000, Anchor: a.now.Add(-time.Hour).Truncate(time.Second), MissingPercent: 5}, zaptest.NewLogger(t)); err != nil {
+		t.Fatal(err)
+	}
+
+	whole, err := a.reconciler(reconcile.DefaultPolicy()).Plan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(whole.Refunds) == 0 {
+		t.Fatal("the seeded marketplace owes nothing: the test would prove nothing")
+	}
+	const n = 3
+	seen := map[string]int{}
+	var union []string
+	for i := 0; i < n; i++ {
+		r := a.reconciler(reconcile.DefaultPolicy())
+		r.Options.Shard = reconcile.Shard{Index: i, Count: n}
+		part, err := r.Plan(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range part.Refunds {
+			k := fmt.Sprintf("%d/%s@%d", f.ProposalID, f.Component, f.FreelancerID)
+			seen[k]++
+			union = append(union, k)
+		}
+	}
+	for k, c := range seen {
+		if c > 1 {
+			t.Errorf("%s planned by %d shards", k, c)
+		}
+	}
+	var want []string
+	for _, f := range whole.Refunds {
+		want = append(want, fmt.Sprintf("%d/%s@%d", f.ProposalID, f.Component, f.FreelancerID))
+	}
+	sort.Strings(union)
+	sort.Strings(want)
+	if !reflect.DeepEqual(union, want) {
+		t.Fatalf("shards planned %d refunds together, the whole plan %d", len(union), len(want))
+	}
+
+	// Run the shards in parallel on a, one unsharded run on b: same ledger.
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			r := a.reconciler(reconcile.DefaultPolicy())
+			r.Options.Shard = reconcile.Shard{Index: i, Count: n}
+			_, err := r.Run(ctx, fmt.Sprintf("shard-%d", i))
+			errs <- err
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Fatalf("shard run: %v", err)
+		}
+	}
+	if _, err := bm.reconciler(reconcile.DefaultPolicy()).Run(ctx, "whole"); err != nil {
+		t.Fatal(err)
+	}
+	if ga, gb := a.refunds(), bm.refunds(); !reflect.DeepEqual(ga, gb) {
+		t.Errorf("sharded ledger (%d refunds) differs from the unsharded one (%d)", len(ga), len(gb))
+	}
+	a.checkBalances()
+	var marks int
+	a.db.Get(&marks, `SELECT count(*) FROM reconciler_watermarks WHERE shard <> ''`)
+	if marks != 2*n {
+		t.Errorf("watermarks: got %d, want one per shard and source (%d)", marks, 2*n)
+	}
+}
