@@ -42,6 +42,9 @@ type Refund struct {
 	Rule         Rule      `json:"rule"`
 	// LedgerEntryID is set on refunds a run wrote.
 	LedgerEntryID int64 `json:"ledger_entry_id,omitempty"`
+	// EventAt is when the entitling event happened (close, removal, auction
+	// end); not part of the report's fixed shape.
+	EventAt *time.Time `json:"-"`
 }
 
 // IdempotencyKey is the ledger key the job writes this refund under.
@@ -69,12 +72,12 @@ type Discrepancy struct {
 // Plan is what a run found: the refunds to write and the discrepancies, at
 // one moment of the database's clock.
 type Plan struct {
-	AsOf          time.Time     `json:"as_of"`
-	SettleCutoff  time.Time     `json:"settle_cutoff"`
-	Policy        Policy        `json:"policy"`
+	AsOf         time.Time `json:"as_of"`
+	SettleCutoff time.Time `json:"settle_cutoff"`
+	Policy       Policy    `json:"policy"`
 	// Scope is "full" or "incremental"; Shard is "I/N" or "".
-	Scope string `json:"scope"`
-	Shard string `json:"shard,omitempty"`
+	Scope         string        `json:"scope"`
+	Shard         string        `json:"shard,omitempty"`
 	Refunds       []Refund      `json:"refunds"`
 	Discrepancies []Discrepancy `json:"discrepancies"`
 	// Pending counts owed refunds still inside the settle delay.
@@ -89,7 +92,7 @@ func (p *Plan) Add(f Finding) {
 	case ClassRefund:
 		p.Refunds = append(p.Refunds, Refund{
 			ProposalID: f.ProposalID, FreelancerID: f.FreelancerID, JobID: f.JobID,
-			Component: f.Component, Connects: f.Charged, Rule: f.Rule,
+			Component: f.Component, Connects: f.Charged, Rule: f.Rule, EventAt: f.EventAt,
 		})
 	case ClassPending:
 		p.Pending++
@@ -149,6 +152,18 @@ func Sum(refunds []Refund, discrepancies []Discrepancy) Totals {
 	return t
 }
 
+// OldestOwed is the earliest event among refunds owed but not in the ledger
+// when the plan was made (planned or still inside the settle delay), or nil.
+func (p *Plan) OldestOwed() *time.Time {
+	oldest := p.OldestPending
+	for _, r := range p.Refunds {
+		if r.EventAt != nil && (oldest == nil || r.EventAt.Before(*oldest)) {
+			oldest = r.EventAt
+		}
+	}
+	return oldest
+}
+
 // Totals summarises the plan.
 func (p *Plan) Totals() Totals {
 	t := Sum(p.Refunds, p.Discrepancies)
@@ -158,7 +173,9 @@ func (p *Plan) Totals() Totals {
 
 // Sort puts refunds and discrepancies in proposal, component order.
 func (p *Plan) Sort() {
-	sort.Slice(p.Refunds, func(i, j int) bool { return lessPC(p.Refunds[i].ProposalID, p.Refunds[i].Component, p.Refunds[j].ProposalID, p.Refunds[j].Component) })
+	sort.Slice(p.Refunds, func(i, j int) bool {
+		return lessPC(p.Refunds[i].ProposalID, p.Refunds[i].Component, p.Refunds[j].ProposalID, p.Refunds[j].Component)
+	})
 	sort.Slice(p.Discrepancies, func(i, j int) bool {
 		return lessPC(p.Discrepancies[i].ProposalID, p.Discrepancies[i].Component, p.Discrepancies[j].ProposalID, p.Discrepancies[j].Component)
 	})

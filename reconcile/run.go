@@ -222,16 +222,33 @@ func (r *Reconciler) Run(ctx context.Context, runID string) (*Result, error) {
 		return nil, err
 	}
 	defer release()
-
 	plan, err := r.Plan(ctx)
 	if err != nil {
 		return nil, err
 	}
+	return r.execute(ctx, runID, "run", plan)
+}
+
+// RunPlan applies a reviewed plan, under the same lock, limits and
+// idempotency as Run: each refund in it that is still owed (under the plan's
+// policy and cutoff) is written, the others are skipped and reported, and
+// nothing outside it is written. It does not move the watermarks: a plan
+// says nothing about what else changed.
+func (r *Reconciler) RunPlan(ctx context.Context, runID string, plan *Plan) (*Result, error) {
+	release, err := r.Store.Lock(ctx, LockKey(r.Options.Shard))
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return r.execute(ctx, runID, "plan", plan)
+}
+
+func (r *Reconciler) execute(ctx context.Context, runID, mode string, plan *Plan) (*Result, error) {
 	totals := plan.Totals()
 	res := &Result{RunID: runID, Status: StatusRunning, Plan: plan}
 	rec := RunRecord{
-		ID: runID, Mode: "run", Scope: plan.Scope, Shard: r.Options.Shard.String(),
-		AsOf: plan.AsOf, SettleCutoff: plan.SettleCutoff, Policy: r.Policy, Planned: totals,
+		ID: runID, Mode: mode, Scope: plan.Scope, Shard: r.Options.Shard.String(),
+		AsOf: plan.AsOf, SettleCutoff: plan.SettleCutoff, Policy: plan.Policy, Planned: totals,
 	}
 	if err := r.Store.StartRun(ctx, rec); err != nil {
 		return nil, fmt.Errorf("record run: %w", err)
@@ -253,7 +270,7 @@ func (r *Reconciler) Run(ctx context.Context, runID string) (*Result, error) {
 	out := Outcome{Status: res.Status, Skipped: int64(len(res.Skipped))}
 	if runErr != nil {
 		out.Error = runErr.Error()
-	} else {
+	} else if mode == "run" {
 		out.Watermark = &plan.SettleCutoff
 	}
 	return res, errors.Join(runErr, r.finish(runID, out))

@@ -133,6 +133,9 @@ var (
 	byRange = filter{kind: "range"} // $9 <= col < $10
 	byIDs   = filter{kind: "ids"}   // col = ANY($9)
 	byAll   = filter{kind: "all"}   // every proposal: the single-statement reference
+	// byRefunded: proposals with a refund entry created in [$9, $10), for
+	// exports that name the rule behind every refund in a period.
+	byRefunded = filter{kind: "refunded"}
 )
 
 // In is called by the templates with a proposal-id column.
@@ -142,6 +145,9 @@ func (f filter) In(col string) string {
 		return col + " >= $9 AND " + col + " < $10"
 	case "ids":
 		return col + " = ANY ($9::bigint[])"
+	case "refunded":
+		return col + ` IN (SELECT r.proposal_id FROM connects_ledger r
+		    WHERE r.entry_type = 'refund' AND r.created_at >= $9 AND r.created_at < $10)`
 	default:
 		return "TRUE"
 	}
