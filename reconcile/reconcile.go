@@ -46,6 +46,20 @@ const (
 	MissingBalance DiscrepancyKind = "missing_balance"
 )
 
+// Defects: hostile or broken data the component depends on. The job neither
+// refunds nor judges such a component; it reports it (see sql/queries/policy.sql).
+const (
+	UnknownProposal        DiscrepancyKind = "unknown_proposal"
+	UnknownJob             DiscrepancyKind = "unknown_job"
+	InvalidJobState        DiscrepancyKind = "invalid_job_state"
+	FutureTimestamp        DiscrepancyKind = "future_timestamp"
+	PositiveFee            DiscrepancyKind = "positive_fee"
+	MixedAccounts          DiscrepancyKind = "mixed_accounts"
+	RefundWithoutComponent DiscrepancyKind = "refund_without_component"
+	OutbidWithoutTime      DiscrepancyKind = "outbid_without_time"
+	InvalidBidOutcome      DiscrepancyKind = "invalid_bid_outcome"
+)
+
 // EligibleInteractions are the contract's default interaction kinds that
 // count as the client having interacted with a proposal.
 var EligibleInteractions = []string{"opened", "offer_sent", "shortlisted", "messaged", "archived", "declined"}

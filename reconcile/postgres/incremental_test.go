@@ -50,7 +50,10 @@ func TestIncrementalRuns(t *testing.T) {
 	m.proposal(10, 1, 100, nil)
 	m.fee(100, 10, "base", 4)
 	res, err := incremental().Run(ctx, "first")
-	if err != nil || res.Plan.Scope != "full" || len(res.Issued) != 1 {
+	if err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+	if res.Plan.Scope != "full" || len(res.Issued) != 1 {
 		t.Fatalf("first run (no watermark: full): err %v, scope %s, issued %d; want full, 1", err, res.Plan.Scope, len(res.Issued))
 	}
 	first := watermark(t, m)

@@ -9,7 +9,22 @@
 --   missing_balance    owed and missing, but the charged account has no balance row
 --   unexpected_refund  a refund exists that no rule entitles (or nothing was charged)
 --   amount_mismatch    a refund exists whose amount differs from the charge
+--   a defect kind      the data this component depends on is broken, so the
+--                      job neither refunds nor judges it (see "defects" below)
 --   NULL               nothing to do
+--
+-- Defects (hostile or broken data) are reported, never acted on:
+--   unknown_proposal         ledger rows for a proposal that does not exist
+--   unknown_job              a proposal whose job does not exist
+--   invalid_job_state        a status/close_reason pair the contract does not
+--                            know, or a closed/removed job without closed_at
+--   future_timestamp         closed_at, ended_at or outbid_at after now()
+--   positive_fee             a proposal_fee or boost_fee with a positive amount
+--   mixed_accounts           one component's fees charged to several accounts
+--   refund_without_component a refund entry whose component is not base/boost
+--   outbid_without_time      a bid marked outbid with no outbid_at
+--   invalid_bid_outcome      a bid outcome other than won/outbid
+-- Job and ledger defects touch both components; bid defects only the boost.
 --
 -- Every statement that decides what is owed includes this fragment, so the
 -- policy is written once. Each table is filtered by proposal id with the same
@@ -31,7 +46,15 @@ ledger AS (
            min(l.freelancer_id) FILTER (WHERE l.entry_type = 'proposal_fee')   AS base_account,
            min(l.freelancer_id) FILTER (WHERE l.entry_type = 'boost_fee')      AS boost_account,
            sum(l.amount) FILTER (WHERE l.entry_type = 'refund' AND l.component = 'base')  AS base_refunded,
-           sum(l.amount) FILTER (WHERE l.entry_type = 'refund' AND l.component = 'boost') AS boost_refunded
+           sum(l.amount) FILTER (WHERE l.entry_type = 'refund' AND l.component = 'boost') AS boost_refunded,
+           bool_or(l.amount > 0) FILTER (WHERE l.entry_type = 'proposal_fee')  AS base_positive_fee,
+           bool_or(l.amount > 0) FILTER (WHERE l.entry_type = 'boost_fee')     AS boost_positive_fee,
+           max(l.freelancer_id) FILTER (WHERE l.entry_type = 'proposal_fee')
+               <> min(l.freelancer_id) FILTER (WHERE l.entry_type = 'proposal_fee') AS base_mixed,
+           max(l.freelancer_id) FILTER (WHERE l.entry_type = 'boost_fee')
+               <> min(l.freelancer_id) FILTER (WHERE l.entry_type = 'boost_fee')    AS boost_mixed,
+           bool_or(l.component IS DISTINCT FROM 'base' AND l.component IS DISTINCT FROM 'boost')
+               FILTER (WHERE l.entry_type = 'refund')                           AS stray_refund
     FROM connects_ledger l
     WHERE {{.In "l.proposal_id"}}
       AND l.entry_type IN ('proposal_fee', 'boost_fee', 'refund')
@@ -46,9 +69,26 @@ touches AS (
     GROUP BY i.proposal_id
 ),
 facts AS (
-    SELECT p.id AS proposal_id, p.job_id, p.freelancer_id, j.closed_at, a.ended_at,
+    SELECT lg.proposal_id, coalesce(p.job_id, 0) AS job_id, p.freelancer_id, j.closed_at, a.ended_at,
            lg.base_charged, lg.boost_charged, lg.base_account, lg.boost_account,
            lg.base_refunded, lg.boost_refunded,
+           lg.base_positive_fee, lg.boost_positive_fee, lg.base_mixed, lg.boost_mixed,
+           CASE
+               WHEN p.id IS NULL THEN 'unknown_proposal'
+               WHEN j.id IS NULL THEN 'unknown_job'
+               WHEN NOT coalesce((j.status = 'open' AND j.close_reason IS NULL)
+                    OR (j.status = 'closed' AND j.close_reason IN ('no_hire', 'hired', 'expired', 'inactivity')
+                        AND j.closed_at IS NOT NULL)
+                    OR (j.status = 'removed' AND j.close_reason = 'tos_violation' AND j.closed_at IS NOT NULL),
+                    false) THEN 'invalid_job_state'
+               WHEN j.closed_at > now() THEN 'future_timestamp'
+               WHEN lg.stray_refund THEN 'refund_without_component'
+           END AS proposal_defect,
+           CASE
+               WHEN b.outcome = 'outbid' AND b.outbid_at IS NULL THEN 'outbid_without_time'
+               WHEN b.outcome NOT IN ('won', 'outbid') THEN 'invalid_bid_outcome'
+               WHEN b.outbid_at > now() OR a.ended_at > now() THEN 'future_timestamp'
+           END AS bid_defect,
            $3::boolean AND j.status = 'removed' AND j.close_reason = 'tos_violation'
                AND j.closed_at IS NOT NULL                                  AS tos,
            $5::boolean AND j.status = 'closed' AND j.close_reason = 'no_hire'
@@ -60,42 +100,46 @@ facts AS (
            $8::boolean AND a.ended_at IS NOT NULL AND b.outcome = 'outbid' AND b.outbid_at IS NOT NULL
                AND NOT coalesce(t.first_eligible_at <= b.outbid_at, false)  AS outbid
     FROM ledger lg
-    JOIN proposals p ON p.id = lg.proposal_id
-    JOIN jobs j ON j.id = p.job_id
-    LEFT JOIN touches t ON t.proposal_id = p.id
-    LEFT JOIN (SELECT * FROM boost_bids WHERE {{.In "proposal_id"}}) b ON b.proposal_id = p.id
+    LEFT JOIN proposals p ON p.id = lg.proposal_id AND {{.In "p.id"}}
+    LEFT JOIN jobs j ON j.id = p.job_id
+    LEFT JOIN touches t ON t.proposal_id = lg.proposal_id
+    LEFT JOIN (SELECT * FROM boost_bids WHERE {{.In "proposal_id"}}) b ON b.proposal_id = lg.proposal_id
     LEFT JOIN boost_auctions a ON a.job_id = p.job_id
-    WHERE {{.In "p.id"}}
 ),
 entitled AS (
     SELECT f.proposal_id, f.job_id, c.component, c.account AS freelancer_id,
-           c.charged, c.refunded, c.rule,
+           c.charged, c.refunded, c.rule, c.defect,
            CASE c.rule WHEN 'boost_outbid' THEN f.ended_at ELSE f.closed_at END AS event_at
     FROM facts f
     CROSS JOIN LATERAL (VALUES
         ('base',
          coalesce(f.base_charged, 0),
          f.base_refunded,
-         coalesce(f.base_account, f.freelancer_id),
+         coalesce(f.base_account, f.freelancer_id, 0),
          CASE WHEN f.tos AND f.kept THEN 'tos_removed'
               WHEN f.no_hire AND f.kept AND ($7::boolean OR NOT f.declined) THEN 'closed_without_hire'
-         END),
+         END,
+         coalesce(f.proposal_defect,
+                  CASE WHEN f.base_positive_fee THEN 'positive_fee' WHEN f.base_mixed THEN 'mixed_accounts' END)),
         ('boost',
          coalesce(f.boost_charged, 0),
          f.boost_refunded,
-         coalesce(f.boost_account, f.freelancer_id),
+         coalesce(f.boost_account, f.freelancer_id, 0),
          CASE WHEN f.tos AND f.kept AND $4::boolean THEN 'tos_removed'
               WHEN f.no_hire AND f.kept AND ($7::boolean OR NOT f.declined)
                    AND $6::boolean AND NOT f.touched_before_close THEN 'closed_without_hire'
               WHEN f.outbid THEN 'boost_outbid'
-         END)
-    ) AS c (component, charged, refunded, account, rule)
-    WHERE (c.charged <> 0 OR c.refunded IS NOT NULL)
+         END,
+         coalesce(f.proposal_defect, f.bid_defect,
+                  CASE WHEN f.boost_positive_fee THEN 'positive_fee' WHEN f.boost_mixed THEN 'mixed_accounts' END))
+    ) AS c (component, charged, refunded, account, rule, defect)
+    WHERE (c.charged <> 0 OR c.refunded IS NOT NULL OR (c.defect IS NOT NULL AND c.component = 'base'))
       AND {{.Shard "c.account"}}
 ),
 decisions AS (
     SELECT e.*,
            CASE
+               WHEN e.defect IS NOT NULL THEN e.defect
                WHEN e.refunded IS NULL AND e.rule IS NOT NULL AND e.charged > 0 THEN
                    CASE
                        WHEN NOT (e.event_at < $1) THEN 'pending'
