@@ -64,11 +64,11 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 
 	res, err := r.Run(ctx, runID)
 	if res != nil {
-		issued := reconcile.Sum(res.Issued, nil)
+		issued := reconcile.Sum(res.Issued, res.Plan.Discrepancies)
+		issued.Pending = res.Plan.Pending
 		log.Info("run finished", append(totalsFields(issued),
-			zap.String("status", res.Status), zap.Int("skipped", len(res.Skipped)),
-			zap.Int64("planned", int64(len(res.Plan.Refunds))), zap.Int("discrepancies", len(res.Plan.Discrepancies)),
-			zap.Duration("took", time.Since(start)))...)
+			zap.String("status", res.Status), zap.String("scope", res.Plan.Scope), zap.Int("skipped", len(res.Skipped)),
+			zap.Int64("planned", int64(len(res.Plan.Refunds))), zap.Duration("took", time.Since(start)))...)
 		if werr := writeReport(stdout, *format, report{RunID: res.RunID, Status: res.Status, Plan: res.Plan,
 			Issued: res.Issued, Skipped: res.Skipped, Refused: errString(limitOf(err))}); werr != nil {
 			err = errors.Join(err, werr)
