@@ -10,11 +10,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/robfig/cron/v3"
 
 	"github.com/connects/connects-reconciler/reconcile"
 )
@@ -32,6 +36,31 @@ type Config struct {
 	// ShardCount, with JOB_COMPLETION_INDEX set by Kubernetes in an Indexed
 	// Job's pods, picks Run.Shard when no shard is given (default 0).
 	ShardCount int64
+	// PricePerConnect is what one Connect is worth in US dollars in finance
+	// exports and reports, an exact decimal (default 0.15).
+	PricePerConnect reconcile.Price
+	// Schedule configures the long-running schedule command.
+	Schedule Schedule
+	// Metrics says where run pushes its metrics.
+	Metrics Metrics
+}
+
+// Schedule configures the schedule command.
+type Schedule struct {
+	// Spec is when runs start: five cron fields, or a descriptor such as
+	// @hourly or @every 5m (default "*/15 * * * *").
+	Spec string
+	// Location is the time zone Spec is read in (default UTC).
+	Location *time.Location
+	// ListenAddress serves /healthz, /readyz and /metrics (default ":9090").
+	ListenAddress string
+}
+
+// Metrics says where metrics go besides the schedule command's /metrics.
+type Metrics struct {
+	// PushgatewayURL, when set, is the Prometheus Pushgateway that run pushes
+	// its metrics to when it ends (default none).
+	PushgatewayURL string
 }
 
 // Database says how to reach PostgreSQL.
@@ -65,6 +94,9 @@ func Default() Config {
 		Limits:   reconcile.Limits{MaxRefunds: 100000, MaxConnects: 2000000},
 		Run:      reconcile.Options{BatchSize: 50000, ApplyBatchSize: 1000, Retries: 3, RetryBackoff: 200 * time.Millisecond, Lookback: time.Hour},
 		Log:      Log{Level: "info", Format: "auto"},
+
+		PricePerConnect: reconcile.DefaultPrice,
+		Schedule: Schedule{Spec: "*/15 * * * *", Location: time.UTC, ListenAddress: ":9090"},
 	}
 }
 
@@ -218,8 +250,56 @@ var settings = []setting{
 	durationSetting("statement_timeout", "longest one statement may run (0s: no limit)", func(c *Config) *time.Duration { return &c.Database.StatementTimeout }, 0),
 	durationSetting("lock_timeout", "longest a statement waits for a lock (0s: no limit)", func(c *Config) *time.Duration { return &c.Database.LockTimeout }, 0),
 	durationSetting("connect_timeout", "longest connecting may take, unless the URL says", func(c *Config) *time.Duration { return &c.Database.ConnectTimeout }, time.Second),
+	{key: "price_per_connect", usage: "US dollars one Connect is worth in finance exports and reports (exact decimal, up to 4 places)",
+		get: func(c *Config) string { return c.PricePerConnect.String() },
+		set: func(c *Config, v string) error {
+			p, err := reconcile.ParsePrice(v)
+			if err != nil {
+				return err
+			}
+			c.PricePerConnect = p
+			return nil
+		}},
 	choiceSetting("log_level", "log level", func(c *Config) *string { return &c.Log.Level }, "debug", "info", "warn", "error"),
 	choiceSetting("log_format", "log format", func(c *Config) *string { return &c.Log.Format }, "auto", "console", "json"),
+	{key: "schedule", usage: "schedule command: when runs start, five cron fields or a descriptor like @every 5m",
+		get: func(c *Config) string { return c.Schedule.Spec },
+		set: func(c *Config, v string) error {
+			if _, err := cron.ParseStandard(v); err != nil {
+				return fmt.Errorf("not a cron schedule: %w", err)
+			}
+			c.Schedule.Spec = v
+			return nil
+		}},
+	{key: "time_zone", usage: "schedule command: IANA time zone the schedule is read in",
+		get: func(c *Config) string { return c.Schedule.Location.String() },
+		set: func(c *Config, v string) error {
+			loc, err := time.LoadLocation(v)
+			if err != nil {
+				return fmt.Errorf("not a time zone like UTC or Europe/Berlin: %q", v)
+			}
+			c.Schedule.Location = loc
+			return nil
+		}},
+	{key: "listen_address", usage: "schedule command: host:port serving /healthz, /readyz and /metrics",
+		get: func(c *Config) string { return c.Schedule.ListenAddress },
+		set: func(c *Config, v string) error {
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return fmt.Errorf("not host:port like :9090: %q", v)
+			}
+			c.Schedule.ListenAddress = v
+			return nil
+		}},
+	{key: "pushgateway_url", usage: "run: push metrics to this Prometheus Pushgateway when the run ends (empty: do not push)", secret: true,
+		get: func(c *Config) string { return c.Metrics.PushgatewayURL },
+		set: func(c *Config, v string) error {
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return fmt.Errorf("not an http(s) URL: %q", v)
+			}
+			c.Metrics.PushgatewayURL = v
+			return nil
+		}},
 }
 
 func lookup(key string) (setting, bool) {

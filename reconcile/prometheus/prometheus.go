@@ -1,0 +1,335 @@
+// Package prometheus is connects-reconciler's Prometheus adapter: the job's
+// metrics, filled from what a run did (a reconcile.Result), served for
+// scraping by the schedule command and pushed to a Pushgateway by run.
+//
+// There are two kinds of metric. Gauges named connects_reconciler_last_run_*
+// (and the success time, the oldest owed refund's age and the discrepancies)
+// describe the last run; they mean the same whether scraped from a
+// long-running process or pushed by a process that lives for one run, so they
+// are what alerts use and all that is pushed. Counters named *_total add up
+// the runs of one process; they are served by the schedule command only,
+// since a counter that starts from zero in every pod says nothing more than
+// the gauges and Prometheus would read every push as a reset.
+package prometheus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"time"
+
+	prom "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/client_golang/prometheus/push"
+
+	"github.com/connects/connects-reconciler/reconcile"
+)
+
+// Job is the Pushgateway job label of every push.
+const Job = "connects-reconciler"
+
+// StatusLocked is the outcome of a run that found another run holding the
+// lock and did nothing (exit code 4). It is counted, but it changes none of
+// the last-run gauges: the run holding the lock reports.
+const StatusLocked = "locked"
+
+// Statuses are the outcomes a run is counted under.
+var Statuses = []string{
+	reconcile.StatusSucceeded, reconcile.StatusFailed, reconcile.StatusRefused,
+	reconcile.StatusInterrupted, StatusLocked,
+}
+
+// lastRunStatuses are the outcomes connects_reconciler_last_run_status shows.
+var lastRunStatuses = Statuses[:4]
+
+var components = []reconcile.Component{reconcile.Base, reconcile.Boost}
+
+var kinds = []reconcile.DiscrepancyKind{reconcile.UnexpectedRefund, reconcile.AmountMismatch, reconcile.MissingBalance}
+
+// Metrics holds the job's metrics. Its methods are safe for concurrent use.
+type Metrics struct {
+	lastRun *prom.Registry // the last run's gauges: served and pushed
+	process *prom.Registry // counters over the process's life, Go runtime: served only
+
+	runs             *prom.CounterVec
+	refundsIssued    *prom.CounterVec
+	connectsRefunded *prom.CounterVec
+
+	lastStatus     *prom.GaugeVec
+	lastEnd        prom.Gauge
+	lastDuration   prom.Gauge
+	lastIssued     *prom.GaugeVec
+	lastConnects   *prom.GaugeVec
+	lastPlanned    *prom.GaugeVec // unlabelled vectors export nothing until set,
+	lastSkipped    *prom.GaugeVec // so a push without them keeps the pushed values
+	discrepancies  *prom.GaugeVec
+	oldestOwedAge  *prom.GaugeVec
+	lastSuccessEnd *prom.GaugeVec
+}
+
+// New returns the metrics, every series of a known label set at zero but
+// those that only a run can tell (planned, skipped, discrepancies, the oldest
+// owed refund, the last success), which appear once a run sets them.
+func New() *Metrics {
+	name := func(n string) string { return "connects_reconciler_" + n }
+	m := &Metrics{
+		lastRun: prom.NewRegistry(),
+		process: prom.NewRegistry(),
+		runs: prom.NewCounterVec(prom.CounterOpts{Name: name("runs_total"),
+			Help: "Runs this process made, by outcome: succeeded, failed, refused, interrupted, locked (another run held the lock)."},
+			[]string{"status"}),
+		refundsIssued: prom.NewCounterVec(prom.CounterOpts{Name: name("refunds_issued_total"),
+			Help: "Refunds this process wrote to the ledger, by rule and component."},
+			[]string{"rule", "component"}),
+		connectsRefunded: prom.NewCounterVec(prom.CounterOpts{Name: name("connects_refunded_total"),
+			Help: "Connects this process refunded, by rule and component."},
+			[]string{"rule", "component"}),
+		lastStatus: prom.NewGaugeVec(prom.GaugeOpts{Name: name("last_run_status"),
+			Help: "1 for the outcome of the last run (succeeded, failed, refused, interrupted), 0 for the others."},
+			[]string{"status"}),
+		lastEnd: prom.NewGauge(prom.GaugeOpts{Name: name("last_run_timestamp_seconds"),
+			Help: "When the last run ended, in Unix seconds."}),
+		lastDuration: prom.NewGauge(prom.GaugeOpts{Name: name("last_run_duration_seconds"),
+			Help: "How long the last run took, lock to record."}),
+		lastIssued: prom.NewGaugeVec(prom.GaugeOpts{Name: name("last_run_refunds_issued"),
+			Help: "Refunds the last run wrote to the ledger, by rule and component."},
+			[]string{"rule", "component"}),
+		lastConnects: prom.NewGaugeVec(prom.GaugeOpts{Name: name("last_run_connects_refunded"),
+			Help: "Connects the last run refunded, by rule and component."},
+			[]string{"rule", "component"}),
+		lastPlanned: prom.NewGaugeVec(prom.GaugeOpts{Name: name("last_run_refunds_planned"),
+			Help: "Missing refunds the last run's plan found (written, skipped, or left by a refusal or failure)."},
+			nil),
+		lastSkipped: prom.NewGaugeVec(prom.GaugeOpts{Name: name("last_run_refunds_skipped"),
+			Help: "Planned refunds the last run did not write because the policy, evaluated again at write time, no longer owed them as planned."},
+			nil),
+		discrepancies: prom.NewGaugeVec(prom.GaugeOpts{Name: name("discrepancies"),
+			Help: "Discrepancies the last run of each scope found, by kind; a full sweep sees all of them, an incremental run those among what changed."},
+			[]string{"kind", "scope"}),
+		oldestOwedAge: prom.NewGaugeVec(prom.GaugeOpts{Name: name("oldest_owed_refund_age_seconds"),
+			Help: "Age, at the last run's end, of the oldest event entitling a refund that was owed and still not in the ledger; 0 when none."},
+			nil),
+		lastSuccessEnd: prom.NewGaugeVec(prom.GaugeOpts{Name: name("last_success_timestamp_seconds"),
+			Help: "When the last successful run ended, in Unix seconds."},
+			nil),
+	}
+	m.lastRun.MustRegister(m.lastStatus, m.lastEnd, m.lastDuration, m.lastIssued, m.lastConnects,
+		m.lastPlanned, m.lastSkipped, m.discrepancies, m.oldestOwedAge, m.lastSuccessEnd)
+	m.process.MustRegister(m.runs, m.refundsIssued, m.connectsRefunded,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, s := range Statuses {
+		m.runs.WithLabelValues(s)
+	}
+	for _, rule := range reconcile.Rules {
+		for _, c := range components {
+			m.refundsIssued.WithLabelValues(string(rule), string(c))
+			m.connectsRefunded.WithLabelValues(string(rule), string(c))
+		}
+	}
+	return m
+}
+
+// Run is what the metrics need to know about one run.
+type Run struct {
+	// Result is what Reconciler.Run returned; nil when the run ended before
+	// it was recorded (the lock was taken, the plan failed).
+	Result *reconcile.Result
+	// Err is the error Reconciler.Run returned.
+	Err error
+	// Canceled says the run's context was cancelled (SIGTERM, SIGINT).
+	Canceled bool
+	// Started and Ended bound the run on the wall clock.
+	Started, Ended time.Time
+}
+
+// Status is the run's outcome: the recorded status, or for a run that ended
+// before it was recorded, locked, interrupted or failed.
+func (r Run) Status() string {
+	switch {
+	case r.Result != nil:
+		return r.Result.Status
+	case errors.Is(r.Err, reconcile.ErrLocked):
+		return StatusLocked
+	case r.Canceled:
+		return reconcile.StatusInterrupted
+	case r.Err != nil:
+		return reconcile.StatusFailed
+	default:
+		return reconcile.StatusSucceeded
+	}
+}
+
+// Record sets the metrics from a run that ended.
+func (m *Metrics) Record(r Run) {
+	status := r.Status()
+	m.runs.WithLabelValues(status).Inc()
+	if status == StatusLocked {
+		return
+	}
+	for _, s := range lastRunStatuses {
+		m.lastStatus.WithLabelValues(s).Set(boolFloat(s == status))
+	}
+	m.lastEnd.Set(unixSeconds(r.Ended))
+	m.lastDuration.Set(r.Ended.Sub(r.Started).Seconds())
+
+	for _, rule := range reconcile.Rules {
+		for _, c := range components {
+			a := amountOf(r.Result, rule, c)
+			m.lastIssued.WithLabelValues(string(rule), string(c)).Set(float64(a.Refunds))
+			m.lastConnects.WithLabelValues(string(rule), string(c)).Set(float64(a.Connects))
+			m.refundsIssued.WithLabelValues(string(rule), string(c)).Add(float64(a.Refunds))
+			m.connectsRefunded.WithLabelValues(string(rule), string(c)).Add(float64(a.Connects))
+		}
+	}
+
+	if r.Result != nil && r.Result.Plan != nil {
+		plan := r.Result.Plan
+		m.lastPlanned.WithLabelValues().Set(float64(len(plan.Refunds)))
+		m.lastSkipped.WithLabelValues().Set(float64(len(r.Result.Skipped)))
+		byKind := plan.Totals().DiscrepanciesByKind
+		for _, k := range kinds {
+			m.discrepancies.WithLabelValues(string(k), plan.Scope).Set(0)
+		}
+		for k, n := range byKind {
+			m.discrepancies.WithLabelValues(string(k), plan.Scope).Set(float64(n))
+		}
+		m.oldestOwedAge.WithLabelValues().Set(OldestOwedAge(r.Result, r.Ended.Sub(r.Started)).Seconds())
+	}
+	if status == reconcile.StatusSucceeded {
+		m.lastSuccessEnd.WithLabelValues().Set(unixSeconds(r.Ended))
+	}
+}
+
+// amountOf is what a run wrote under one rule and component.
+func amountOf(res *reconcile.Result, rule reconcile.Rule, c reconcile.Component) reconcile.Amount {
+	var a reconcile.Amount
+	if res == nil {
+		return a
+	}
+	for _, f := range res.Issued {
+		if f.Rule == rule && f.Component == c {
+			a.Refunds++
+			a.Connects += f.Connects
+		}
+	}
+	return a
+}
+
+// OldestOwed is the earliest entitling event among the refunds a run found
+// owed and left out of the ledger when it ended:
+//   - those still inside the settle delay (the plan's pending ones), which
+//     the online path may yet write;
+//   - planned ones the run did not write: all of them when it was refused,
+//     those of the batches it never committed when it failed or was
+//     interrupted;
+//   - planned ones it skipped because the policy, evaluated again as their
+//     batch was written, no longer owed them as planned (most were written
+//     online meanwhile, but a changed amount is still owed: counting them
+//     errs on the side of an alert, and the next run settles it).
+//
+// Owed refunds with no balance row (missing_balance discrepancies) are
+// counted among the discrepancies instead. It returns nil when nothing owed
+// was left, or the run made no plan.
+func OldestOwed(res *reconcile.Result) *time.Time {
+	if res == nil || res.Plan == nil {
+		return nil
+	}
+	written := make(map[key]bool, len(res.Issued))
+	for _, r := range res.Issued {
+		written[key{r.ProposalID, r.Component}] = true
+	}
+	oldest := res.Plan.OldestPending
+	for _, r := range res.Plan.Refunds {
+		if written[key{r.ProposalID, r.Component}] || r.EventAt == nil {
+			continue
+		}
+		if oldest == nil || r.EventAt.Before(*oldest) {
+			oldest = r.EventAt
+		}
+	}
+	return oldest
+}
+
+type key struct {
+	proposal  int64
+	component reconcile.Component
+}
+
+// OldestOwedAge is how old OldestOwed was when the run ended, on the
+// database's clock: the plan's time plus the run's duration on the wall
+// clock (took), less the event's time. It is 0 when nothing owed was left.
+func OldestOwedAge(res *reconcile.Result, took time.Duration) time.Duration {
+	oldest := OldestOwed(res)
+	if oldest == nil || res.Plan.AsOf.IsZero() {
+		return 0
+	}
+	return max(0, res.Plan.AsOf.Add(took).Sub(*oldest))
+}
+
+// Handler serves every metric for scraping: the last run's gauges, the
+// process's counters and the Go runtime's metrics.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(prom.Gatherers{m.lastRun, m.process}, promhttp.HandlerOpts{})
+}
+
+// Gatherer gathers every metric Handler serves, for tests and tools.
+func (m *Metrics) Gatherer() prom.Gatherer { return prom.Gatherers{m.lastRun, m.process} }
+
+// Grouping is the Pushgateway grouping key of a run's pushes besides the
+// job: sweep ("full" for runs told to sweep everything, else "incremental")
+// and, for a sharded run, shard ("I/N"). Each group keeps its own last
+// success, so the daily full sweep and each shard are watched apart.
+func Grouping(o reconcile.Options) map[string]string {
+	g := map[string]string{"sweep": "incremental"}
+	if o.Full {
+		g["sweep"] = "full"
+	}
+	if o.Shard.Sharded() {
+		g["shard"] = o.Shard.String()
+	}
+	return g
+}
+
+// Push adds the last run's gauges to the Pushgateway at gatewayURL under the
+// job and grouping labels. It pushes with Add (HTTP POST): families this push
+// lacks keep their pushed values, so a failed run keeps the last success time
+// and the last known oldest owed refund. Credentials in the URL are sent as
+// basic auth and never appear in an error.
+func (m *Metrics) Push(ctx context.Context, gatewayURL string, grouping map[string]string) error {
+	u, err := url.Parse(gatewayURL)
+	if err != nil {
+		return errors.New("push metrics: the pushgateway URL does not parse")
+	}
+	user := u.User
+	u.User = nil
+	p := push.New(u.String(), Job).Gatherer(m.lastRun).Client(&http.Client{Timeout: 10 * time.Second})
+	if user != nil {
+		pass, _ := user.Password()
+		p = p.BasicAuth(user.Username(), pass)
+	}
+	names := make([]string, 0, len(grouping))
+	for k := range grouping {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		p = p.Grouping(k, grouping[k])
+	}
+	if err := p.AddContext(ctx); err != nil {
+		return fmt.Errorf("push metrics to %s: %w", u.Redacted(), err)
+	}
+	return nil
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }

@@ -1,0 +1,189 @@
+package prometheus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/connects/connects-reconciler/reconcile"
+)
+
+var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+
+func at(d time.Duration) *time.Time { t := t0.Add(d); return &t }
+
+func refund(p int64, c reconcile.Component, rule reconcile.Rule, connects int64, event time.Duration) reconcile.Refund {
+	return reconcile.Refund{ProposalID: p, FreelancerID: p * 10, Component: c, Rule: rule, Connects: connects, EventAt: at(event)}
+}
+
+// plan has three planned refunds, events 5h, 3h and 1h before t0, one pending
+// refund 10m before t0, and two discrepancies.
+func plan() *reconcile.Plan {
+	return &reconcile.Plan{
+		AsOf: t0, Scope: "full",
+		Refunds: []reconcile.Refund{
+			refund(1, reconcile.Base, reconcile.RuleClosedWithoutHire, 4, -5*time.Hour),
+			refund(1, reconcile.Boost, reconcile.RuleClosedWithoutHire, 6, -5*time.Hour),
+			refund(2, reconcile.Boost, reconcile.RuleBoostOutbid, 3, -1*time.Hour),
+		},
+		Discrepancies: []reconcile.Discrepancy{
+			{ProposalID: 7, Component: reconcile.Base, Kind: reconcile.UnexpectedRefund},
+			{ProposalID: 8, Component: reconcile.Base, Kind: reconcile.UnexpectedRefund},
+		},
+		Pending:       1,
+		OldestPending: at(-10 * time.Minute),
+	}
+}
+
+func issued(refunds ...reconcile.Refund) []reconcile.Refund {
+	out := make([]reconcile.Refund, len(refunds))
+	for i, r := range refunds {
+		r.EventAt = nil // Apply does not return it
+		out[i] = r
+	}
+	return out
+}
+
+func TestOldestOwed(t *testing.T) {
+	t.Parallel()
+	p := plan()
+	tests := []struct {
+		name string
+		res  *reconcile.Result
+		want time.Duration // age at t0 + 1m (the run took a minute); 0: nothing owed
+	}{
+		{"no result", nil, 0},
+		{"succeeded: only the pending refund is left",
+			&reconcile.Result{Status: reconcile.StatusSucceeded, Plan: p, Issued: issued(p.Refunds...)}, 11 * time.Minute},
+		{"refused: every planned refund is left",
+			&reconcile.Result{Status: reconcile.StatusRefused, Plan: p}, 5*time.Hour + time.Minute},
+		{"interrupted after the first batch: the unwritten ones are left",
+			&reconcile.Result{Status: reconcile.StatusInterrupted, Plan: p, Issued: issued(p.Refunds[:2]...)}, time.Hour + time.Minute},
+		{"a skipped refund counts as still owed",
+			&reconcile.Result{Status: reconcile.StatusSucceeded, Plan: p, Issued: issued(p.Refunds[1:]...), Skipped: p.Refunds[:1]}, 5*time.Hour + time.Minute},
+		{"nothing owed at all",
+			&reconcile.Result{Status: reconcile.StatusSucceeded, Plan: &reconcile.Plan{AsOf: t0, Scope: "full"}}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := OldestOwedAge(tt.res, time.Minute); got != tt.want {
+				t.Errorf("OldestOwedAge: got %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRunStatus(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		run  Run
+		want string
+	}{
+		{Run{Result: &reconcile.Result{Status: reconcile.StatusRefused}, Err: errors.New("x")}, reconcile.StatusRefused},
+		{Run{Err: reconcile.ErrLocked}, StatusLocked},
+		{Run{Err: context.Canceled, Canceled: true}, reconcile.StatusInterrupted},
+		{Run{Err: errors.New("connection refused")}, reconcile.StatusFailed},
+	}
+	for _, tt := range tests {
+		if got := tt.run.Status(); got != tt.want {
+			t.Errorf("Status of %+v: got %q, want %q", tt.run, got, tt.want)
+		}
+	}
+}
+
+func TestRecord(t *testing.T) {
+	t.Parallel()
+	m := New()
+	p := plan()
+	m.Record(Run{Result: &reconcile.Result{Status: reconcile.StatusSucceeded, Plan: p, Issued: issued(p.Refunds...)},
+		Started: t0, Ended: t0.Add(90 * time.Second)})
+
+	want := `
+# HELP connects_reconciler_last_run_connects_refunded Connects the last run refunded, by rule and component.
+# TYPE connects_reconciler_last_run_connects_refunded gauge
+connects_reconciler_last_run_connects_refunded{component="base",rule="boost_outbid"} 0
+connects_reconciler_last_run_connects_refunded{component="base",rule="closed_without_hire"} 4
+connects_reconciler_last_run_connects_refunded{component="base",rule="tos_removed"} 0
+connects_reconciler_last_run_connects_refunded{component="boost",rule="boost_outbid"} 3
+connects_reconciler_last_run_connects_refunded{component="boost",rule="closed_without_hire"} 6
+connects_reconciler_last_run_connects_refunded{component="boost",rule="tos_removed"} 0
+# HELP connects_reconciler_last_run_status 1 for the outcome of the last run (succeeded, failed, refused, interrupted), 0 for the others.
+# TYPE connects_reconciler_last_run_status gauge
+connects_reconciler_last_run_status{status="failed"} 0
+connects_reconciler_last_run_status{status="interrupted"} 0
+connects_reconciler_last_run_status{status="refused"} 0
+connects_reconciler_last_run_status{status="succeeded"} 1
+# HELP connects_reconciler_discrepancies Discrepancies the last run of each scope found, by kind; a full sweep sees all of them, an incremental run those among what changed.
+# TYPE connects_reconciler_discrepancies gauge
+connects_reconciler_discrepancies{kind="amount_mismatch",scope="full"} 0
+connects_reconciler_discrepancies{kind="missing_balance",scope="full"} 0
+connects_reconciler_discrepancies{kind="unexpected_refund",scope="full"} 2
+# HELP connects_reconciler_oldest_owed_refund_age_seconds Age, at the last run's end, of the oldest event entitling a refund that was owed and still not in the ledger; 0 when none.
+# TYPE connects_reconciler_oldest_owed_refund_age_seconds gauge
+connects_reconciler_oldest_owed_refund_age_seconds 690
+# HELP connects_reconciler_runs_total Runs this process made, by outcome: succeeded, failed, refused, interrupted, locked (another run held the lock).
+# TYPE connects_reconciler_runs_total counter
+connects_reconciler_runs_total{status="failed"} 0
+connects_reconciler_runs_total{status="interrupted"} 0
+connects_reconciler_runs_total{status="locked"} 0
+connects_reconciler_runs_total{status="refused"} 0
+connects_reconciler_runs_total{status="succeeded"} 1
+`
+	names := []string{"connects_reconciler_last_run_connects_refunded", "connects_reconciler_last_run_status",
+		"connects_reconciler_discrepancies", "connects_reconciler_oldest_owed_refund_age_seconds", "connects_reconciler_runs_total"}
+	if err := testutil.GatherAndCompare(m.Gatherer(), strings.NewReader(want), names...); err != nil {
+		t.Error(err)
+	}
+	success := testutil.ToFloat64(m.lastSuccessEnd.WithLabelValues())
+	if want := float64(t0.Add(90*time.Second).Unix()); success != want {
+		t.Errorf("last success: got %v, want %v", success, want)
+	}
+
+	// A failed run that never made a plan: counted, the last success and the
+	// plan's gauges kept, nothing issued; a locked one changes no gauge.
+	m.Record(Run{Err: errors.New("connection refused"), Started: t0.Add(time.Hour), Ended: t0.Add(time.Hour + time.Second)})
+	m.Record(Run{Err: reconcile.ErrLocked, Started: t0.Add(2 * time.Hour), Ended: t0.Add(2 * time.Hour)})
+	checks := []struct {
+		name      string
+		got, want float64
+	}{
+		{"runs_total failed", testutil.ToFloat64(m.runs.WithLabelValues("failed")), 1},
+		{"runs_total locked", testutil.ToFloat64(m.runs.WithLabelValues("locked")), 1},
+		{"last_run_status failed", testutil.ToFloat64(m.lastStatus.WithLabelValues("failed")), 1},
+		{"last_run_status succeeded", testutil.ToFloat64(m.lastStatus.WithLabelValues("succeeded")), 0},
+		{"last_run_timestamp_seconds", testutil.ToFloat64(m.lastEnd), float64(t0.Add(time.Hour + time.Second).Unix())},
+		{"last_success_timestamp_seconds", testutil.ToFloat64(m.lastSuccessEnd.WithLabelValues()), success},
+		{"last_run_refunds_issued", testutil.ToFloat64(m.lastIssued.WithLabelValues("closed_without_hire", "base")), 0},
+		{"refunds_issued_total", testutil.ToFloat64(m.refundsIssued.WithLabelValues("closed_without_hire", "base")), 1},
+		{"connects_refunded_total", testutil.ToFloat64(m.connectsRefunded.WithLabelValues("closed_without_hire", "boost")), 6},
+		{"oldest_owed_refund_age_seconds", testutil.ToFloat64(m.oldestOwedAge.WithLabelValues()), 690},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: got %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestGrouping(t *testing.T) {
+	t.Parallel()
+	sh, _ := reconcile.ParseShard("2/4")
+	tests := []struct {
+		o    reconcile.Options
+		want string
+	}{
+		{reconcile.Options{}, "map[sweep:incremental]"},
+		{reconcile.Options{Full: true, Shard: sh}, "map[shard:2/4 sweep:full]"},
+	}
+	for _, tt := range tests {
+		if got := fmt.Sprint(Grouping(tt.o)); got != tt.want {
+			t.Errorf("Grouping(%+v): got %s, want %s", tt.o, got, tt.want)
+		}
+	}
+}
