@@ -141,7 +141,7 @@ connects_reconciler_runs_total{status="succeeded"} 1
 		t.Error(err)
 	}
 	success := testutil.ToFloat64(m.lastSuccessEnd.WithLabelValues())
-	if want := float64(t0.Add(90*time.Second).Unix()); success != want {
+	if want := float64(t0.Add(90 * time.Second).Unix()); success != want {
 		t.Errorf("last success: got %v, want %v", success, want)
 	}
 
