@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"net"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"text/template"
@@ -109,14 +110,29 @@ func Redact(dsn string) string {
 		}
 		return u.String()
 	}
-	fields := strings.Fields(dsn)
-	for i, f := range fields {
-		if strings.HasPrefix(f, "password=") {
-			fields[i] = "password=xxxxx"
+	// A URL that does not parse (a bad port, a stray %) still carries its
+	// user information up to the last '@', and maybe a password parameter.
+	if m := brokenURL.FindStringSubmatch(dsn); m != nil {
+		rest := m[2]
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			rest = "xxxxx" + rest[at:]
 		}
+		return m[1] + urlPassword.ReplaceAllString(rest, "${1}xxxxx")
 	}
-	return strings.Join(fields, " ")
+	// key=value: the value may be quoted and hold spaces, and '=' may have
+	// spaces around it.
+	return kvPassword.ReplaceAllString(dsn, "${1}xxxxx")
 }
+
+var (
+	// brokenURL splits a URL into its scheme and the rest.
+	brokenURL = regexp.MustCompile(`^([a-zA-Z][a-zA-Z0-9+.-]*://)(.*)$`)
+	// urlPassword matches a password query parameter.
+	urlPassword = regexp.MustCompile(`(?i)([?&]password=)[^&]*`)
+	// kvPassword matches a password in a key=value DSN: a single-quoted
+	// value with backslash escapes, or a bare one.
+	kvPassword = regexp.MustCompile(`(\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'?|\S*)`)
+)
 
 // templates holds every query file, parsed once. Files that include the policy
 // fragment are rendered per filter shape.
