@@ -6,6 +6,7 @@
 //	connects-reconciler migrate [--with-marketplace]
 //	connects-reconciler run [--dry-run] [--format table|json] [settings]
 //	connects-reconciler seed [--seed N] [--proposals N] [--force]
+//	connects-reconciler schedule [--schedule SPEC] [--time-zone TZ] [--listen-address ADDR] [settings]
 //
 // Exit codes: 0 done, 1 failed, 2 bad usage or configuration, 3 refused by a
 // safety limit, 4 another run holds the lock.
@@ -75,6 +76,7 @@ Commands:
   migrate   apply the job's schema (--with-marketplace: also the contract's tables)
   run       plan and write missing refunds (--dry-run: report only)
   seed      fill an empty database with a synthetic marketplace
+  schedule  run on the configured schedule until SIGTERM; serve /healthz, /readyz, /metrics
 
 Run "connects-reconciler COMMAND -h" for a command's flags and settings.
 Exit codes: 0 done, 1 failed, 2 bad usage or configuration,
@@ -94,6 +96,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdRun(ctx, args[1:], getenv, stdout, stderr)
 	case "seed":
 		return cmdSeed(ctx, args[1:], getenv, stdout, stderr)
+	case "schedule":
+		return cmdSchedule(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

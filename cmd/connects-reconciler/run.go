@@ -11,6 +11,7 @@ import (
 
 	"github.com/connects/connects-reconciler/reconcile"
 	"github.com/connects/connects-reconciler/reconcile/postgres"
+	"github.com/connects/connects-reconciler/reconcile/prometheus"
 )
 
 func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -63,6 +64,7 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 
 	res, err := r.Run(ctx, runID)
+	recordRun(ctx, c.cfg, log, prometheus.Run{Result: res, Err: err, Canceled: ctx.Err() != nil, Started: start, Ended: time.Now()})
 	if res != nil {
 		issued := reconcile.Sum(res.Issued, res.Plan.Discrepancies)
 		issued.Pending = res.Plan.Pending

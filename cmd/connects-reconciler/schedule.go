@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+	_ "time/tzdata" // time zones for the schedule on images without /usr/share/zoneinfo
+
+	"github.com/jmoiron/sqlx"
+	"github.com/robfig/cron/v3"
+	"go.uber.org/zap"
+
+	"github.com/connects/connects-reconciler/config"
+	"github.com/connects/connects-reconciler/reconcile"
+	"github.com/connects/connects-reconciler/reconcile/postgres"
+	"github.com/connects/connects-reconciler/reconcile/prometheus"
+)
+
+// errInterrupted ends the schedule command when a signal stopped a run.
+var errInterrupted = errors.New("stopped by a signal while a run was in flight; the run is recorded as interrupted")
+
+func cmdSchedule(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	c := newCommand("schedule", "Run on the configured schedule until SIGTERM or SIGINT; serve /healthz, /readyz and /metrics.", stderr)
+	if err := c.parse(args, getenv, stderr); err != nil {
+		return err
+	}
+	log := c.log
+	c.logConfig(log)
+	db, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	s := &scheduler{cfg: c.cfg, db: db, log: log, metrics: prometheus.New()}
+	ln, err := net.Listen("tcp", c.cfg.Schedule.ListenAddress)
+	if err != nil {
+		return fmt.Errorf("schedule: listen: %w", err)
+	}
+	srv := &http.Server{Handler: s.routes(), ReadHeaderTimeout: 5 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	cl := cronLogger{log.Named("cron")}
+	cr := cron.New(
+		cron.WithLocation(c.cfg.Schedule.Location),
+		cron.WithLogger(cl),
+		cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)),
+	)
+	if _, err := cr.AddFunc(c.cfg.Schedule.Spec, func() { s.tick(ctx) }); err != nil {
+		srv.Close()
+		return fmt.Errorf("schedule: %w", err)
+	}
+	cr.Start()
+	log.Info("scheduled", zap.String("schedule", c.cfg.Schedule.Spec), zap.String("time_zone", c.cfg.Schedule.Location.String()),
+		zap.String("listen_address", ln.Addr().String()), zap.Time("next_run", cr.Entries()[0].Next))
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-served:
+	}
+	// Stop taking new runs; the run in flight sees ctx cancelled, rolls back
+	// its batch and records itself interrupted. Wait for it, then stop serving.
+	log.Info("stopping: no new runs; waiting for the run in flight")
+	<-cr.Stop().Done()
+	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		log.Warn("http shutdown", zap.Error(err))
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("schedule: serve: %w", serveErr)
+	}
+	if s.interrupted.Load() {
+		return errInterrupted
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// scheduler runs the reconciler on each tick and serves its health and
+// metrics.
+type scheduler struct {
+	cfg         config.Config
+	db          *sqlx.DB
+	log         *zap.Logger
+	metrics     *prometheus.Metrics
+	interrupted atomic.Bool
+}
+
+// tick does what the run command does; the advisory lock still keeps a second
+// process from running at the same time.
+func (s *scheduler) tick(ctx context.Context) {
+	if ctx.Err() != nil {
+		return
+	}
+	start := time.Now()
+	runID := newRunID(start)
+	log := s.log.With(zap.String("run_id", runID))
+	r := &reconcile.Reconciler{
+		Store:   postgres.NewStore(s.db, log),
+		Policy:  s.cfg.Policy,
+		Limits:  s.cfg.Limits,
+		Options: s.cfg.Run,
+		Log:     log.Named("reconcile"),
+	}
+	res, err := r.Run(ctx, runID)
+	run := prometheus.Run{Result: res, Err: err, Canceled: ctx.Err() != nil, Started: start, Ended: time.Now()}
+	s.metrics.Record(run)
+	status := run.Status()
+	if status == reconcile.StatusInterrupted {
+		s.interrupted.Store(true)
+	}
+	fields := []zap.Field{zap.String("status", status), zap.Duration("took", run.Ended.Sub(start))}
+	if res != nil {
+		fields = append(fields, totalsFields(reconcile.Sum(res.Issued, nil))...)
+		fields = append(fields, zap.Int("skipped", len(res.Skipped)), zap.Int("planned", len(res.Plan.Refunds)),
+			zap.Duration("oldest_owed_age", prometheus.OldestOwedAge(res, run.Ended.Sub(start))))
+	}
+	switch status {
+	case reconcile.StatusSucceeded:
+		log.Info("run finished", fields...)
+	case prometheus.StatusLocked:
+		log.Warn("another run holds the lock; nothing done", fields...)
+	default:
+		log.Error("run finished", append(fields, zap.Error(err))...)
+	}
+}
+
+// routes serves /healthz (the process answers), /readyz (the database
+// answers) and /metrics.
+func (s *scheduler) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.db.PingContext(ctx); err != nil {
+			s.log.Warn("readiness: database does not answer", zap.Error(err))
+			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("GET /metrics", s.metrics.Handler())
+	return mux
+}
+
+// recordRun records a run command's run in fresh metrics and, when a
+// Pushgateway is configured, pushes them; a failed push is logged, not fatal:
+// the run's outcome and exit code stand.
+func recordRun(ctx context.Context, cfg config.Config, log *zap.Logger, run prometheus.Run) {
+	if cfg.Metrics.PushgatewayURL == "" || run.Status() == prometheus.StatusLocked {
+		return
+	}
+	m := prometheus.New()
+	m.Record(run)
+	pushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if err := m.Push(pushCtx, cfg.Metrics.PushgatewayURL, prometheus.Grouping(cfg.Run)); err != nil {
+		log.Warn("metrics not pushed", zap.Error(err))
+		return
+	}
+	log.Debug("metrics pushed")
+}
+
+// cronLogger lets cron log through zap. Its routine messages go to debug;
+// a skipped tick (the previous run still going) is a warning.
+type cronLogger struct{ log *zap.Logger }
+
+func (l cronLogger) Info(msg string, keysAndValues ...any) {
+	if msg == "skip" {
+		l.log.Warn("tick skipped: the previous run is still going")
+		return
+	}
+	l.log.Debug(msg, kvFields(keysAndValues)...)
+}
+
+func (l cronLogger) Error(err error, msg string, keysAndValues ...any) {
+	l.log.Error(msg, append(kvFields(keysAndValues), zap.Error(err))...)
+}
+
+// kvFields turns cron's alternating keys and values into zap fields.
+func kvFields(kv []any) []zap.Field {
+	fields := make([]zap.Field, 0, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		key, ok := kv[i].(string)
+		if !ok {
+			key = fmt.Sprint(kv[i])
+		}
+		fields = append(fields, zap.Any(key, kv[i+1]))
+	}
+	return fields
+}

@@ -1,0 +1,372 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// syncBuffer is a bytes.Buffer that a running program and a test may share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// freeAddr returns a loopback address with a port nobody listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// waitFor polls cond every 50ms until it holds, failing after limit.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up after %s waiting for %s", limit, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// get returns the status code and body of a GET, or 0 when nothing answers.
+func get(url string) (int, string) {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// scrape reads a Prometheus text exposition.
+func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
+	t.Helper()
+	code, body := get(url)
+	if code != http.StatusOK {
+		t.Fatalf("GET %s: status %d: %s", url, code, body)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := p.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("GET %s: not the text format: %v\n%s", url, err, body)
+	}
+	return families
+}
+
+// sample is the value of the one series of name whose labels include want;
+// ok is false when there is none.
+func sample(families map[string]*dto.MetricFamily, name string, want map[string]string) (v float64, ok bool) {
+	f := families[name]
+	if f == nil {
+		return 0, false
+	}
+next:
+	for _, m := range f.GetMetric() {
+		have := map[string]string{}
+		for _, l := range m.GetLabel() {
+			have[l.GetName()] = l.GetValue()
+		}
+		for k, v := range want {
+			if have[k] != v {
+				continue next
+			}
+		}
+		switch {
+		case m.Gauge != nil:
+			return m.GetGauge().GetValue(), true
+		case m.Counter != nil:
+			return m.GetCounter().GetValue(), true
+		case m.Untyped != nil:
+			return m.GetUntyped().GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+type want struct {
+	name   string
+	labels map[string]string
+	value  float64
+}
+
+func checkSamples(t *testing.T, families map[string]*dto.MetricFamily, wants []want) {
+	t.Helper()
+	for _, w := range wants {
+		got, ok := sample(families, w.name, w.labels)
+		if !ok {
+			t.Errorf("%s%v: missing", w.name, w.labels)
+			continue
+		}
+		if got != w.value {
+			t.Errorf("%s%v: got %v, want %v", w.name, w.labels, got, w.value)
+		}
+	}
+}
+
+func labels(kv ...string) map[string]string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m
+}
+
+// TestSchedule runs the schedule command against a real database: runs start
+// on the schedule, /healthz, /readyz and /metrics answer, and cancelling the
+// context (what SIGTERM does) stops it cleanly.
+func TestSchedule(t *testing.T) {
+	t.Parallel()
+	url, db := smallMarket(t)
+	addr := freeAddr(t)
+	base := "http://" + addr
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"schedule", "--schedule", "@every 1s", "--time-zone", "Europe/Berlin",
+			"--listen-address", addr, "--log-format", "json"},
+			func(k string) string { return map[string]string{"DATABASE_URL": url}[k] }, &stdout, &stderr)
+	}()
+
+	waitFor(t, 30*time.Second, "/healthz", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("schedule ended early: %v\n%s", err, stderr.String())
+		default:
+		}
+		code, _ := get(base + "/healthz")
+		return code == http.StatusOK
+	})
+	if code, body := get(base + "/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz: got %d %s, want 200", code, body)
+	}
+	// Two runs: the first writes the three missing refunds, the second (an
+	// incremental one) finds nothing left.
+	waitFor(t, 60*time.Second, "two succeeded runs", func() bool {
+		var n int
+		_ = db.Get(&n, `SELECT count(*) FROM reconciler_runs WHERE status = 'succeeded'`)
+		return n >= 2
+	})
+
+	families := scrape(t, base+"/metrics")
+	checkSamples(t, families, []want{
+		{"connects_reconciler_refunds_issued_total", labels("rule", "closed_without_hire", "component", "base"), 1},
+		{"connects_reconciler_connects_refunded_total", labels("rule", "closed_without_hire", "component", "base"), 4},
+		{"connects_reconciler_refunds_issued_total", labels("rule", "tos_removed", "component", "boost"), 1},
+		{"connects_reconciler_connects_refunded_total", labels("rule", "tos_removed", "component", "boost"), 6},
+		{"connects_reconciler_connects_refunded_total", labels("rule", "tos_removed", "component", "base"), 2},
+		{"connects_reconciler_runs_total", labels("status", "failed"), 0},
+		{"connects_reconciler_discrepancies", labels("kind", "unexpected_refund", "scope", "full"), 1},
+		{"connects_reconciler_discrepancies", labels("kind", "amount_mismatch", "scope", "full"), 0},
+		{"connects_reconciler_oldest_owed_refund_age_seconds", nil, 0},
+	})
+	if n, _ := sample(families, "connects_reconciler_runs_total", labels("status", "succeeded")); n < 2 {
+		t.Errorf("runs_total{status=succeeded}: got %v, want at least 2", n)
+	}
+	last, ok := sample(families, "connects_reconciler_last_success_timestamp_seconds", nil)
+	if now := float64(time.Now().Unix()); !ok || last < now-60 || last > now+1 {
+		t.Errorf("last_success_timestamp_seconds: got %v (present %v), want about %v", last, ok, now)
+	}
+	if _, ok := sample(families, "go_goroutines", nil); !ok {
+		t.Error("go_goroutines: missing; want the Go runtime's metrics too")
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		// Idle when cancelled: a clean stop. A run in flight: recorded
+		// interrupted and a non-zero exit.
+		if err != nil {
+			if !errors.Is(err, errInterrupted) {
+				t.Fatalf("schedule after cancel: got %v, want nil or errInterrupted\n%s", err, stderr.String())
+			}
+			var n int
+			_ = db.Get(&n, `SELECT count(*) FROM reconciler_runs WHERE status = 'interrupted'`)
+			if n != 1 {
+				t.Errorf("stopped mid-run: got %d interrupted runs, want 1", n)
+			}
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("schedule did not stop within 30s of cancel\n%s", stderr.String())
+	}
+	var running int
+	_ = db.Get(&running, `SELECT count(*) FROM reconciler_runs WHERE status = 'running'`)
+	if running != 0 {
+		t.Errorf("after the stop: %d runs still 'running', want 0", running)
+	}
+	if code, _ := get(base + "/healthz"); code != 0 {
+		t.Errorf("after the stop /healthz answered %d; want the server shut down", code)
+	}
+	for _, line := range []string{`"msg":"scheduled"`, `"time_zone":"Europe/Berlin"`, `"msg":"stopping: no new runs; waiting for the run in flight"`} {
+		if !strings.Contains(stderr.String(), line) {
+			t.Errorf("log lacks %s:\n%s", line, stderr.String())
+		}
+	}
+}
+
+func TestScheduleBadSettings(t *testing.T) {
+	t.Parallel()
+	code, _, stderr := invoke(t, map[string]string{"DATABASE_URL": "postgres://127.0.0.1:1/x"},
+		"schedule", "--schedule", "every now and then", "--time-zone", "Mars/Olympus", "--listen-address", "nine")
+	if code != exitUsage {
+		t.Fatalf("exit: got %d, want %d\n%s", code, exitUsage, stderr)
+	}
+	for _, s := range []string{"flag --schedule", "flag --time-zone", "flag --listen-address"} {
+		if !strings.Contains(stderr, s) {
+			t.Errorf("stderr lacks %q:\n%s", s, stderr)
+		}
+	}
+}
+
+// startPushgateway starts Debian's prometheus-pushgateway on a loopback port
+// and returns its URL; it is stopped when the test ends.
+func startPushgateway(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("prometheus-pushgateway")
+	if err != nil {
+		bin = "/usr/bin/prometheus-pushgateway"
+		if _, serr := os.Stat(bin); serr != nil {
+			t.Fatalf("prometheus-pushgateway is needed (apt-get install prometheus-pushgateway; .ci/run installs it): %v", err)
+		}
+	}
+	addr := freeAddr(t)
+	var out syncBuffer
+	cmd := exec.Command(bin, "--web.listen-address="+addr, "--log.level=warn")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start pushgateway: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	url := "http://" + addr
+	waitFor(t, 30*time.Second, "the pushgateway at "+url, func() bool {
+		code, _ := get(url + "/-/ready")
+		return code == http.StatusOK
+	})
+	return url
+}
+
+// TestRunPushesMetrics pushes a successful run's metrics and then a refused
+// run's to a real Pushgateway and checks what it serves: the refusal keeps
+// the last success time.
+func TestRunPushesMetrics(t *testing.T) {
+	t.Parallel()
+	gateway := startPushgateway(t)
+	url, db := smallMarket(t)
+	env := map[string]string{"DATABASE_URL": url, "RECONCILER_PUSHGATEWAY_URL": gateway}
+	group := labels("job", "connects-reconciler", "sweep", "incremental")
+	with := func(kv ...string) map[string]string {
+		m := labels(kv...)
+		for k, v := range group {
+			m[k] = v
+		}
+		return m
+	}
+
+	before := float64(time.Now().Unix())
+	if code, _, stderr := invoke(t, env, "run", "--format", "json"); code != exitOK {
+		t.Fatalf("run: exit %d\n%s", code, stderr)
+	}
+	families := scrape(t, gateway+"/metrics")
+	checkSamples(t, families, []want{
+		{"connects_reconciler_last_run_status", with("status", "succeeded"), 1},
+		{"connects_reconciler_last_run_status", with("status", "refused"), 0},
+		{"connects_reconciler_last_run_refunds_issued", with("rule", "tos_removed", "component", "boost"), 1},
+		{"connects_reconciler_last_run_connects_refunded", with("rule", "tos_removed", "component", "boost"), 6},
+		{"connects_reconciler_last_run_connects_refunded", with("rule", "closed_without_hire", "component", "base"), 4},
+		{"connects_reconciler_last_run_refunds_planned", group, 3},
+		{"connects_reconciler_discrepancies", with("kind", "unexpected_refund", "scope", "full"), 1},
+		{"connects_reconciler_oldest_owed_refund_age_seconds", group, 0},
+	})
+	success, ok := sample(families, "connects_reconciler_last_success_timestamp_seconds", group)
+	if !ok || success < before-1 || success > float64(time.Now().Unix())+1 {
+		t.Fatalf("last_success_timestamp_seconds: got %v (present %v), want the run's end", success, ok)
+	}
+	if _, ok := sample(families, "connects_reconciler_runs_total", group); ok {
+		t.Error("runs_total was pushed; want only the last-run gauges on the Pushgateway")
+	}
+
+	// A new closed-without-hire job owes 5 Connects; a limit of 1 refuses
+	// the run.
+	db.MustExec(`
+	INSERT INTO jobs (id, client_id, status, close_reason, closed_at) VALUES (4, 1, 'closed', 'no_hire', now() - interval '30 minutes');
+	INSERT INTO proposals (id, job_id, freelancer_id, submitted_at) VALUES (40, 4, 102, now() - interval '1 day');
+	INSERT INTO connects_ledger (freelancer_id, amount, entry_type, proposal_id, component, idempotency_key) VALUES (102, -5, 'proposal_fee', 40, 'base', 'f40');
+	UPDATE connects_balances SET balance = balance - 5 WHERE freelancer_id = 102;`)
+	if code, _, stderr := invoke(t, env, "run", "--format", "json", "--max-connects", "1"); code != exitRefused {
+		t.Fatalf("run over the limit: exit %d, want %d\n%s", code, exitRefused, stderr)
+	}
+	families = scrape(t, gateway+"/metrics")
+	checkSamples(t, families, []want{
+		{"connects_reconciler_last_run_status", with("status", "succeeded"), 0},
+		{"connects_reconciler_last_run_status", with("status", "refused"), 1},
+		{"connects_reconciler_last_run_refunds_issued", with("rule", "tos_removed", "component", "boost"), 0},
+		{"connects_reconciler_last_run_refunds_planned", group, 1},
+		{"connects_reconciler_last_success_timestamp_seconds", group, success},
+	})
+	age, _ := sample(families, "connects_reconciler_oldest_owed_refund_age_seconds", group)
+	if age < 30*60 || age > 40*60 {
+		t.Errorf("oldest_owed_refund_age_seconds after the refusal: got %v, want about 1800 (the job closed 30 minutes ago)", age)
+	}
+	end, _ := sample(families, "connects_reconciler_last_run_timestamp_seconds", group)
+	if end < success {
+		t.Errorf("last_run_timestamp_seconds: got %v, want at or after the success at %v", end, success)
+	}
+}
+
+// TestRunPushFailureKeepsExitCode: an unreachable Pushgateway is logged; the
+// run's own outcome decides the exit code.
+func TestRunPushFailureKeepsExitCode(t *testing.T) {
+	t.Parallel()
+	url, _ := smallMarket(t)
+	env := map[string]string{"DATABASE_URL": url, "RECONCILER_PUSHGATEWAY_URL": "http://user:s3cret@" + freeAddr(t)}
+	code, _, stderr := invoke(t, env, "run", "--format", "json", "--log-format", "json")
+	if code != exitOK {
+		t.Fatalf("exit: got %d, want %d\n%s", code, exitOK, stderr)
+	}
+	if !strings.Contains(stderr, "metrics not pushed") {
+		t.Errorf("stderr lacks the push failure:\n%s", stderr)
+	}
+	if strings.Contains(stderr, "s3cret") {
+		t.Errorf("the Pushgateway password was logged:\n%s", stderr)
+	}
+}
