@@ -36,6 +36,9 @@ type Config struct {
 	// ShardCount, with JOB_COMPLETION_INDEX set by Kubernetes in an Indexed
 	// Job's pods, picks Run.Shard when no shard is given (default 0).
 	ShardCount int64
+	// PricePerConnect is what one Connect is worth in US dollars in finance
+	// exports and reports, an exact decimal (default 0.15).
+	PricePerConnect reconcile.Price
 	// Schedule configures the long-running schedule command.
 	Schedule Schedule
 	// Metrics says where run pushes its metrics.
@@ -92,6 +95,8 @@ func Default() Config {
 		Run:      reconcile.Options{BatchSize: 50000, ApplyBatchSize: 1000, Retries: 3, RetryBackoff: 200 * time.Millisecond, Lookback: time.Hour},
 		Log:      Log{Level: "info", Format: "auto"},
 		Schedule: Schedule{Spec: "*/15 * * * *", Location: time.UTC, ListenAddress: ":9090"},
+
+		PricePerConnect: reconcile.DefaultPrice,
 	}
 }
 
@@ -245,6 +250,16 @@ var settings = []setting{
 	durationSetting("statement_timeout", "longest one statement may run (0s: no limit)", func(c *Config) *time.Duration { return &c.Database.StatementTimeout }, 0),
 	durationSetting("lock_timeout", "longest a statement waits for a lock (0s: no limit)", func(c *Config) *time.Duration { return &c.Database.LockTimeout }, 0),
 	durationSetting("connect_timeout", "longest connecting may take, unless the URL says", func(c *Config) *time.Duration { return &c.Database.ConnectTimeout }, time.Second),
+	{key: "price_per_connect", usage: "US dollars one Connect is worth in finance exports and reports (exact decimal, up to 4 places)",
+		get: func(c *Config) string { return c.PricePerConnect.String() },
+		set: func(c *Config, v string) error {
+			p, err := reconcile.ParsePrice(v)
+			if err != nil {
+				return err
+			}
+			c.PricePerConnect = p
+			return nil
+		}},
 	choiceSetting("log_level", "log level", func(c *Config) *string { return &c.Log.Level }, "debug", "info", "warn", "error"),
 	choiceSetting("log_format", "log format", func(c *Config) *string { return &c.Log.Format }, "auto", "console", "json"),
 	{key: "schedule", usage: "schedule command: when runs start, five cron fields or a descriptor like @every 5m",

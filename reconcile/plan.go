@@ -84,6 +84,9 @@ type Plan struct {
 	Pending int64 `json:"pending"`
 	// OldestPending is the earliest event among pending refunds.
 	OldestPending *time.Time `json:"oldest_pending,omitempty"`
+	// PendingRefunds are the owed refunds still inside the settle delay, for
+	// the finance export's missing refunds; never written by this plan.
+	PendingRefunds []Refund `json:"-"`
 }
 
 // Add files one finding in the plan.
@@ -96,6 +99,10 @@ func (p *Plan) Add(f Finding) {
 		})
 	case ClassPending:
 		p.Pending++
+		p.PendingRefunds = append(p.PendingRefunds, Refund{
+			ProposalID: f.ProposalID, FreelancerID: f.FreelancerID, JobID: f.JobID,
+			Component: f.Component, Connects: f.Charged, Rule: f.Rule, EventAt: f.EventAt,
+		})
 		if f.EventAt != nil && (p.OldestPending == nil || f.EventAt.Before(*p.OldestPending)) {
 			t := *f.EventAt
 			p.OldestPending = &t

@@ -1,0 +1,379 @@
+package reconcile
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// ProposalFacts are what the policy looks at for one proposal, with the
+// policy's decision per component and the proposal's ledger entries: what
+// support needs to answer "where are my Connects?".
+type ProposalFacts struct {
+	ProposalID        int64      `json:"proposal_id"`
+	JobID             int64      `json:"job_id"`
+	FreelancerID      int64      `json:"freelancer_id"`
+	SubmittedAt       time.Time  `json:"submitted_at"`
+	WithdrawnAt       *time.Time `json:"withdrawn_at"`
+	JobStatus         string     `json:"job_status"`
+	CloseReason       string     `json:"close_reason"`
+	ClosedAt          *time.Time `json:"closed_at"`
+	HasAuction        bool       `json:"has_auction"`
+	AuctionEndedAt    *time.Time `json:"auction_ended_at"`
+	HasBid            bool       `json:"has_bid"`
+	BidOutcome        string     `json:"bid_outcome"`
+	OutbidAt          *time.Time `json:"outbid_at"`
+	FirstEligibleAt   *time.Time `json:"first_eligible_interaction_at"`
+	FirstEligibleKind string     `json:"first_eligible_interaction"`
+	FirstDeclinedAt   *time.Time `json:"first_declined_at"`
+	// Components are base and boost, in that order, with the policy's
+	// decision for each.
+	Components []ComponentFacts `json:"-"`
+	// Ledger holds every ledger entry carrying the proposal's id.
+	Ledger []LedgerEntry `json:"ledger"`
+}
+
+// UTC puts every time of the facts in UTC.
+func (f *ProposalFacts) UTC() {
+	f.SubmittedAt = f.SubmittedAt.UTC()
+	for _, t := range []**time.Time{&f.WithdrawnAt, &f.ClosedAt, &f.AuctionEndedAt, &f.OutbidAt, &f.FirstEligibleAt, &f.FirstDeclinedAt} {
+		*t = utcPtr(*t)
+	}
+}
+
+// ComponentFacts are one component's charge and refunds, and the policy's
+// decision about it, as the policy fragment computed them.
+type ComponentFacts struct {
+	Component Component
+	Charged   int64 // charged(P, C); 0 when nothing was
+	HasRefund bool  // a refund entry exists
+	Refunded  int64 // the refund entries' sum
+	Account   int64 // the account charged
+	// Rule is the first rule entitling the component, or "" (the policy's).
+	Rule Rule
+	// Owed is the policy's verdict: a rule entitles it and something was
+	// charged.
+	Owed bool
+	// Class is the policy's class (refund, pending, ...), "" for nothing to do.
+	Class Class
+	// EventAt is when the entitling event happened.
+	EventAt *time.Time
+}
+
+// LedgerEntry is one row of the Connects ledger.
+type LedgerEntry struct {
+	ID             int64     `json:"id"`
+	CreatedAt      time.Time `json:"created_at"`
+	FreelancerID   int64     `json:"freelancer_id"`
+	Type           string    `json:"entry_type"`
+	Component      string    `json:"component,omitempty"`
+	Amount         int64     `json:"amount"`
+	IdempotencyKey string    `json:"idempotency_key"`
+	// RunID and Rule are set on refunds the job wrote.
+	RunID string `json:"run_id,omitempty"`
+	Rule  string `json:"rule,omitempty"`
+}
+
+// Explanation is what explain says about one proposal.
+type Explanation struct {
+	ProposalFacts
+	Components []ComponentExplanation `json:"components"`
+}
+
+// Component statuses of an explanation.
+const (
+	StatusRefunded         = "refunded"          // owed and refunded in full
+	StatusMissing          = "missing"           // owed, settled, not in the ledger: the next run writes it
+	StatusPending          = "pending"           // owed, not in the ledger, inside the settle delay
+	StatusMissingBalance   = "missing_balance"   // owed, but the account has no balance row
+	StatusAmountMismatch   = "amount_mismatch"   // owed, refunded with another amount
+	StatusUnexpectedRefund = "unexpected_refund" // refunded although not owed
+	StatusNotOwed          = "not_owed"          // nothing owed, nothing refunded
+)
+
+// Exclusion reasons: why the policy owes nothing for a component.
+const (
+	ReasonNothingCharged       = "nothing_charged"
+	ReasonOpenJob              = "open_job"
+	ReasonHired                = "hired"
+	ReasonExpired              = "expired"
+	ReasonInactivity           = "inactivity"
+	ReasonWithdrawn            = "withdrawn"
+	ReasonDeclined             = "declined"
+	ReasonInteractionBeforeEnd = "interaction_before_close"
+	ReasonInteractionBeforeKO  = "interaction_before_knockout"
+	ReasonAuctionRunning       = "auction_running"
+	ReasonBidWon               = "bid_won"
+	ReasonBidUndecided         = "bid_undecided"
+	ReasonNotBoosted           = "not_boosted"
+	ReasonRuleOff              = "rule_off"
+	ReasonNoRule               = "no_rule"
+)
+
+// ComponentExplanation says, for one component, what was charged, what the
+// policy says and why, and where the ledger stands.
+type ComponentExplanation struct {
+	Component Component `json:"component"`
+	Charged   int64     `json:"charged"`
+	Refunded  int64     `json:"refunded"`
+	Account   int64     `json:"account"`
+	// Owed and Rule are the policy's verdict (policy.sql), never recomputed.
+	Owed bool `json:"owed"`
+	Rule Rule `json:"rule,omitempty"`
+	// Reason is the rule when owed, else the exclusion (Reason* constants).
+	Reason string `json:"reason"`
+	// Why says it in words, with the times that decided it.
+	Why string `json:"why"`
+	// Status is where the ledger stands (Status* constants), Outcome in words.
+	Status    string     `json:"status"`
+	Outcome   string     `json:"outcome"`
+	EventAt   *time.Time `json:"event_at,omitempty"`
+	SettlesAt *time.Time `json:"settles_at,omitempty"`
+}
+
+// Explain words the facts of one proposal under policy p. The verdict (owed
+// or not, and the rule) is the policy fragment's, taken as is from the facts;
+// only the wording of the reason is derived here. Should the wording's reading
+// of the facts ever find no exclusion for a component the policy does not
+// owe, it says so (ReasonNoRule) rather than contradict the policy.
+func Explain(f ProposalFacts, p Policy) Explanation {
+	e := Explanation{ProposalFacts: f}
+	for _, c := range f.Components {
+		x := ComponentExplanation{Component: c.Component, Charged: c.Charged, Refunded: c.Refunded,
+			Account: c.Account, Owed: c.Owed, EventAt: c.EventAt}
+		if c.Owed {
+			x.Rule = c.Rule
+			x.Reason = string(c.Rule)
+			x.Why = ruleWhy(f, c, p)
+		} else {
+			x.Reason, x.Why = exclusion(f, c, p)
+		}
+		x.Status, x.Outcome = status(c, p)
+		if x.Status == StatusPending && c.EventAt != nil {
+			t := c.EventAt.Add(p.SettleDelay)
+			x.SettlesAt = &t
+			x.Outcome = fmt.Sprintf("not refunded yet: the event at %s is inside the %s settle delay (the online path refunds at the event; the job writes it after %s if still missing)",
+				ts(c.EventAt), p.SettleDelay, ts(&t))
+		}
+		e.Components = append(e.Components, x)
+	}
+	return e
+}
+
+func status(c ComponentFacts, p Policy) (string, string) {
+	switch {
+	case c.Class == ClassPending:
+		return StatusPending, "not refunded yet: inside the settle delay"
+	case c.Class == ClassRefund:
+		return StatusMissing, "NOT REFUNDED: owed and missing from the ledger; the next run writes it"
+	case c.Class == ClassMissingBalance:
+		return StatusMissingBalance, "NOT REFUNDED: the account has no connects_balances row, so the job cannot credit it; reported to finance"
+	case c.Class == ClassAmountMismatch:
+		return StatusAmountMismatch, fmt.Sprintf("refunded %d Connects for a charge of %d: amount_mismatch, reported to finance, never changed by the job", c.Refunded, c.Charged)
+	case c.Class == ClassUnexpectedRefund:
+		return StatusUnexpectedRefund, fmt.Sprintf("refunded %d Connects although nothing is owed: unexpected_refund, reported to finance, never reversed by the job", c.Refunded)
+	case c.Owed && c.HasRefund:
+		return StatusRefunded, fmt.Sprintf("refunded %d Connects", c.Refunded)
+	case c.Owed:
+		return string(c.Class), "owed"
+	default:
+		return StatusNotOwed, "nothing to refund"
+	}
+}
+
+func ts(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func before(a, b *time.Time) bool          { return a != nil && b != nil && a.Before(*b) }
+func atOrBy(a, b *time.Time) bool          { return a != nil && b != nil && !a.After(*b) }
+func withdrawnBefore(f ProposalFacts) bool { return before(f.WithdrawnAt, f.ClosedAt) }
+
+func interaction(f ProposalFacts) string {
+	return fmt.Sprintf("%s at %s", f.FirstEligibleKind, ts(f.FirstEligibleAt))
+}
+
+// ruleWhy words why a rule entitles the component.
+func ruleWhy(f ProposalFacts, c ComponentFacts, p Policy) string {
+	switch c.Rule {
+	case RuleTOSRemoved:
+		s := fmt.Sprintf("the job was removed for a Terms of Service violation at %s and the proposal was not withdrawn before", ts(f.ClosedAt))
+		if c.Component == Boost {
+			s += "; tos_removed refunds the boost too"
+		}
+		return s
+	case RuleClosedWithoutHire:
+		not := "withdrawn or declined"
+		if p.RefundDeclined {
+			not = "withdrawn (refund_declined is on)"
+		}
+		s := fmt.Sprintf("the job was closed without a hire at %s and the proposal was not %s before", ts(f.ClosedAt), not)
+		if c.Component == Boost {
+			s += "; the client did not interact with it before the close, so the boost is refunded too"
+		}
+		return s
+	case RuleBoostOutbid:
+		return fmt.Sprintf("the boost was outbid at %s with no eligible interaction at or before it, and the auction ended at %s",
+			ts(f.OutbidAt), ts(f.AuctionEndedAt))
+	}
+	return fmt.Sprintf("rule %s of the policy in force", c.Rule)
+}
+
+// exclusion says why nothing is owed for a component the policy does not owe.
+func exclusion(f ProposalFacts, c ComponentFacts, p Policy) (string, string) {
+	if c.Charged <= 0 {
+		if c.Component == Base {
+			return ReasonNothingCharged, "no proposal fee was charged (answering an invitation costs nothing), so there is nothing to refund"
+		}
+		return ReasonNothingCharged, "no boost fee was charged (not boosted, or a placebo auction), so there is nothing to refund"
+	}
+	jobCode, jobWhy, candidate := jobExclusion(f, c, p)
+	if c.Component == Base {
+		return orNoRule(jobCode, jobWhy)
+	}
+	bidCode, bidWhy := bidExclusion(f, p)
+	switch {
+	case jobCode == "" && bidCode == "":
+		return orNoRule("", "")
+	case jobCode == "":
+		return bidCode, bidWhy
+	case bidCode == "":
+		return jobCode, jobWhy
+	case candidate || !f.HasBid:
+		return jobCode, jobWhy + "; and boost_outbid does not apply: " + bidWhy
+	default:
+		return bidCode, bidWhy + "; and the job's close gives no boost refund: " + jobWhy
+	}
+}
+
+func orNoRule(code, why string) (string, string) {
+	if code == "" {
+		return ReasonNoRule, "no rule of the policy in force entitles it (the policy's SQL decided this; the facts above are what it looked at)"
+	}
+	return code, why
+}
+
+// jobExclusion is why rules 1 and 2 (the job's close) do not entitle the
+// component; candidate is true when the close is one they cover.
+func jobExclusion(f ProposalFacts, c ComponentFacts, p Policy) (code, why string, candidate bool) {
+	closed := ts(f.ClosedAt)
+	switch {
+	case f.JobStatus == "open":
+		return ReasonOpenJob, "the job is open: nothing is owed while a job is open, however long it has been idle (a reopened job is open again)", false
+	case f.JobStatus == "closed" && f.CloseReason == "hired":
+		return ReasonHired, fmt.Sprintf("the job was closed with a hire at %s: no rule refunds the proposals of a hired job", closed), false
+	case f.JobStatus == "closed" && f.CloseReason == "expired":
+		return ReasonExpired, fmt.Sprintf("the job post expired at %s: no rule refunds the proposals of an expired job", closed), false
+	case f.JobStatus == "closed" && f.CloseReason == "inactivity":
+		return ReasonInactivity, fmt.Sprintf("the platform closed the job for inactivity at %s: no rule refunds those", closed), false
+	case f.JobStatus == "removed" && f.CloseReason == "tos_violation" && f.ClosedAt != nil:
+		switch {
+		case !p.TOSRemoved:
+			return ReasonRuleOff, fmt.Sprintf("the job was removed for a ToS violation at %s, but rule tos_removed is off in the policy in force", closed), true
+		case withdrawnBefore(f):
+			return ReasonWithdrawn, fmt.Sprintf("the proposal was withdrawn at %s, before the job was removed at %s", ts(f.WithdrawnAt), closed), true
+		case c.Component == Boost && !p.TOSRemovedBoost:
+			return ReasonRuleOff, "tos_removed_boost is off: rule tos_removed does not refund boosts in the policy in force", true
+		}
+		return "", "", true
+	case f.JobStatus == "closed" && f.CloseReason == "no_hire" && f.ClosedAt != nil:
+		switch {
+		case !p.ClosedWithoutHire:
+			return ReasonRuleOff, fmt.Sprintf("the job was closed without a hire at %s, but rule closed_without_hire is off in the policy in force", closed), true
+		case withdrawnBefore(f):
+			return ReasonWithdrawn, fmt.Sprintf("the proposal was withdrawn at %s, before the job was closed at %s", ts(f.WithdrawnAt), closed), true
+		case before(f.FirstDeclinedAt, f.ClosedAt) && !p.RefundDeclined:
+			return ReasonDeclined, fmt.Sprintf("the client declined the proposal at %s, before closing the job without a hire at %s (refund_declined is off)", ts(f.FirstDeclinedAt), closed), true
+		case c.Component == Boost && !p.ClosedWithoutHireBoost:
+			return ReasonRuleOff, "closed_without_hire_boost is off: rule closed_without_hire does not refund boosts in the policy in force", true
+		case c.Component == Boost && before(f.FirstEligibleAt, f.ClosedAt):
+			return ReasonInteractionBeforeEnd, fmt.Sprintf("the client interacted with the proposal (%s) before closing the job at %s, so the boost is kept", interaction(f), closed), true
+		}
+		return "", "", true
+	}
+	reason := f.CloseReason
+	if reason == "" {
+		reason = "no close reason"
+	}
+	return ReasonNoRule, fmt.Sprintf("the job is %s (%s): no rule covers that", f.JobStatus, reason), false
+}
+
+// bidExclusion is why rule 3 (boost_outbid) does not entitle the boost.
+func bidExclusion(f ProposalFacts, p Policy) (string, string) {
+	switch {
+	case !f.HasBid:
+		return ReasonNotBoosted, "the proposal has no boost bid"
+	case !p.BoostOutbid:
+		return ReasonRuleOff, "rule boost_outbid is off in the policy in force"
+	case !f.HasAuction || f.AuctionEndedAt == nil:
+		return ReasonAuctionRunning, "the boost auction is still running: a boost is refunded only after its auction has ended"
+	case f.BidOutcome == "won":
+		return ReasonBidWon, fmt.Sprintf("the boost won its auction (ended at %s): it got what it paid for", ts(f.AuctionEndedAt))
+	case f.BidOutcome != "outbid" || f.OutbidAt == nil:
+		return ReasonBidUndecided, fmt.Sprintf("the auction ended at %s but the bid's outcome was never decided (%q)", ts(f.AuctionEndedAt), f.BidOutcome)
+	case atOrBy(f.FirstEligibleAt, f.OutbidAt):
+		return ReasonInteractionBeforeKO, fmt.Sprintf("the boost was outbid at %s, but the client had interacted with the proposal (%s) at or before the knock-out", ts(f.OutbidAt), interaction(f))
+	}
+	return "", ""
+}
+
+// Text writes the explanation for a person.
+func (e Explanation) Text() string {
+	var b strings.Builder
+	job := e.JobStatus
+	if e.CloseReason != "" {
+		job += ", " + e.CloseReason
+	}
+	if e.ClosedAt != nil {
+		job += " at " + ts(e.ClosedAt)
+	}
+	fmt.Fprintf(&b, "Proposal %d by freelancer %d on job %d (%s)\n", e.ProposalID, e.FreelancerID, e.JobID, job)
+	w := "not withdrawn"
+	if e.WithdrawnAt != nil {
+		w = "withdrawn at " + ts(e.WithdrawnAt)
+	}
+	fmt.Fprintf(&b, "  submitted %s, %s\n", ts(&e.SubmittedAt), w)
+	if e.FirstEligibleAt != nil {
+		fmt.Fprintf(&b, "  first eligible interaction: %s\n", interaction(e.ProposalFacts))
+	} else {
+		fmt.Fprintf(&b, "  no eligible interaction\n")
+	}
+	if e.FirstDeclinedAt != nil {
+		fmt.Fprintf(&b, "  declined at %s\n", ts(e.FirstDeclinedAt))
+	}
+	if e.HasBid {
+		auction := "still running"
+		if e.AuctionEndedAt != nil {
+			auction = "ended " + ts(e.AuctionEndedAt)
+		}
+		outcome := e.BidOutcome
+		if outcome == "" {
+			outcome = "undecided"
+		}
+		if e.OutbidAt != nil {
+			outcome += " at " + ts(e.OutbidAt)
+		}
+		fmt.Fprintf(&b, "  boost bid: %s (auction %s)\n", outcome, auction)
+	}
+	for _, c := range e.Components {
+		verdict := "NOT OWED (" + c.Reason + ")"
+		if c.Owed {
+			verdict = "OWED under " + string(c.Rule)
+		}
+		fmt.Fprintf(&b, "\n  %s: charged %d Connects. Policy: %s.\n", c.Component, c.Charged, verdict)
+		fmt.Fprintf(&b, "    why: %s.\n", c.Why)
+		fmt.Fprintf(&b, "    ledger: %s.\n", c.Outcome)
+	}
+	fmt.Fprintf(&b, "\n  ledger entries (%d):\n", len(e.Ledger))
+	for _, l := range e.Ledger {
+		by := ""
+		if l.RunID != "" {
+			by = fmt.Sprintf("  (reconciler run %s, rule %s)", l.RunID, l.Rule)
+		}
+		fmt.Fprintf(&b, "    #%d  %s  %-12s %-5s %+5d  %s%s\n", l.ID, ts(&l.CreatedAt), l.Type, l.Component, l.Amount, l.IdempotencyKey, by)
+	}
+	return b.String()
+}

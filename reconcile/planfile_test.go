@@ -1,0 +1,142 @@
+package reconcile
+
+import (
+	"bytes"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func samplePlan() *Plan {
+	asOf := time.Date(2026, 11, 26, 10, 0, 0, 123456000, time.UTC)
+	closed := asOf.Add(-3 * time.Hour)
+	recent := asOf.Add(-5 * time.Minute)
+	p := &Plan{AsOf: asOf, SettleCutoff: asOf.Add(-15 * time.Minute), Policy: DefaultPolicy(), Scope: "full"}
+	for _, f := range []Finding{
+		{ProposalID: 10, JobID: 1, FreelancerID: 100, Component: Base, Rule: RuleClosedWithoutHire, Charged: 4, EventAt: &closed, Class: ClassRefund},
+		{ProposalID: 10, JobID: 1, FreelancerID: 100, Component: Boost, Rule: RuleClosedWithoutHire, Charged: 9, EventAt: &closed, Class: ClassRefund},
+		{ProposalID: 20, JobID: 2, FreelancerID: 101, Component: Boost, Rule: RuleBoostOutbid, Charged: 12, EventAt: &closed, Class: ClassRefund},
+		{ProposalID: 30, JobID: 3, FreelancerID: 102, Component: Base, Charged: 4, Refunded: 4, Class: ClassUnexpectedRefund},
+		{ProposalID: 40, JobID: 4, FreelancerID: 103, Component: Base, Rule: RuleTOSRemoved, Charged: 6, EventAt: &recent, Class: ClassPending},
+	} {
+		p.Add(f)
+	}
+	p.Sort()
+	return p
+}
+
+func writePlan(t *testing.T, p *Plan) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := WritePlan(&b, p); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func TestPlanFileRoundTrip(t *testing.T) {
+	t.Parallel()
+	p := samplePlan()
+	text := writePlan(t, p)
+	if again := writePlan(t, p); again != text {
+		t.Fatalf("the same plan written twice differs:\n%s\n%s", text, again)
+	}
+	for _, want := range []string{`"fingerprint": "sha256:`, `"idempotency_key": "refund:10:boost"`, `"made_at": "2026-11-26T10:00:00.123456Z"`,
+		`"settle_delay": 900000000000`, `"unexpected_refund"`, `"pending": [`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("plan file lacks %s:\n%s", want, text)
+		}
+	}
+	got, err := ReadPlan(strings.NewReader(text), p.AsOf.Add(time.Hour), 24*time.Hour)
+	if err != nil {
+		t.Fatalf("read back: %v", err)
+	}
+	for i := range p.Refunds {
+		if !p.Refunds[i].EventAt.Equal(*got.Refunds[i].EventAt) {
+			t.Errorf("refund %d event: got %v, want %v", i, got.Refunds[i].EventAt, p.Refunds[i].EventAt)
+		}
+		p.Refunds[i].EventAt, got.Refunds[i].EventAt = nil, nil
+	}
+	p.PendingRefunds[0].EventAt, got.PendingRefunds[0].EventAt = nil, nil
+	if !reflect.DeepEqual(got, p) {
+		t.Errorf("read back:\n got %+v\nwant %+v", got, p)
+	}
+}
+
+func TestPlanFileRefusesEdits(t *testing.T) {
+	t.Parallel()
+	p := samplePlan()
+	text := writePlan(t, p)
+	now := p.AsOf.Add(time.Minute)
+	edits := map[string][2]string{
+		"an amount":          {`"connects": 9,`, `"connects": 90,`},
+		"the made_at time":   {`"made_at": "2026-11-26T10:00:00.123456Z"`, `"made_at": "2026-11-26T11:00:00.123456Z"`},
+		"the policy":         {`"refund_declined": false`, `"refund_declined": true`},
+		"a refund's account": {`"freelancer_id": 101,`, `"freelancer_id": 999,`},
+		"the fingerprint":    {`"fingerprint": "sha256:`, `"fingerprint": "sha256:0`},
+	}
+	for name, e := range edits {
+		if !strings.Contains(text, e[0]) {
+			t.Fatalf("%s: %q not in the file", name, e[0])
+		}
+		edited := strings.Replace(text, e[0], e[1], 1)
+		_, err := ReadPlan(strings.NewReader(edited), now, time.Hour)
+		if !errors.Is(err, ErrPlanEdited) {
+			t.Errorf("edited %s: got %v, want ErrPlanEdited", name, err)
+		} else if !strings.Contains(err.Error(), "fingerprint mismatch") {
+			t.Errorf("edited %s: message does not name the problem: %v", name, err)
+		}
+	}
+	// Dropping a refund is an edit too.
+	start := strings.Index(text, `    {
+      "proposal_id": 20,`)
+	end := strings.Index(text[start:], "}") + start + 1
+	dropped := strings.Replace(text[:start]+text[end:], "},\n  ]", "}\n  ]", 1)
+	if _, err := ReadPlan(strings.NewReader(dropped), now, time.Hour); !errors.Is(err, ErrPlanEdited) && !errors.Is(err, ErrPlanInvalid) {
+		t.Errorf("dropped a refund: got %v, want a refusal", err)
+	}
+	// Whitespace is not content.
+	if _, err := ReadPlan(strings.NewReader(strings.ReplaceAll(text, "\n  ", "\n    ")), now, time.Hour); err != nil {
+		t.Errorf("re-indented plan: %v, want accepted", err)
+	}
+}
+
+func TestPlanFileMaxAge(t *testing.T) {
+	t.Parallel()
+	p := samplePlan()
+	text := writePlan(t, p)
+	_, err := ReadPlan(strings.NewReader(text), p.AsOf.Add(25*time.Hour), 24*time.Hour)
+	if !errors.Is(err, ErrPlanTooOld) || !strings.Contains(err.Error(), "25h0m0s ago") {
+		t.Errorf("25h old with max 24h: got %v, want ErrPlanTooOld naming the age", err)
+	}
+	if _, err := ReadPlan(strings.NewReader(text), p.AsOf.Add(23*time.Hour), 24*time.Hour); err != nil {
+		t.Errorf("23h old with max 24h: %v", err)
+	}
+	if _, err := ReadPlan(strings.NewReader(text), p.AsOf.Add(1000*time.Hour), 0); err != nil {
+		t.Errorf("max age 0 (any): %v", err)
+	}
+	if _, err := ReadPlan(strings.NewReader(text), p.AsOf.Add(-time.Hour), time.Hour); !errors.Is(err, ErrPlanInvalid) {
+		t.Errorf("plan from the future: got %v, want ErrPlanInvalid", err)
+	}
+}
+
+func TestPlanFileInvalid(t *testing.T) {
+	t.Parallel()
+	text := writePlan(t, samplePlan())
+	now := samplePlan().AsOf
+	for name, in := range map[string]string{
+		"not JSON":       "refund everyone",
+		"empty":          "",
+		"another format": strings.Replace(text, PlanFormat, "connects-reconciler/plan/v0", 1),
+		"unknown field":  strings.Replace(text, `"scope": "full",`, `"scope": "full", "extra": 1,`, 1),
+		"two values":     text + "{}",
+		"no fingerprint": strings.Replace(text, `"fingerprint"`, `"fingerprint_"`, 1),
+	} {
+		_, err := ReadPlan(strings.NewReader(in), now, 0)
+		if !errors.Is(err, ErrPlanInvalid) {
+			t.Errorf("%s: got %v, want ErrPlanInvalid", name, err)
+		}
+	}
+}

@@ -1,0 +1,315 @@
+package postgres_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/connects/connects-reconciler/reconcile"
+	"github.com/connects/connects-reconciler/reconcile/postgres"
+)
+
+// want is what explain must say about one component.
+type want struct {
+	owed   bool
+	reason string
+	status string
+	why    string // a fragment of the wording
+}
+
+// Each case builds one proposal (id 10, account 100) and checks what explain
+// says for each component; every exclusion reason has a case. The verdict is
+// also checked against the job's own plan, so explain and run cannot drift.
+func TestExplainReasons(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		policy func(*reconcile.Policy)
+		build  func(m *market)
+		want   map[reconcile.Component]want
+	}{
+		{
+			name: "closed without hire: base and boost owed, missing",
+			build: func(m *market) {
+				m.job(1, "closed", "no_hire", ago(2*h))
+				m.proposal(10, 1, 100, nil)
+				m.fee(100, 10, "base", 4)
+				m.fee(100, 10, "boost", 9)
+			},
+			want: map[reconcile.Component]want{
+				reconcile.Base:  {true, "closed_without_hire", reconcile.StatusMissing, "closed without a hire"},
+				reconcile.Boost: {true, "closed_without_hire", reconcile.StatusMissing, "boost is refunded too"},
+			},
+		},
+		{
+			name: "withdrawn before the close",
+			build: func(m *market) {
+				m.job(1, "closed", "no_hire", ago(2*h))
+				m.proposal(10, 1, 100, ago(3*h))
+				m.fee(100, 10, "base", 4)
+			},
+			want: map[reconcile.Component]want{
+				reconcile.Base:  {false, reconcile.ReasonWithdrawn, reconcile.StatusNotOwed, "withdrawn at"},
+				reconcile.Boost: {false, reconcile.ReasonNothingCharged, reconcile.StatusNotOwed, "no boost fee"},
+			},
+		},
+		{
+			name: "withdrawn before a ToS removal",
+			build: func(m *market) {
+				m.job(1, "removed", "tos_violation", ago(2*h))
+				m.proposal(10, 1, 100, ago(3*h))
+				m.fee(100, 10, "base", 4)
+			},
+			want: map[reconcile.Component]want{reconcile.Base: {false, reconcile.ReasonWithdrawn, reconcile.StatusNotOwed, "before the job was removed"}},
+		},
+		{
+			name: "declined before the close",
+			build: func(m *market) {
+				m.job(1, "closed", "no_hire", ago(2*h))
+				m.proposal(10, 1, 100, nil)
+				m.fee(100, 10, "base", 4)
+				m.touch(10, "declined", ago(3*h))
+			},
+			want: map[reconcile.Component]want{reconcile.Base: {false, reconcile.ReasonDeclined, reconcile.StatusNotOwed, "declined the proposal at"}},
+		},
+		{
+			name: "hired; the boost won",
+			build: func(m *market) {
+				m.job(1, "closed", "hired", ago(2*h))
+				m.proposal(10, 1, 100, nil)
+				m.fee(100, 10, "base", 4)
+				m.fee(100, 10, "boost", 9)
+				m.auction(1, ago(2*h))
+				m.bid(10, "won", nil)
+			},
+			want: map[reconcile.Component]want{
+				reconcile.Base:  {false, reconcile.ReasonHired, reconcile.StatusNotOwed, "closed with a hire"},
+				reconcile.Boost: {false, reconcile.ReasonBidWon, reconcile.StatusNotOwed, "won its auction"},
+			},
+		},
+		{
+			name: "expired",
+			build: func(m *market) {
+				m.job(1, "closed", "expired", ago(2*h))
+				m.proposal(10, 1, 100, nil)
+				m.fee(100, 10, "base", 4)
+			},
+			want: map[reconcile.Component]want{reconcile.Base: {false, reconcile.ReasonExpired, reconcile.StatusNotOwed, "expired"}},
+		},
+		{
+			name: "inactivity",
+			build: func(m *market) {
+				m.job(1, "closed", "inactivity", ago(2*h))
+				m.proposal(10, 1, 100, nil)
+				m.fee(100, 10, "base", 4)
+			},
+			want: map[reconcile.Component]want{reconcile.Base: {false, reconcile.ReasonInactivity, reconcile.StatusNotOwed, "inactivity"}},
+		},
+		{
+			name: "open job; auction still running",
+			build: func(m *market) {
+				m.job(1, "open", "", nil)
+				m.proposal(10, 1, 100, nil)
+				m.fee(100, 10, "base", 4)
+				m.fee(100, 10, "boost", 9)
+				m.auction(1, nil)
+				m.bid(10, "outbid", ago(h))
+			},
+			want: map[reconcile.Component]want{
+				reconcile.Base:  {false, reconcile.ReasonOpenJob, reconcile.StatusNotOwed, "the job is open"},
+				reconcile.Boost: {false, reconcile.ReasonAuctionRunning, reconcile.StatusNotOwed, "still running"},
+			},
+		},
+		{
+			name: "outbid after an interaction (knock-out)",
+			build: func(m *market) {
+				m.job(1, "closed", "hired", ago(h))
+				m.proposal(10, 1, 100, nil)
+				m.fee(100, 10, "boost", 9)
+				m.auction(1, ago(2*h))
+				m.bid(10, "outbid", ago(3*h))
+				m.touch(10, "impression", ago(5*h)) // counts for nothing
+				m.touch(10, "opened", ago(3*h))     // exactly at the knock-out
+			},
+			want: map[reconcile.Component]want{reconcile.Boost: {false, reconcile.ReasonInteractionBeforeKO, reconcile.StatusNotOwed, "(opened at"}},
+		},
+		{
+			name: "outbid before any interaction on a hired job",
+			build: func(m *market) {
+				m.job(1, "closed", "hired", ago(h))
+				m.proposal(10, 1, 100, nil)
+				m.fee(100, 10, "boost", 9)
+				m.auction(1, ago(2*h))
+				m.bid(10, "outbid", ago(3*h))
+				m.touch(10, "opened", ago(150*min1))
+			},
+			want: map[reconcile.Component]want{reconcile.Boost: {true, "boost_outbid", reconcile.StatusMissing, "outbid at"}},
+		},
+		{
+			name: "interaction before a close without hire keeps the boost",
+			build: func(m *market) {
+				m.job(1, "closed", "no_hire", ago(2*h))
+				m.proposal(10, 1, 100, nil)
+				m.fee(100, 10, "base", 4)
+				m.fee(100, 10, "boost", 9)
+				m.touch(10, "messaged", ago(3*h))
+			},
+			want: map[reconcile.Component]want{
+				reconcile.Base:  {true, "closed_without_hire", reconcile.StatusMissing, ""},
+				reconcile.Boost: {false, reconcile.ReasonInteractionBeforeEnd, reconcile.StatusNotOwed, "(messaged at"},
+			},
+		},
+		{
+			name: "an invitation: nothing charged",
+			build: func(m *market) {
+				m.job(1, "closed", "no_hire", ago(2*h))
+				m.proposal(10, 1, 100, nil)
+			},
+			want: map[reconcile.Component]want{
+				reconcile.Base:  {false, reconcile.ReasonNothingCharged, reconcile.StatusNotOwed, "invitation"},
+				reconcile.Boost: {false, reconcile.ReasonNothingCharged, reconcile.StatusNotOwed, ""},
+			},
+		},
+		{
+			name: "inside the settle delay",
+			build: func(m *market) {
+				m.job(1, "removed", "tos_violation", ago(5*min1))
+				m.proposal(10, 1, 100, nil)
+				m.fee(100, 10, "base", 4)
+			},
+			want: map[reconcile.Component]want{reconcile.Base: {true, "tos_removed", reconcile.StatusPending, "settle delay"}},
+		},
+		{
+			name: "refunded online",
+			build: func(m *market) {
+				m.job(1, "closed", "no_hire", ago(2*h))
+				m.proposal(10, 1, 100, nil)
+				m.fee(100, 10, "base", 4)
+				m.entry(100, 4, "refund", 10, "base", "online:10:base")
+			},
+			want: map[reconcile.Component]want{reconcile.Base: {true, "closed_without_hire", reconcile.StatusRefunded, ""}},
+		},
+		{
+			name: "refunded although hired: unexpected",
+			build: func(m *market) {
+				m.job(1, "closed", "hired", ago(2*h))
+				m.proposal(10, 1, 100, nil)
+				m.fee(100, 10, "base", 4)
+				m.entry(100, 4, "refund", 10, "base", "online:10:base")
+			},
+			want: map[reconcile.Component]want{reconcile.Base: {false, reconcile.ReasonHired, reconcile.StatusUnexpectedRefund, ""}},
+		},
+		{
+			name: "refunded with another amount",
+			build: func(m *market) {
+				m.job(1, "closed", "no_hire", ago(2*h))
+				m.proposal(10, 1, 100, nil)
+				m.fee(100, 10, "base", 4)
+				m.entry(100, 6, "refund", 10, "base", "online:10:base")
+			},
+			want: map[reconcile.Component]want{reconcile.Base: {true, "closed_without_hire", reconcile.StatusAmountMismatch, ""}},
+		},
+		{
+			name:   "a rule turned off",
+			policy: func(p *reconcile.Policy) { p.ClosedWithoutHire = false },
+			build: func(m *market) {
+				m.job(1, "closed", "no_hire", ago(2*h))
+				m.proposal(10, 1, 100, nil)
+				m.fee(100, 10, "base", 4)
+			},
+			want: map[reconcile.Component]want{reconcile.Base: {false, reconcile.ReasonRuleOff, reconcile.StatusNotOwed, "closed_without_hire is off"}},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			m := newMarket(t)
+			tc.build(m)
+			p := reconcile.DefaultPolicy()
+			if tc.policy != nil {
+				tc.policy(&p)
+			}
+			store := m.reconciler(p).Store.(*postgres.Store)
+			facts, err := store.ProposalFacts(context.Background(), p, m.now.Add(-p.SettleDelay), []int64{10, 999})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(facts) != 1 || facts[0].ProposalID != 10 {
+				t.Fatalf("facts for proposals 10 and 999 (missing): got %d proposals, want proposal 10 only", len(facts))
+			}
+			e := reconcile.Explain(facts[0], p)
+			if len(e.Components) != 2 {
+				t.Fatalf("got %d components, want base and boost", len(e.Components))
+			}
+			plan, err := m.reconciler(p).Plan(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			planned := map[reconcile.Component]bool{}
+			for _, r := range plan.Refunds {
+				planned[r.Component] = true
+			}
+			for _, c := range e.Components {
+				if (c.Status == reconcile.StatusMissing) != planned[c.Component] {
+					t.Errorf("%s: explain says %s, the job's plan has it: %v", c.Component, c.Status, planned[c.Component])
+				}
+				w, ok := tc.want[c.Component]
+				if !ok {
+					continue
+				}
+				if c.Owed != w.owed || c.Reason != w.reason || c.Status != w.status {
+					t.Errorf("%s: got owed %v, reason %s, status %s; want %v, %s, %s (why: %s)",
+						c.Component, c.Owed, c.Reason, c.Status, w.owed, w.reason, w.status, c.Why)
+				}
+				if !strings.Contains(c.Why+" "+c.Outcome, w.why) {
+					t.Errorf("%s: wording %q / %q lacks %q", c.Component, c.Why, c.Outcome, w.why)
+				}
+			}
+			text := e.Text()
+			if !strings.Contains(text, "Proposal 10 by freelancer 100") {
+				t.Errorf("text:\n%s", text)
+			}
+		})
+	}
+}
+
+// A freelancer's proposals, newest first, and the ledger rows with the run
+// that wrote a refund.
+func TestExplainFreelancerAndLedger(t *testing.T) {
+	t.Parallel()
+	m := newMarket(t)
+	m.job(1, "closed", "no_hire", ago(2*h))
+	m.proposal(10, 1, 100, nil)
+	m.fee(100, 10, "base", 4)
+	m.proposal(11, 1, 100, nil)
+	m.proposal(12, 1, 101, nil)
+	m.exec(`UPDATE proposals SET submitted_at = submitted_at + interval '1 hour' WHERE id = 11`)
+	r := m.reconciler(reconcile.DefaultPolicy())
+	if _, err := r.Run(context.Background(), "run-1"); err != nil {
+		t.Fatal(err)
+	}
+	store := r.Store.(*postgres.Store)
+	ids, err := store.FreelancerProposals(context.Background(), 100, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 2 || ids[0] != 11 || ids[1] != 10 {
+		t.Errorf("freelancer 100's proposals: got %v, want [11 10]", ids)
+	}
+	facts, err := store.ProposalFacts(context.Background(), r.Policy, m.now, []int64{10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(facts) != 1 || len(facts[0].Ledger) != 2 {
+		t.Fatalf("ledger of proposal 10: got %+v, want the fee and the refund", facts)
+	}
+	fee, refund := facts[0].Ledger[0], facts[0].Ledger[1]
+	if fee.Type != "proposal_fee" || fee.Amount != -4 || refund.Type != "refund" || refund.IdempotencyKey != "refund:10:base" ||
+		refund.RunID != "run-1" || refund.Rule != "closed_without_hire" {
+		t.Errorf("ledger: got %+v, %+v", fee, refund)
+	}
+	e := reconcile.Explain(facts[0], r.Policy)
+	if e.Components[0].Status != reconcile.StatusRefunded || !strings.Contains(e.Text(), "reconciler run run-1") {
+		t.Errorf("after the run: status %s, text:\n%s", e.Components[0].Status, e.Text())
+	}
+}

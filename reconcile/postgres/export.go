@@ -1,0 +1,74 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/connects/connects-reconciler/reconcile"
+)
+
+// Finance statements: the refund entries of a period, and the runs in it.
+var qReportRuns = query("report_runs.sql")
+
+// farFuture is the settle cutoff of statements that ask who is entitled, not
+// what is settled: the policy's rules do not depend on the cutoff.
+func farFuture(t time.Time) time.Time { return t.AddDate(100, 0, 0) }
+
+// Refunds streams every refund entry created in [from, to), in created_at, id
+// order, to fn, one at a time: memory stays constant however many there are.
+// An online refund's rule is the one the policy p assigns now. It stops at the
+// first error fn returns and returns it.
+func (s *Store) Refunds(ctx context.Context, p reconcile.Policy, from, to time.Time, fn func(reconcile.LedgerRefund) error) error {
+	args := append(policyArgs(p, farFuture(to)), from, to)
+	rows, err := s.db.QueryContext(ctx, statement("export_refunds.sql", byRefunded), args...)
+	if err != nil {
+		return fmt.Errorf("export refunds: %w", translate(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r reconcile.LedgerRefund
+		var component, rule string
+		if err := rows.Scan(&r.EntryID, &r.CreatedAt, &r.FreelancerID, &r.ProposalID, &r.JobID, &component,
+			&r.Connects, &r.IssuedBy, &rule, &r.RunID, &r.IdempotencyKey); err != nil {
+			return fmt.Errorf("export refunds: %w", translate(err))
+		}
+		r.CreatedAt = r.CreatedAt.UTC()
+		r.Component, r.Rule = reconcile.Component(component), reconcile.Rule(rule)
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("export refunds: %w", translate(err))
+	}
+	return nil
+}
+
+// Runs returns the applying runs that started in [from, to), oldest first.
+func (s *Store) Runs(ctx context.Context, from, to time.Time) ([]reconcile.RunSummary, error) {
+	rows, err := s.db.QueryContext(ctx, qReportRuns, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("read runs: %w", translate(err))
+	}
+	defer rows.Close()
+	var out []reconcile.RunSummary
+	for rows.Next() {
+		var r reconcile.RunSummary
+		if err := rows.Scan(&r.ID, &r.Mode, &r.Scope, &r.Shard, &r.Status, &r.StartedAt, &r.FinishedAt,
+			&r.RefundsPlanned, &r.ConnectsPlanned, &r.RefundsIssued, &r.ConnectsIssued,
+			&r.RefundsSkipped, &r.Discrepancies, &r.Error); err != nil {
+			return nil, fmt.Errorf("read runs: %w", translate(err))
+		}
+		r.StartedAt = r.StartedAt.UTC()
+		if r.FinishedAt != nil {
+			f := r.FinishedAt.UTC()
+			r.FinishedAt = &f
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read runs: %w", translate(err))
+	}
+	return out, nil
+}

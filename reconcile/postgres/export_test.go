@@ -1,0 +1,181 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/connects/connects-reconciler/reconcile"
+	"github.com/connects/connects-reconciler/reconcile/postgres"
+)
+
+func exportAll(t *testing.T, s *postgres.Store, p reconcile.Policy, from, to time.Time) []reconcile.LedgerRefund {
+	t.Helper()
+	var out []reconcile.LedgerRefund
+	if err := s.Refunds(context.Background(), p, from, to, func(r reconcile.LedgerRefund) error {
+		out = append(out, r)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// The export names who issued each refund and the rule behind it: the job's
+// own refunds with their run, online ones with the rule the policy assigns
+// now, or none. The period is half-open and rows come in created_at, id order.
+func TestExportRefundRows(t *testing.T) {
+	t.Parallel()
+	m := newMarket(t)
+	m.job(1, "closed", "no_hire", ago(3*h))
+	m.proposal(10, 1, 100, nil)
+	m.fee(100, 10, "base", 4)
+	m.proposal(11, 1, 101, nil)
+	m.fee(101, 11, "base", 5)
+	m.entry(101, 5, "refund", 11, "base", "online:11:base") // entitled: closed_without_hire
+	m.job(2, "closed", "hired", ago(3*h))
+	m.proposal(20, 2, 102, nil)
+	m.fee(102, 20, "base", 6)
+	m.entry(102, 6, "refund", 20, "base", "online:20:base") // no rule: unexpected
+	m.proposal(21, 2, 103, nil)
+	m.entry(103, 2, "refund", 21, "boost", "online:21:boost") // nothing charged: no rule
+	m.entry(104, 50, "grant", 0, "", "")                       // never a refund
+
+	r := m.reconciler(reconcile.DefaultPolicy())
+	if _, err := r.Run(context.Background(), "run-a"); err != nil {
+		t.Fatal(err)
+	}
+	// Times: the online refunds an hour apart, the job's refund now.
+	m.exec(`UPDATE connects_ledger SET created_at = $1 WHERE idempotency_key = 'online:11:base'`, m.now.Add(-2*h))
+	m.exec(`UPDATE connects_ledger SET created_at = $1 WHERE idempotency_key = 'online:20:base'`, m.now.Add(-h))
+	m.exec(`UPDATE connects_ledger SET created_at = $1 WHERE idempotency_key = 'online:21:boost'`, m.now.Add(-h))
+
+	store := r.Store.(*postgres.Store)
+	rows := exportAll(t, store, r.Policy, m.now.Add(-2*h), m.now.Add(time.Hour))
+	type row struct {
+		key, issuedBy string
+		rule          reconcile.Rule
+		runID         string
+		job, connects int64
+	}
+	want := []row{
+		{"online:11:base", "online", reconcile.RuleClosedWithoutHire, "", 1, 5},
+		{"online:20:base", "online", "", "", 2, 6},
+		{"online:21:boost", "online", "", "", 2, 2},
+		{"refund:10:base", "reconciler", reconcile.RuleClosedWithoutHire, "run-a", 1, 4},
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("got %d rows %+v, want %d", len(rows), rows, len(want))
+	}
+	for i, w := range want {
+		g := rows[i]
+		got := row{g.IdempotencyKey, g.IssuedBy, g.Rule, g.RunID, g.JobID, g.Connects}
+		if got != w {
+			t.Errorf("row %d: got %+v, want %+v", i, got, w)
+		}
+		if g.CreatedAt.Location() != time.UTC {
+			t.Errorf("row %d: created_at %v not in UTC", i, g.CreatedAt)
+		}
+	}
+	if rows[1].EntryID > rows[2].EntryID || !rows[1].CreatedAt.Equal(rows[2].CreatedAt) {
+		t.Errorf("rows at the same time must come in entry id order: %d, %d", rows[1].EntryID, rows[2].EntryID)
+	}
+	// Half-open: a period ending at a refund's time leaves it out.
+	if got := exportAll(t, store, r.Policy, m.now.Add(-3*h), m.now.Add(-h)); len(got) != 1 || got[0].IdempotencyKey != "online:11:base" {
+		t.Errorf("[now-3h, now-1h): got %+v, want online:11:base only", got)
+	}
+}
+
+// The tie-out on a seeded marketplace: the export's totals equal the
+// ledger's refund sums for the period, and every refund a run wrote appears
+// in the next export as the job's, with the run's id and rule.
+func TestExportTiesOutOnSeededMarket(t *testing.T) {
+	t.Parallel()
+	m := newMarket(t)
+	ctx := context.Background()
+	log := zaptest.NewLogger(t)
+	anchor := time.Date(2026, 10, 1, 12, 0, 0, 0, time.UTC)
+	if _, err := postgres.Seed(ctx, m.db, postgres.SeedOptions{Seed: 7, Proposals: 3000, Anchor: anchor, MissingPercent: 20}, log); err != nil {
+		t.Fatal(err)
+	}
+	r := m.reconciler(reconcile.DefaultPolicy())
+	r.Options.BatchSize = 1000
+	r.Options.ApplyBatchSize = 100
+	res, err := r.Run(ctx, "tie-out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Issued) == 0 {
+		t.Fatal("the run wrote nothing; the seed should leave refunds missing")
+	}
+	store := r.Store.(*postgres.Store)
+	from, to := anchor.AddDate(0, -3, 0), time.Now().Add(time.Hour)
+
+	var n, connects, reconciler int64
+	byEntry := map[int64]reconcile.LedgerRefund{}
+	var last reconcile.LedgerRefund
+	err = store.Refunds(ctx, r.Policy, from, to, func(x reconcile.LedgerRefund) error {
+		if n > 0 && (x.CreatedAt.Before(last.CreatedAt) || x.CreatedAt.Equal(last.CreatedAt) && x.EntryID <= last.EntryID) {
+			t.Errorf("row %d (entry %d) out of created_at, id order", n, x.EntryID)
+		}
+		last = x
+		n++
+		connects += x.Connects
+		if x.IssuedBy == reconcile.IssuedByReconciler {
+			reconciler++
+			byEntry[x.EntryID] = x
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ledger struct {
+		N        int64 `db:"n"`
+		Connects int64 `db:"connects"`
+	}
+	if err := m.db.Get(&ledger, `SELECT count(*) AS n, coalesce(sum(amount), 0) AS connects FROM connects_ledger
+	    WHERE entry_type = 'refund' AND created_at >= $1 AND created_at < $2`, from, to); err != nil {
+		t.Fatal(err)
+	}
+	if n != ledger.N || connects != ledger.Connects {
+		t.Errorf("export: %d refunds, %d Connects; ledger: %d, %d", n, connects, ledger.N, ledger.Connects)
+	}
+	if reconciler != int64(len(res.Issued)) {
+		t.Errorf("export has %d refunds by the job, the run wrote %d", reconciler, len(res.Issued))
+	}
+	for _, w := range res.Issued {
+		x, ok := byEntry[w.LedgerEntryID]
+		if !ok {
+			t.Errorf("refund %s written by the run is not in the export", w.IdempotencyKey())
+			continue
+		}
+		if x.RunID != "tie-out" || x.Rule != w.Rule || x.Connects != w.Connects || x.IdempotencyKey != w.IdempotencyKey() {
+			t.Errorf("entry %d: export %+v, run wrote %+v", w.LedgerEntryID, x, w)
+		}
+	}
+}
+
+func TestRunsInPeriod(t *testing.T) {
+	t.Parallel()
+	m := newMarket(t)
+	m.job(1, "closed", "no_hire", ago(3*h))
+	m.proposal(10, 1, 100, nil)
+	m.fee(100, 10, "base", 4)
+	r := m.reconciler(reconcile.DefaultPolicy())
+	for _, id := range []string{"r1", "r2"} {
+		if _, err := r.Run(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runs, err := r.Store.(*postgres.Store).Runs(context.Background(), m.now.Add(-h), time.Now().Add(h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 2 || runs[0].ID != "r1" || runs[0].RefundsIssued != 1 || runs[0].ConnectsIssued != 4 ||
+		runs[1].RefundsIssued != 0 || runs[1].Status != reconcile.StatusSucceeded || runs[1].FinishedAt == nil {
+		t.Errorf("runs: got %+v", runs)
+	}
+}
