@@ -62,7 +62,7 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 }
 
 // get returns the status code and body of a GET, or 0 when nothing answers.
-func get(url string) (int, string) {
+func httpGet(url string) (int, string) {
 	c := http.Client{Timeout: 5 * time.Second}
 	resp, err := c.Get(url)
 	if err != nil {
@@ -74,9 +74,9 @@ func get(url string) (int, string) {
 }
 
 // scrape reads a Prometheus text exposition.
-func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
+func promScrape(t *testing.T, url string) map[string]*dto.MetricFamily {
 	t.Helper()
-	code, body := get(url)
+	code, body := httpGet(url)
 	if code != http.StatusOK {
 		t.Fatalf("GET %s: status %d: %s", url, code, body)
 	}
@@ -90,7 +90,7 @@ func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
 
 // sample is the value of the one series of name whose labels include want;
 // ok is false when there is none.
-func sample(families map[string]*dto.MetricFamily, name string, want map[string]string) (v float64, ok bool) {
+func promSample(families map[string]*dto.MetricFamily, name string, want map[string]string) (v float64, ok bool) {
 	f := families[name]
 	if f == nil {
 		return 0, false
@@ -118,16 +118,16 @@ next:
 	return 0, false
 }
 
-type want struct {
+type sampleWant struct {
 	name   string
 	labels map[string]string
 	value  float64
 }
 
-func checkSamples(t *testing.T, families map[string]*dto.MetricFamily, wants []want) {
+func checkPromSamples(t *testing.T, families map[string]*dto.MetricFamily, wants []sampleWant) {
 	t.Helper()
 	for _, w := range wants {
-		got, ok := sample(families, w.name, w.labels)
+		got, ok := promSample(families, w.name, w.labels)
 		if !ok {
 			t.Errorf("%s%v: missing", w.name, w.labels)
 			continue
@@ -138,7 +138,7 @@ func checkSamples(t *testing.T, families map[string]*dto.MetricFamily, wants []w
 	}
 }
 
-func labels(kv ...string) map[string]string {
+func promLabels(kv ...string) map[string]string {
 	m := map[string]string{}
 	for i := 0; i+1 < len(kv); i += 2 {
 		m[kv[i]] = kv[i+1]
@@ -171,10 +171,10 @@ func TestSchedule(t *testing.T) {
 			t.Fatalf("schedule ended early: %v\n%s", err, stderr.String())
 		default:
 		}
-		code, _ := get(base + "/healthz")
+		code, _ := httpGet(base + "/healthz")
 		return code == http.StatusOK
 	})
-	if code, body := get(base + "/readyz"); code != http.StatusOK {
+	if code, body := httpGet(base + "/readyz"); code != http.StatusOK {
 		t.Errorf("/readyz: got %d %s, want 200", code, body)
 	}
 	// Two runs: the first writes the three missing refunds, the second (an
@@ -185,26 +185,26 @@ func TestSchedule(t *testing.T) {
 		return n >= 2
 	})
 
-	families := scrape(t, base+"/metrics")
-	checkSamples(t, families, []want{
-		{"connects_reconciler_refunds_issued_total", labels("rule", "closed_without_hire", "component", "base"), 1},
-		{"connects_reconciler_connects_refunded_total", labels("rule", "closed_without_hire", "component", "base"), 4},
-		{"connects_reconciler_refunds_issued_total", labels("rule", "tos_removed", "component", "boost"), 1},
-		{"connects_reconciler_connects_refunded_total", labels("rule", "tos_removed", "component", "boost"), 6},
-		{"connects_reconciler_connects_refunded_total", labels("rule", "tos_removed", "component", "base"), 2},
-		{"connects_reconciler_runs_total", labels("status", "failed"), 0},
-		{"connects_reconciler_discrepancies", labels("kind", "unexpected_refund", "scope", "full"), 1},
-		{"connects_reconciler_discrepancies", labels("kind", "amount_mismatch", "scope", "full"), 0},
+	families := promScrape(t, base+"/metrics")
+	checkPromSamples(t, families, []sampleWant{
+		{"connects_reconciler_refunds_issued_total", promLabels("rule", "closed_without_hire", "component", "base"), 1},
+		{"connects_reconciler_connects_refunded_total", promLabels("rule", "closed_without_hire", "component", "base"), 4},
+		{"connects_reconciler_refunds_issued_total", promLabels("rule", "tos_removed", "component", "boost"), 1},
+		{"connects_reconciler_connects_refunded_total", promLabels("rule", "tos_removed", "component", "boost"), 6},
+		{"connects_reconciler_connects_refunded_total", promLabels("rule", "tos_removed", "component", "base"), 2},
+		{"connects_reconciler_runs_total", promLabels("status", "failed"), 0},
+		{"connects_reconciler_discrepancies", promLabels("kind", "unexpected_refund", "scope", "full"), 1},
+		{"connects_reconciler_discrepancies", promLabels("kind", "amount_mismatch", "scope", "full"), 0},
 		{"connects_reconciler_oldest_owed_refund_age_seconds", nil, 0},
 	})
-	if n, _ := sample(families, "connects_reconciler_runs_total", labels("status", "succeeded")); n < 2 {
+	if n, _ := promSample(families, "connects_reconciler_runs_total", promLabels("status", "succeeded")); n < 2 {
 		t.Errorf("runs_total{status=succeeded}: got %v, want at least 2", n)
 	}
-	last, ok := sample(families, "connects_reconciler_last_success_timestamp_seconds", nil)
+	last, ok := promSample(families, "connects_reconciler_last_success_timestamp_seconds", nil)
 	if now := float64(time.Now().Unix()); !ok || last < now-60 || last > now+1 {
 		t.Errorf("last_success_timestamp_seconds: got %v (present %v), want about %v", last, ok, now)
 	}
-	if _, ok := sample(families, "go_goroutines", nil); !ok {
+	if _, ok := promSample(families, "go_goroutines", nil); !ok {
 		t.Error("go_goroutines: missing; want the Go runtime's metrics too")
 	}
 
@@ -231,7 +231,7 @@ func TestSchedule(t *testing.T) {
 	if running != 0 {
 		t.Errorf("after the stop: %d runs still 'running', want 0", running)
 	}
-	if code, _ := get(base + "/healthz"); code != 0 {
+	if code, _ := httpGet(base + "/healthz"); code != 0 {
 		t.Errorf("after the stop /healthz answered %d; want the server shut down", code)
 	}
 	for _, line := range []string{`"msg":"scheduled"`, `"time_zone":"Europe/Berlin"`, `"msg":"stopping: no new runs; waiting for the run in flight"`} {
@@ -279,7 +279,7 @@ func startPushgateway(t *testing.T) string {
 	})
 	url := "http://" + addr
 	waitFor(t, 30*time.Second, "the pushgateway at "+url, func() bool {
-		code, _ := get(url + "/-/ready")
+		code, _ := httpGet(url + "/-/ready")
 		return code == http.StatusOK
 	})
 	return url
@@ -293,9 +293,9 @@ func TestRunPushesMetrics(t *testing.T) {
 	gateway := startPushgateway(t)
 	url, db := smallMarket(t)
 	env := map[string]string{"DATABASE_URL": url, "RECONCILER_PUSHGATEWAY_URL": gateway}
-	group := labels("job", "connects-reconciler", "sweep", "incremental")
+	group := promLabels("job", "connects-reconciler", "sweep", "incremental")
 	with := func(kv ...string) map[string]string {
-		m := labels(kv...)
+		m := promLabels(kv...)
 		for k, v := range group {
 			m[k] = v
 		}
@@ -306,8 +306,8 @@ func TestRunPushesMetrics(t *testing.T) {
 	if code, _, stderr := invoke(t, env, "run", "--format", "json"); code != exitOK {
 		t.Fatalf("run: exit %d\n%s", code, stderr)
 	}
-	families := scrape(t, gateway+"/metrics")
-	checkSamples(t, families, []want{
+	families := promScrape(t, gateway+"/metrics")
+	checkPromSamples(t, families, []sampleWant{
 		{"connects_reconciler_last_run_status", with("status", "succeeded"), 1},
 		{"connects_reconciler_last_run_status", with("status", "refused"), 0},
 		{"connects_reconciler_last_run_refunds_issued", with("rule", "tos_removed", "component", "boost"), 1},
@@ -317,11 +317,11 @@ func TestRunPushesMetrics(t *testing.T) {
 		{"connects_reconciler_discrepancies", with("kind", "unexpected_refund", "scope", "full"), 1},
 		{"connects_reconciler_oldest_owed_refund_age_seconds", group, 0},
 	})
-	success, ok := sample(families, "connects_reconciler_last_success_timestamp_seconds", group)
+	success, ok := promSample(families, "connects_reconciler_last_success_timestamp_seconds", group)
 	if !ok || success < before-1 || success > float64(time.Now().Unix())+1 {
 		t.Fatalf("last_success_timestamp_seconds: got %v (present %v), want the run's end", success, ok)
 	}
-	if _, ok := sample(families, "connects_reconciler_runs_total", group); ok {
+	if _, ok := promSample(families, "connects_reconciler_runs_total", group); ok {
 		t.Error("runs_total was pushed; want only the last-run gauges on the Pushgateway")
 	}
 
@@ -335,19 +335,19 @@ func TestRunPushesMetrics(t *testing.T) {
 	if code, _, stderr := invoke(t, env, "run", "--format", "json", "--max-connects", "1"); code != exitRefused {
 		t.Fatalf("run over the limit: exit %d, want %d\n%s", code, exitRefused, stderr)
 	}
-	families = scrape(t, gateway+"/metrics")
-	checkSamples(t, families, []want{
+	families = promScrape(t, gateway+"/metrics")
+	checkPromSamples(t, families, []sampleWant{
 		{"connects_reconciler_last_run_status", with("status", "succeeded"), 0},
 		{"connects_reconciler_last_run_status", with("status", "refused"), 1},
 		{"connects_reconciler_last_run_refunds_issued", with("rule", "tos_removed", "component", "boost"), 0},
 		{"connects_reconciler_last_run_refunds_planned", group, 1},
 		{"connects_reconciler_last_success_timestamp_seconds", group, success},
 	})
-	age, _ := sample(families, "connects_reconciler_oldest_owed_refund_age_seconds", group)
+	age, _ := promSample(families, "connects_reconciler_oldest_owed_refund_age_seconds", group)
 	if age < 30*60 || age > 40*60 {
 		t.Errorf("oldest_owed_refund_age_seconds after the refusal: got %v, want about 1800 (the job closed 30 minutes ago)", age)
 	}
-	end, _ := sample(families, "connects_reconciler_last_run_timestamp_seconds", group)
+	end, _ := promSample(families, "connects_reconciler_last_run_timestamp_seconds", group)
 	if end < success {
 		t.Errorf("last_run_timestamp_seconds: got %v, want at or after the success at %v", end, success)
 	}
