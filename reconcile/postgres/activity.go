@@ -127,7 +127,7 @@ func Activity(ctx context.Context, db *sqlx.DB, o ActivityOptions, log *zap.Logg
 		return ActivityStats{}, fmt.Errorf("activity: %w", translate(err))
 	}
 	defer tx.Rollback()
-	for _, set := range []string{"SET LOCAL TimeZone = 'UTC'", "SET LOCAL work_mem = '64MB'"} {
+	for _, set := range []string{"SET LOCAL TimeZone = 'UTC'", "SET LOCAL work_mem = '64MB'", "SET LOCAL jit = off"} {
 		if _, err := tx.ExecContext(ctx, set); err != nil {
 			return ActivityStats{}, fmt.Errorf("activity: %w", translate(err))
 		}

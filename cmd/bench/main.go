@@ -1,0 +1,88 @@
+// Command bench measures connects-reconciler against the database's own
+// limit (`make bench`, docs/benchmarks.md). For each size it seeds a
+// marketplace, copies it, and times on identical data: the reference (one
+// set-based statement that writes every missing refund), a full run of the
+// real binary, a no-op full run, an incremental run after one day of new
+// activity and a no-op one, shards run in parallel, and an export of the
+// period's refunds; then it prints one table with the targets' verdicts.
+// Every database it creates is dropped at the end, also on failure.
+//
+// Settings come from the environment:
+//
+//	BENCH_SIZES         proposals per marketplace, space separated (default "1000000 5000000")
+//	BENCH_DATABASE_URL  a server where the user may create databases
+//	                    (default TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres)
+//	BENCH_SEED          the seed of the marketplaces (default 1)
+//	BENCH_RUN_FLAGS     extra flags for every run of the binary, e.g. "--batch-size 100000"
+//
+// It exits 1 when a run fails or writes other refunds than the reference
+// (a correctness failure); a missed performance target is only reported.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	cfg, err := configFromEnv(os.Getenv)
+	if err == nil {
+		err = run(ctx, cfg, os.Stdout, os.Stderr)
+	}
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// config is what one benchmark run measures.
+type config struct {
+	Sizes    []int64  // proposals per marketplace
+	AdminURL string   // a server where the user may create databases
+	Seed     int64    // the seed of every marketplace
+	RunFlags []string // extra flags for every run of the binary
+	// Label, when set, prefixes the names of the databases created (tests).
+	Label string
+	// Log receives progress lines; nil means stderr.
+	Log io.Writer
+}
+
+const defaultAdminURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+func configFromEnv(getenv func(string) string) (config, error) {
+	cfg := config{AdminURL: defaultAdminURL, Seed: 1}
+	sizes := getenv("BENCH_SIZES")
+	if strings.TrimSpace(sizes) == "" {
+		sizes = "1000000 5000000"
+	}
+	for _, f := range strings.Fields(sizes) {
+		n, err := strconv.ParseInt(strings.ReplaceAll(f, "_", ""), 10, 64)
+		if err != nil || n < 1000 {
+			return config{}, fmt.Errorf("BENCH_SIZES: %q is not a number of proposals of at least 1000", f)
+		}
+		cfg.Sizes = append(cfg.Sizes, n)
+	}
+	if u := getenv("TEST_DATABASE_URL"); u != "" {
+		cfg.AdminURL = u
+	}
+	if u := getenv("BENCH_DATABASE_URL"); u != "" {
+		cfg.AdminURL = u
+	}
+	if s := getenv("BENCH_SEED"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return config{}, fmt.Errorf("BENCH_SEED: %q is not an integer", s)
+		}
+		cfg.Seed = n
+	}
+	cfg.RunFlags = strings.Fields(getenv("BENCH_RUN_FLAGS"))
+	return cfg, nil
+}
