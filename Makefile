@@ -5,7 +5,7 @@ BIN   := bin/connects-reconciler
 STATICCHECK_VERSION := v0.8.2
 export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 
-.PHONY: help build demo test vet staticcheck lint clean
+.PHONY: help build demo test vet staticcheck lint clean bench
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -28,6 +28,10 @@ lint: vet staticcheck ## gofmt check, go vet, staticcheck
 
 test: lint ## lint, then every test with the race detector against real PostgreSQL (TEST_DATABASE_URL, default 127.0.0.1:5432)
 	$(GO) test -race -count=1 ./...
+
+BENCH_SIZES ?= 1000000 5000000
+bench: ## seed marketplaces of BENCH_SIZES proposals, time the job against the single-statement limit, print one table (docs/benchmarks.md)
+	BENCH_SIZES="$(BENCH_SIZES)" $(GO) run ./cmd/bench
 
 clean: ## remove build output and the demo's throwaway cluster
 	-bash scripts/localdb.sh --stop 2>/dev/null
