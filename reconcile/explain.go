@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -373,7 +374,7 @@ func (e Explanation) Text() string {
 		if l.RunID != "" {
 			by = fmt.Sprintf("  (reconciler run %s, rule %s)", l.RunID, l.Rule)
 		}
-		fmt.Fprintf(&b, "    #%d  %s  %-12s %-5s %+5d  %s%s\n", l.ID, ts(&l.CreatedAt), l.Type, l.Component, l.Amount, l.IdempotencyKey, by)
+		fmt.Fprintf(&b, "    %-9s %s  %-12s %-5s %+6d  %s%s\n", "#"+strconv.FormatInt(l.ID, 10), ts(&l.CreatedAt), l.Type, l.Component, l.Amount, l.IdempotencyKey, by)
 	}
 	return b.String()
 }

@@ -5,6 +5,10 @@
 //
 //	connects-reconciler migrate [--with-marketplace]
 //	connects-reconciler run [--dry-run] [--format table|json] [settings]
+//	connects-reconciler run --dry-run --plan-out FILE | run --plan FILE [--plan-max-age D]
+//	connects-reconciler export --from DATE --to DATE [--kind refunds|summary|discrepancies] [--format csv|json] [--out FILE]
+//	connects-reconciler report --from DATE --to DATE --out report.html
+//	connects-reconciler explain --proposal ID | --freelancer ID [--format text|json]
 //	connects-reconciler seed [--seed N] [--proposals N] [--force]
 //	connects-reconciler schedule [--schedule SPEC] [--time-zone TZ] [--listen-address ADDR] [settings]
 //
@@ -74,7 +78,11 @@ const usage = `connects-reconciler issues missing Connects refunds, exactly once
 
 Commands:
   migrate   apply the job's schema (--with-marketplace: also the contract's tables)
-  run       plan and write missing refunds (--dry-run: report only)
+  run       plan and write missing refunds (--dry-run: report only;
+            --dry-run --plan-out FILE saves a plan for review, --plan FILE applies it)
+  export    refund entries of a period for finance (CSV/JSON), a summary, or discrepancies
+  report    one self-contained HTML page of a period's refunds, discrepancies and runs
+  explain   what a proposal was charged, what the policy says and why, what the ledger holds
   seed      fill an empty database with a synthetic marketplace
   schedule  run on the configured schedule until SIGTERM; serve /healthz, /readyz, /metrics
 
@@ -96,6 +104,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdRun(ctx, args[1:], getenv, stdout, stderr)
 	case "seed":
 		return cmdSeed(ctx, args[1:], getenv, stdout, stderr)
+	case "export":
+		return cmdExport(ctx, args[1:], getenv, stdout, stderr)
+	case "report":
+		return cmdReport(ctx, args[1:], getenv, stdout, stderr)
+	case "explain":
+		return cmdExplain(ctx, args[1:], getenv, stdout, stderr)
 	case "schedule":
 		return cmdSchedule(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":

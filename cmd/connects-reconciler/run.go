@@ -18,7 +18,11 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	c := newCommand("run", "Plan the missing refunds, check the safety limits, write them.", stderr)
 	dryRun := c.fs.Bool("dry-run", false, "report what would be refunded and why; write nothing")
 	format := c.fs.String("format", "", "output: table or json (default table on a terminal, json otherwise)")
+	reviewed := addPlanFlags(c.fs)
 	if err := c.parse(args, getenv, stderr); err != nil {
+		return err
+	}
+	if err := reviewed.check(*dryRun); err != nil {
 		return err
 	}
 	switch *format {
@@ -51,9 +55,12 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 
 	if *dryRun {
-		plan, err := r.Plan(ctx)
+		plan, err := reviewed.plan(ctx, r, log)
 		if err != nil {
 			return fmt.Errorf("plan: %w", err)
+		}
+		if err := reviewed.save(plan); err != nil {
+			return err
 		}
 		limitErr := c.cfg.Limits.Check(plan.Totals())
 		log.Info("dry run planned", append(totalsFields(plan.Totals()), zap.Duration("took", time.Since(start)))...)
@@ -63,7 +70,7 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		return limitErr
 	}
 
-	res, err := r.Run(ctx, runID)
+	res, err := reviewed.run(ctx, r, runID, log)
 	recordRun(ctx, c.cfg, log, prometheus.Run{Result: res, Err: err, Canceled: ctx.Err() != nil, Started: start, Ended: time.Now()})
 	if res != nil {
 		issued := reconcile.Sum(res.Issued, res.Plan.Discrepancies)

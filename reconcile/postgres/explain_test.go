@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -25,16 +26,16 @@ func TestExplainReasons(t *testing.T) {
 	cases := []struct {
 		name   string
 		policy func(*reconcile.Policy)
-		build  func(m *market)
+		build  func(m *market, j, p int64)
 		want   map[reconcile.Component]want
 	}{
 		{
 			name: "closed without hire: base and boost owed, missing",
-			build: func(m *market) {
-				m.job(1, "closed", "no_hire", ago(2*h))
-				m.proposal(10, 1, 100, nil)
-				m.fee(100, 10, "base", 4)
-				m.fee(100, 10, "boost", 9)
+			build: func(m *market, j, p int64) {
+				m.job(j, "closed", "no_hire", ago(2*h))
+				m.proposal(p, j, 100, nil)
+				m.fee(100, p, "base", 4)
+				m.fee(100, p, "boost", 9)
 			},
 			want: map[reconcile.Component]want{
 				reconcile.Base:  {true, "closed_without_hire", reconcile.StatusMissing, "closed without a hire"},
@@ -43,10 +44,10 @@ func TestExplainReasons(t *testing.T) {
 		},
 		{
 			name: "withdrawn before the close",
-			build: func(m *market) {
-				m.job(1, "closed", "no_hire", ago(2*h))
-				m.proposal(10, 1, 100, ago(3*h))
-				m.fee(100, 10, "base", 4)
+			build: func(m *market, j, p int64) {
+				m.job(j, "closed", "no_hire", ago(2*h))
+				m.proposal(p, j, 100, ago(3*h))
+				m.fee(100, p, "base", 4)
 			},
 			want: map[reconcile.Component]want{
 				reconcile.Base:  {false, reconcile.ReasonWithdrawn, reconcile.StatusNotOwed, "withdrawn at"},
@@ -55,32 +56,32 @@ func TestExplainReasons(t *testing.T) {
 		},
 		{
 			name: "withdrawn before a ToS removal",
-			build: func(m *market) {
-				m.job(1, "removed", "tos_violation", ago(2*h))
-				m.proposal(10, 1, 100, ago(3*h))
-				m.fee(100, 10, "base", 4)
+			build: func(m *market, j, p int64) {
+				m.job(j, "removed", "tos_violation", ago(2*h))
+				m.proposal(p, j, 100, ago(3*h))
+				m.fee(100, p, "base", 4)
 			},
 			want: map[reconcile.Component]want{reconcile.Base: {false, reconcile.ReasonWithdrawn, reconcile.StatusNotOwed, "before the job was removed"}},
 		},
 		{
 			name: "declined before the close",
-			build: func(m *market) {
-				m.job(1, "closed", "no_hire", ago(2*h))
-				m.proposal(10, 1, 100, nil)
-				m.fee(100, 10, "base", 4)
-				m.touch(10, "declined", ago(3*h))
+			build: func(m *market, j, p int64) {
+				m.job(j, "closed", "no_hire", ago(2*h))
+				m.proposal(p, j, 100, nil)
+				m.fee(100, p, "base", 4)
+				m.touch(p, "declined", ago(3*h))
 			},
 			want: map[reconcile.Component]want{reconcile.Base: {false, reconcile.ReasonDeclined, reconcile.StatusNotOwed, "declined the proposal at"}},
 		},
 		{
 			name: "hired; the boost won",
-			build: func(m *market) {
-				m.job(1, "closed", "hired", ago(2*h))
-				m.proposal(10, 1, 100, nil)
-				m.fee(100, 10, "base", 4)
-				m.fee(100, 10, "boost", 9)
-				m.auction(1, ago(2*h))
-				m.bid(10, "won", nil)
+			build: func(m *market, j, p int64) {
+				m.job(j, "closed", "hired", ago(2*h))
+				m.proposal(p, j, 100, nil)
+				m.fee(100, p, "base", 4)
+				m.fee(100, p, "boost", 9)
+				m.auction(j, ago(2*h))
+				m.bid(p, "won", nil)
 			},
 			want: map[reconcile.Component]want{
 				reconcile.Base:  {false, reconcile.ReasonHired, reconcile.StatusNotOwed, "closed with a hire"},
@@ -89,31 +90,31 @@ func TestExplainReasons(t *testing.T) {
 		},
 		{
 			name: "expired",
-			build: func(m *market) {
-				m.job(1, "closed", "expired", ago(2*h))
-				m.proposal(10, 1, 100, nil)
-				m.fee(100, 10, "base", 4)
+			build: func(m *market, j, p int64) {
+				m.job(j, "closed", "expired", ago(2*h))
+				m.proposal(p, j, 100, nil)
+				m.fee(100, p, "base", 4)
 			},
 			want: map[reconcile.Component]want{reconcile.Base: {false, reconcile.ReasonExpired, reconcile.StatusNotOwed, "expired"}},
 		},
 		{
 			name: "inactivity",
-			build: func(m *market) {
-				m.job(1, "closed", "inactivity", ago(2*h))
-				m.proposal(10, 1, 100, nil)
-				m.fee(100, 10, "base", 4)
+			build: func(m *market, j, p int64) {
+				m.job(j, "closed", "inactivity", ago(2*h))
+				m.proposal(p, j, 100, nil)
+				m.fee(100, p, "base", 4)
 			},
 			want: map[reconcile.Component]want{reconcile.Base: {false, reconcile.ReasonInactivity, reconcile.StatusNotOwed, "inactivity"}},
 		},
 		{
 			name: "open job; auction still running",
-			build: func(m *market) {
-				m.job(1, "open", "", nil)
-				m.proposal(10, 1, 100, nil)
-				m.fee(100, 10, "base", 4)
-				m.fee(100, 10, "boost", 9)
-				m.auction(1, nil)
-				m.bid(10, "outbid", ago(h))
+			build: func(m *market, j, p int64) {
+				m.job(j, "open", "", nil)
+				m.proposal(p, j, 100, nil)
+				m.fee(100, p, "base", 4)
+				m.fee(100, p, "boost", 9)
+				m.auction(j, nil)
+				m.bid(p, "outbid", ago(h))
 			},
 			want: map[reconcile.Component]want{
 				reconcile.Base:  {false, reconcile.ReasonOpenJob, reconcile.StatusNotOwed, "the job is open"},
@@ -122,37 +123,37 @@ func TestExplainReasons(t *testing.T) {
 		},
 		{
 			name: "outbid after an interaction (knock-out)",
-			build: func(m *market) {
-				m.job(1, "closed", "hired", ago(h))
-				m.proposal(10, 1, 100, nil)
-				m.fee(100, 10, "boost", 9)
-				m.auction(1, ago(2*h))
-				m.bid(10, "outbid", ago(3*h))
-				m.touch(10, "impression", ago(5*h)) // counts for nothing
-				m.touch(10, "opened", ago(3*h))     // exactly at the knock-out
+			build: func(m *market, j, p int64) {
+				m.job(j, "closed", "hired", ago(h))
+				m.proposal(p, j, 100, nil)
+				m.fee(100, p, "boost", 9)
+				m.auction(j, ago(2*h))
+				m.bid(p, "outbid", ago(3*h))
+				m.touch(p, "impression", ago(5*h)) // counts for nothing
+				m.touch(p, "opened", ago(3*h))     // exactly at the knock-out
 			},
 			want: map[reconcile.Component]want{reconcile.Boost: {false, reconcile.ReasonInteractionBeforeKO, reconcile.StatusNotOwed, "(opened at"}},
 		},
 		{
 			name: "outbid before any interaction on a hired job",
-			build: func(m *market) {
-				m.job(1, "closed", "hired", ago(h))
-				m.proposal(10, 1, 100, nil)
-				m.fee(100, 10, "boost", 9)
-				m.auction(1, ago(2*h))
-				m.bid(10, "outbid", ago(3*h))
-				m.touch(10, "opened", ago(150*min1))
+			build: func(m *market, j, p int64) {
+				m.job(j, "closed", "hired", ago(h))
+				m.proposal(p, j, 100, nil)
+				m.fee(100, p, "boost", 9)
+				m.auction(j, ago(2*h))
+				m.bid(p, "outbid", ago(3*h))
+				m.touch(p, "opened", ago(150*min1))
 			},
 			want: map[reconcile.Component]want{reconcile.Boost: {true, "boost_outbid", reconcile.StatusMissing, "outbid at"}},
 		},
 		{
 			name: "interaction before a close without hire keeps the boost",
-			build: func(m *market) {
-				m.job(1, "closed", "no_hire", ago(2*h))
-				m.proposal(10, 1, 100, nil)
-				m.fee(100, 10, "base", 4)
-				m.fee(100, 10, "boost", 9)
-				m.touch(10, "messaged", ago(3*h))
+			build: func(m *market, j, p int64) {
+				m.job(j, "closed", "no_hire", ago(2*h))
+				m.proposal(p, j, 100, nil)
+				m.fee(100, p, "base", 4)
+				m.fee(100, p, "boost", 9)
+				m.touch(p, "messaged", ago(3*h))
 			},
 			want: map[reconcile.Component]want{
 				reconcile.Base:  {true, "closed_without_hire", reconcile.StatusMissing, ""},
@@ -161,9 +162,9 @@ func TestExplainReasons(t *testing.T) {
 		},
 		{
 			name: "an invitation: nothing charged",
-			build: func(m *market) {
-				m.job(1, "closed", "no_hire", ago(2*h))
-				m.proposal(10, 1, 100, nil)
+			build: func(m *market, j, p int64) {
+				m.job(j, "closed", "no_hire", ago(2*h))
+				m.proposal(p, j, 100, nil)
 			},
 			want: map[reconcile.Component]want{
 				reconcile.Base:  {false, reconcile.ReasonNothingCharged, reconcile.StatusNotOwed, "invitation"},
@@ -172,104 +173,112 @@ func TestExplainReasons(t *testing.T) {
 		},
 		{
 			name: "inside the settle delay",
-			build: func(m *market) {
-				m.job(1, "removed", "tos_violation", ago(5*min1))
-				m.proposal(10, 1, 100, nil)
-				m.fee(100, 10, "base", 4)
+			build: func(m *market, j, p int64) {
+				m.job(j, "removed", "tos_violation", ago(5*min1))
+				m.proposal(p, j, 100, nil)
+				m.fee(100, p, "base", 4)
 			},
 			want: map[reconcile.Component]want{reconcile.Base: {true, "tos_removed", reconcile.StatusPending, "settle delay"}},
 		},
 		{
 			name: "refunded online",
-			build: func(m *market) {
-				m.job(1, "closed", "no_hire", ago(2*h))
-				m.proposal(10, 1, 100, nil)
-				m.fee(100, 10, "base", 4)
-				m.entry(100, 4, "refund", 10, "base", "online:10:base")
+			build: func(m *market, j, p int64) {
+				m.job(j, "closed", "no_hire", ago(2*h))
+				m.proposal(p, j, 100, nil)
+				m.fee(100, p, "base", 4)
+				m.entry(100, 4, "refund", p, "base", fmt.Sprintf("online:%d:base", p))
 			},
 			want: map[reconcile.Component]want{reconcile.Base: {true, "closed_without_hire", reconcile.StatusRefunded, ""}},
 		},
 		{
 			name: "refunded although hired: unexpected",
-			build: func(m *market) {
-				m.job(1, "closed", "hired", ago(2*h))
-				m.proposal(10, 1, 100, nil)
-				m.fee(100, 10, "base", 4)
-				m.entry(100, 4, "refund", 10, "base", "online:10:base")
+			build: func(m *market, j, p int64) {
+				m.job(j, "closed", "hired", ago(2*h))
+				m.proposal(p, j, 100, nil)
+				m.fee(100, p, "base", 4)
+				m.entry(100, 4, "refund", p, "base", fmt.Sprintf("online:%d:base", p))
 			},
 			want: map[reconcile.Component]want{reconcile.Base: {false, reconcile.ReasonHired, reconcile.StatusUnexpectedRefund, ""}},
 		},
 		{
 			name: "refunded with another amount",
-			build: func(m *market) {
-				m.job(1, "closed", "no_hire", ago(2*h))
-				m.proposal(10, 1, 100, nil)
-				m.fee(100, 10, "base", 4)
-				m.entry(100, 6, "refund", 10, "base", "online:10:base")
+			build: func(m *market, j, p int64) {
+				m.job(j, "closed", "no_hire", ago(2*h))
+				m.proposal(p, j, 100, nil)
+				m.fee(100, p, "base", 4)
+				m.entry(100, 6, "refund", p, "base", fmt.Sprintf("online:%d:base", p))
 			},
 			want: map[reconcile.Component]want{reconcile.Base: {true, "closed_without_hire", reconcile.StatusAmountMismatch, ""}},
 		},
 		{
 			name:   "a rule turned off",
 			policy: func(p *reconcile.Policy) { p.ClosedWithoutHire = false },
-			build: func(m *market) {
-				m.job(1, "closed", "no_hire", ago(2*h))
-				m.proposal(10, 1, 100, nil)
-				m.fee(100, 10, "base", 4)
+			build: func(m *market, j, p int64) {
+				m.job(j, "closed", "no_hire", ago(2*h))
+				m.proposal(p, j, 100, nil)
+				m.fee(100, p, "base", 4)
 			},
 			want: map[reconcile.Component]want{reconcile.Base: {false, reconcile.ReasonRuleOff, reconcile.StatusNotOwed, "closed_without_hire is off"}},
 		},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			m := newMarket(t)
-			tc.build(m)
-			p := reconcile.DefaultPolicy()
-			if tc.policy != nil {
-				tc.policy(&p)
-			}
-			store := m.reconciler(p).Store.(*postgres.Store)
-			facts, err := store.ProposalFacts(context.Background(), p, m.now.Add(-p.SettleDelay), []int64{10, 999})
+	// One database for every case: case i is job i+1 and proposal 10(i+1).
+	m := newMarket(t)
+	for i, tc := range cases {
+		tc.build(m, int64(i+1), int64(10*(i+1)))
+	}
+	ctx := context.Background()
+	plans := map[string]*reconcile.Plan{}
+	for i, tc := range cases {
+		id := int64(10 * (i + 1))
+		p := reconcile.DefaultPolicy()
+		if tc.policy != nil {
+			tc.policy(&p)
+		}
+		key := fmt.Sprintf("%+v", p)
+		if plans[key] == nil {
+			plan, err := m.reconciler(p).Plan(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(facts) != 1 || facts[0].ProposalID != 10 {
-				t.Fatalf("facts for proposals 10 and 999 (missing): got %d proposals, want proposal 10 only", len(facts))
-			}
-			e := reconcile.Explain(facts[0], p)
-			if len(e.Components) != 2 {
-				t.Fatalf("got %d components, want base and boost", len(e.Components))
-			}
-			plan, err := m.reconciler(p).Plan(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			planned := map[reconcile.Component]bool{}
-			for _, r := range plan.Refunds {
+			plans[key] = plan
+		}
+		planned := map[reconcile.Component]bool{}
+		for _, r := range plans[key].Refunds {
+			if r.ProposalID == id {
 				planned[r.Component] = true
 			}
-			for _, c := range e.Components {
-				if (c.Status == reconcile.StatusMissing) != planned[c.Component] {
-					t.Errorf("%s: explain says %s, the job's plan has it: %v", c.Component, c.Status, planned[c.Component])
-				}
-				w, ok := tc.want[c.Component]
-				if !ok {
-					continue
-				}
-				if c.Owed != w.owed || c.Reason != w.reason || c.Status != w.status {
-					t.Errorf("%s: got owed %v, reason %s, status %s; want %v, %s, %s (why: %s)",
-						c.Component, c.Owed, c.Reason, c.Status, w.owed, w.reason, w.status, c.Why)
-				}
-				if !strings.Contains(c.Why+" "+c.Outcome, w.why) {
-					t.Errorf("%s: wording %q / %q lacks %q", c.Component, c.Why, c.Outcome, w.why)
-				}
+		}
+		store := m.reconciler(p).Store.(*postgres.Store)
+		facts, err := store.ProposalFacts(ctx, p, m.now.Add(-p.SettleDelay), []int64{id, 999})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(facts) != 1 || facts[0].ProposalID != id {
+			t.Fatalf("%s: facts for proposals %d and 999 (missing): got %d proposals, want %d only", tc.name, id, len(facts), id)
+		}
+		e := reconcile.Explain(facts[0], p)
+		if len(e.Components) != 2 {
+			t.Fatalf("%s: got %d components, want base and boost", tc.name, len(e.Components))
+		}
+		for _, c := range e.Components {
+			if (c.Status == reconcile.StatusMissing) != planned[c.Component] {
+				t.Errorf("%s: %s: explain says %s, the job's plan has it: %v", tc.name, c.Component, c.Status, planned[c.Component])
 			}
-			text := e.Text()
-			if !strings.Contains(text, "Proposal 10 by freelancer 100") {
-				t.Errorf("text:\n%s", text)
+			w, ok := tc.want[c.Component]
+			if !ok {
+				continue
 			}
-		})
+			if c.Owed != w.owed || c.Reason != w.reason || c.Status != w.status {
+				t.Errorf("%s: %s: got owed %v, reason %s, status %s; want %v, %s, %s (why: %s)",
+					tc.name, c.Component, c.Owed, c.Reason, c.Status, w.owed, w.reason, w.status, c.Why)
+			}
+			if !strings.Contains(c.Why+" "+c.Outcome, w.why) {
+				t.Errorf("%s: %s: wording %q / %q lacks %q", tc.name, c.Component, c.Why, c.Outcome, w.why)
+			}
+		}
+		if text := e.Text(); !strings.Contains(text, fmt.Sprintf("Proposal %d by freelancer 100", id)) {
+			t.Errorf("%s: text:\n%s", tc.name, text)
+		}
 	}
 }
 

@@ -41,7 +41,7 @@ func TestExportRefundRows(t *testing.T) {
 	m.entry(102, 6, "refund", 20, "base", "online:20:base") // no rule: unexpected
 	m.proposal(21, 2, 103, nil)
 	m.entry(103, 2, "refund", 21, "boost", "online:21:boost") // nothing charged: no rule
-	m.entry(104, 50, "grant", 0, "", "")                       // never a refund
+	m.entry(104, 50, "grant", 0, "", "")                      // never a refund
 
 	r := m.reconciler(reconcile.DefaultPolicy())
 	if _, err := r.Run(context.Background(), "run-a"); err != nil {

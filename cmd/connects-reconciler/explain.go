@@ -1,0 +1,102 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/connects/connects-reconciler/reconcile"
+	"github.com/connects/connects-reconciler/reconcile/postgres"
+)
+
+// explainOutput is explain's JSON shape.
+type explainOutput struct {
+	AsOf         time.Time               `json:"as_of"`
+	SettleCutoff time.Time               `json:"settle_cutoff"`
+	Policy       reconcile.Policy        `json:"policy"`
+	Proposals    []reconcile.Explanation `json:"proposals"`
+}
+
+func cmdExplain(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	c := newCommand("explain", "Say, for each component of a proposal, what was charged, what the policy says and why, and what the ledger holds.", stderr)
+	proposal := c.fs.Int64("proposal", 0, "the proposal to explain")
+	freelancer := c.fs.Int64("freelancer", 0, "explain this freelancer's most recent proposals instead")
+	limit := c.fs.Int("limit", 20, "with --freelancer: how many of the most recent proposals")
+	format := c.fs.String("format", "text", "text (for a person) or json")
+	if err := c.parse(args, getenv, stderr); err != nil {
+		return err
+	}
+	switch {
+	case (*proposal == 0) == (*freelancer == 0):
+		return usageError{"explain: give --proposal ID or --freelancer ID"}
+	case *proposal < 0 || *freelancer < 0:
+		return usageError{"explain: ids are positive"}
+	case *limit < 1 || *limit > 10000:
+		return usageError{fmt.Sprintf("explain: --limit must be from 1 to 10000, got %d", *limit)}
+	case *format != "text" && *format != "json":
+		return usageError{fmt.Sprintf("explain: --format must be text or json, got %q", *format)}
+	}
+	db, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	store := postgres.NewStore(db, c.log)
+	policy := c.cfg.Policy
+
+	ids := []int64{*proposal}
+	if *freelancer != 0 {
+		if ids, err = store.FreelancerProposals(ctx, *freelancer, *limit); err != nil {
+			return err
+		}
+	}
+	now, err := store.Clock(ctx)
+	if err != nil {
+		return err
+	}
+	cutoff := now.Add(-policy.SettleDelay)
+	facts, err := store.ProposalFacts(ctx, policy, cutoff, ids)
+	if err != nil {
+		return err
+	}
+	if *proposal != 0 && len(facts) == 0 {
+		return fmt.Errorf("explain: there is no proposal %d", *proposal)
+	}
+	// Facts come in id order; show them in the order asked (newest first).
+	byID := map[int64]reconcile.ProposalFacts{}
+	for _, f := range facts {
+		byID[f.ProposalID] = f
+	}
+	out := explainOutput{AsOf: now, SettleCutoff: cutoff, Policy: policy, Proposals: []reconcile.Explanation{}}
+	for _, id := range ids {
+		if f, ok := byID[id]; ok {
+			out.Proposals = append(out.Proposals, reconcile.Explain(f, policy))
+		}
+	}
+
+	w := bufio.NewWriter(stdout)
+	if *format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+		return w.Flush()
+	}
+	fmt.Fprintf(w, "As of %s (database clock). Events before %s are settled (settle delay %s).\n",
+		now.Format(time.RFC3339), cutoff.Format(time.RFC3339), policy.SettleDelay)
+	if *freelancer != 0 {
+		more := ""
+		if len(ids) == *limit {
+			more = fmt.Sprintf(" (the most recent %d; --limit shows more)", *limit)
+		}
+		fmt.Fprintf(w, "Freelancer %d: %d proposals%s.\n", *freelancer, len(out.Proposals), more)
+	}
+	for _, e := range out.Proposals {
+		fmt.Fprintf(w, "\n%s", e.Text())
+	}
+	return w.Flush()
+}
