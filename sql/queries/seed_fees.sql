@@ -1,23 +1,51 @@
 -- name: SeedFees :exec
 --
--- The proposal_fee of every proposal that was not an invitation (4% are, salt
--- 20, and cost nothing): the job's requirement, or the new one for proposals
--- submitted after a job changed it. Charged to the proposal's freelancer at
--- submission, under the key fee:<proposal>:base.
+-- Every fee the proposals paid, in one pass over the proposals:
+--   - the proposal_fee of each proposal that was not an invitation (4% are,
+--     salt 20, and cost nothing): the job's requirement, or the new one for
+--     proposals submitted after the job changed it; key fee:<proposal>:base;
+--   - the boost_fee rows of each bid outside a placebo auction: 1-3 rows (the
+--     bid raised, salt 33), each 1..25 Connects (salts 34-36); keys
+--     boostfee:<proposal>:<n>. The first at submission, each raise within
+--     the next tenth of the time until the bid was outbid, the auction
+--     ended, or the anchor (salts 37-39).
+-- All charged to the proposal's freelancer.
 --
--- Ledger ids are explicit and laid out in blocks so that they do not depend
--- on the order rows are produced in: 4 per freelancer for purchases and
--- grants (1 .. 4F), then 4 per proposal for its fees (base, then up to three
--- boost fees), then 2 per proposal for refunds (base, boost). Seed moves the
--- identity sequence past them afterwards.
+-- Ledger ids are explicit, so they do not depend on the order rows are
+-- produced in: 4 per proposal for its fees (1 .. 4P: base, then up to three
+-- boost fees), then 3 per freelancer for the purchase and grants
+-- (seed_accounts.sql), then 2 per proposal for refunds (base, boost). Rows are
+-- produced in proposal order, which keeps every index insert at its right
+-- edge; Seed moves the identity sequence past the ids afterwards.
 --
--- Parameters: $1 seed, $2 anchor, $3 freelancers.
+-- Parameters: $1 seed, $2 anchor.
 INSERT INTO connects_ledger (id, freelancer_id, amount, entry_type, proposal_id, component, idempotency_key, created_at)
-SELECT 4 * $3::bigint + (p.id - 1) * 4 + 1,
-       p.freelancer_id,
-       -CASE WHEN j.fee_changed AND p.submitted_at >= $2::timestamptz - interval '1 second' * j.change_off
-             THEN j.new_fee ELSE j.fee END,
-       'proposal_fee', p.id, 'base', 'fee:' || p.id || ':base', p.submitted_at
-FROM proposals p
-JOIN seed_jobs j ON j.id = p.job_id
-WHERE (hashint8extended(p.id * 64 + 20, $1) & 1073741823) % 100 >= 4
+SELECT (f.id - 1) * 4 + 1 + r.n,
+       f.freelancer_id,
+       CASE WHEN r.n = 0 THEN -f.fee
+            ELSE -(1 + (hashint8extended(f.id * 64 + 33 + r.n, $1) & 1073741823) % 25)
+       END,
+       CASE WHEN r.n = 0 THEN 'proposal_fee' ELSE 'boost_fee' END,
+       f.id,
+       CASE WHEN r.n = 0 THEN 'base' ELSE 'boost' END,
+       CASE WHEN r.n = 0 THEN 'fee:' || f.id || ':base' ELSE 'boostfee:' || f.id || ':' || r.n END,
+       CASE WHEN r.n <= 1 THEN f.submitted_at
+            ELSE f.submitted_at + (coalesce(f.outbid_at, f.ended_at, $2::timestamptz) - f.submitted_at)
+                 * (0.1 * (r.n - 1) * (hashint8extended(f.id * 64 + 36 + r.n, $1) & 1073741823)::float8 / 1073741824)
+       END
+FROM (
+    SELECT p.id, p.freelancer_id, p.submitted_at, b.outbid_at, a.ended_at,
+           (hashint8extended(p.id * 64 + 20, $1) & 1073741823) % 100 >= 4 AS charged,
+           CASE WHEN b.proposal_id IS NULL OR j.placebo THEN 0
+                ELSE 1 + (hashint8extended(p.id * 64 + 33, $1) & 1073741823) % 3
+           END AS raises,
+           CASE WHEN j.fee_changed AND p.submitted_at >= $2::timestamptz - interval '1 second' * j.change_off
+                THEN j.new_fee ELSE j.fee
+           END AS fee
+    FROM proposals p
+    JOIN seed_jobs j ON j.id = p.job_id
+    LEFT JOIN boost_bids b ON b.proposal_id = p.id
+    LEFT JOIN boost_auctions a ON a.job_id = p.job_id AND b.proposal_id IS NOT NULL
+) f
+CROSS JOIN generate_series(0, 3) AS r (n)
+WHERE CASE WHEN r.n = 0 THEN f.charged ELSE r.n <= f.raises END

@@ -25,7 +25,7 @@ WITH candidates AS (
     FROM generate_series(1::bigint, $3::bigint) AS j
 ),
 placed AS (
-    SELECT j, n, sum(n) OVER (ORDER BY j ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - n + 1 AS first
+    SELECT j, n, (sum(n) OVER (ORDER BY j ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW))::bigint - n + 1 AS first
     FROM candidates
 ),
 kept AS (
