@@ -349,18 +349,33 @@ func (b *bench) export(ctx context.Context, dbURL string, anchor time.Time, r *r
 	}
 	from := anchor.AddDate(0, 0, -120).Format(time.RFC3339)
 	to := time.Now().UTC().Add(time.Hour).Truncate(time.Second).Format(time.RFC3339)
-	p, err := b.exec(ctx, dbURL, "export", "export", "--from", from, "--to", to, "--out", filepath.Join(b.tmp, "export.out"))
+	out := filepath.Join(b.tmp, "export.csv")
+	p, err := b.exec(ctx, dbURL, "export", "export", "--from", from, "--to", to, "--format", "csv", "--out", out)
 	if err != nil {
 		return err
 	}
 	r.Export = &p
-	err = withDB(ctx, dbURL, func(db *sqlx.DB) error {
-		f, err := postgres.RefundFingerprint(ctx, db)
-		r.ExportRows = f.Refunds
+	var m struct {
+		Rows int64 `json:"rows"`
+	}
+	data, err := os.ReadFile(out + ".manifest.json")
+	if err == nil {
+		err = json.Unmarshal(data, &m)
+	}
+	if err != nil {
+		return fmt.Errorf("export manifest: %w", err)
+	}
+	r.ExportRows = m.Rows
+	var all postgres.Fingerprint
+	err = withDB(ctx, dbURL, func(db *sqlx.DB) (err error) {
+		all, err = postgres.RefundFingerprint(ctx, db)
 		return err
 	})
 	if err != nil {
 		return err
+	}
+	if r.ExportRows != all.Refunds {
+		r.fail("the export has %d rows, the ledger %d refunds", r.ExportRows, all.Refunds)
 	}
 	b.progress("%s: export of %d refunds in %s", human(r.Size), r.ExportRows, secs(p.Wall))
 	return nil

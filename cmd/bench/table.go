@@ -61,7 +61,7 @@ func describeMachine(ctx context.Context, admin *sqlx.DB) machine {
 		f.Close()
 	}
 	_ = admin.GetContext(ctx, &m.Postgres, "SHOW server_version")
-	for _, s := range []string{"shared_buffers", "work_mem", "effective_cache_size", "max_parallel_workers_per_gather", "random_page_cost", "synchronous_commit"} {
+	for _, s := range []string{"shared_buffers", "work_mem", "effective_cache_size", "max_parallel_workers_per_gather", "random_page_cost", "jit", "synchronous_commit"} {
 		var v string
 		if err := admin.GetContext(ctx, &v, "SELECT current_setting($1)", s); err == nil {
 			m.Settings = append(m.Settings, s+"="+v)
