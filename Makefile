@@ -5,7 +5,7 @@ BIN   := bin/connects-reconciler
 STATICCHECK_VERSION := v0.8.2
 export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 
-.PHONY: help build demo test vet staticcheck lint clean bench
+.PHONY: help build demo test vet staticcheck lint clean bench k8s
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -26,8 +26,13 @@ staticcheck: ## staticcheck (installed on first use from the Go module proxy)
 lint: vet staticcheck ## gofmt check, go vet, staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
-test: lint ## lint, then every test with the race detector against real PostgreSQL (TEST_DATABASE_URL, default 127.0.0.1:5432)
+test: lint k8s ## lint, the k8s checks, then every test with the race detector against real PostgreSQL (TEST_DATABASE_URL, default 127.0.0.1:5432)
 	$(GO) test -race -count=1 ./...
+
+# k8s/ is a module of its own (the Kubernetes modules stay out of the binary);
+# -mod=mod lets it follow the main module's requirements through its replace.
+k8s: ## render every kustomization under k8s/ and check it: strict decoding, restricted Pod Security, CronJob settings
+	cd k8s && $(GO) vet -mod=mod ./... && $(GO) test -mod=mod -count=1 ./...
 
 BENCH_SIZES ?= 1000000 5000000
 bench: ## seed marketplaces of BENCH_SIZES proposals, time the job against the single-statement limit, print one table (docs/benchmarks.md)
