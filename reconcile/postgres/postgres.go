@@ -65,7 +65,10 @@ func withSessionSettings(dsn string, t Timeouts) (string, error) {
 	if t.Connect <= 0 {
 		t.Connect = 10 * time.Second
 	}
-	opts := fmt.Sprintf("-c statement_timeout=%d -c lock_timeout=%d", t.Statement.Milliseconds(), t.Lock.Milliseconds())
+	// jit=off: the policy statements' cost estimates are far above
+	// jit_above_cost, and compiling them took ten times longer than running
+	// them (4.8s against 0.5s for a 12000-proposal plan).
+	opts := fmt.Sprintf("-c statement_timeout=%d -c lock_timeout=%d -c jit=off", t.Statement.Milliseconds(), t.Lock.Milliseconds())
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		u, err := url.Parse(dsn)
 		if err != nil {
