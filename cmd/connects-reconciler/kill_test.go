@@ -1,0 +1,676 @@
+package main
+
+// Process-level fault tests: the real binary killed with SIGKILL and SIGTERM
+// at random moments of a long run, database URLs that are wrong, unreachable
+// or lack permissions (the password never printed), a locked balance and a
+// connection cut past the retry budget (exit codes), and a soak of the
+// schedule command while a generator keeps closing jobs and ending auctions.
+// docs/reliability.md has the counts and the commands.
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+	"github.com/rs/zerolog"
+	"go.uber.org/zap"
+
+	"github.com/connects/connects-reconciler/reconcile/postgres"
+	"github.com/connects/connects-reconciler/reconcile/postgres/pgtest"
+)
+
+// envInt reads a test knob from the environment.
+func envInt(t *testing.T, key string, def int) int {
+	t.Helper()
+	v := os.Getenv(key)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		t.Fatalf("%s: not a whole number: %q", key, v)
+	}
+	return n
+}
+
+func randomName(prefix string) string {
+	b := make([]byte, 5)
+	_, _ = crand.Read(b)
+	return prefix + "_" + hex.EncodeToString(b)
+}
+
+// adminExec runs statements on the test server's administrative database.
+func adminExec(t *testing.T, q string) error {
+	t.Helper()
+	admin, err := sqlx.Open("postgres", pgtest.AdminURL())
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	_, err = admin.Exec(q)
+	return err
+}
+
+// dbURL returns the test server's URL for another database and user.
+func dbURL(t *testing.T, database, user, password string) string {
+	t.Helper()
+	u, err := url.Parse(pgtest.AdminURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + database
+	if password != "" {
+		u.User = url.UserPassword(user, password)
+	} else {
+		u.User = url.User(user)
+	}
+	return u.String()
+}
+
+func databaseOf(t *testing.T, dsn string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimPrefix(u.Path, "/")
+}
+
+// jobLogin creates a login role that is a member of connects_reconciler, as
+// production runs the job (README "Least privilege"), dropped at the end.
+// Call it before the test's databases are made, so that it is dropped after.
+func jobLogin(t *testing.T) string {
+	t.Helper()
+	name := randomName("crtest_job")
+	if err := adminExec(t, "CREATE ROLE "+name+" LOGIN IN ROLE connects_reconciler"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = adminExec(t, "DROP ROLE IF EXISTS "+name) })
+	return name
+}
+
+// seededCopies seeds one marketplace, deterministic by seed and anchor, and
+// returns n identical copies of it (CREATE DATABASE ... TEMPLATE): seeding
+// once is much cheaper than seeding n times.
+func seededCopies(t *testing.T, proposals int64, missing, n int) []string {
+	t.Helper()
+	src := pgtest.NewURL(t)
+	db := sqlx.MustOpen("postgres", src)
+	anchor := time.Now().UTC().Truncate(time.Hour).Add(-2 * time.Hour)
+	t0 := time.Now()
+	st, err := postgres.Seed(context.Background(), db, postgres.SeedOptions{Seed: 9, Proposals: proposals, Anchor: anchor,
+		MissingPercent: missing}, zap.NewNop())
+	db.Close()
+	if err != nil {
+		t.Fatalf("seed: %v", err)
+	}
+	t.Logf("seeded %d proposals, %d refunds missing, in %s", st.Proposals, st.MissingRefunds, time.Since(t0).Round(time.Millisecond))
+	name := databaseOf(t, src)
+	var urls []string
+	for i := range n {
+		cp := fmt.Sprintf("%s_copy%d", name, i)
+		var err error
+		for try := 0; try < 50; try++ { // the seed's backend may still be leaving
+			if err = adminExec(t, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", cp, name)); err == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatalf("copy the seeded database: %v", err)
+		}
+		t.Cleanup(func() { _ = adminExec(t, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", cp)) })
+		urls = append(urls, cp)
+	}
+	return urls
+}
+
+// proc is a running connects-reconciler process.
+type proc struct {
+	cmd         *exec.Cmd
+	out, errOut syncBuffer
+	exited      chan struct{}
+	err         error
+}
+
+func startProc(t *testing.T, bin string, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(bin, args...), exited: make(chan struct{})}
+	p.cmd.Env = env
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.errOut
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.exited) }()
+	return p
+}
+
+// wait waits for the process and returns its exit code, or -1 when a signal
+// ended it.
+func (p *proc) wait(t *testing.T, limit time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.exited:
+	case <-time.After(limit):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+		t.Fatalf("the process did not end within %s\n%s", limit, p.errOut.String())
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+func (p *proc) running() bool {
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// ledgerState is what two databases must agree on after all: the refunds
+// (every key, amount and account) and the balances.
+type ledgerState struct {
+	refunds  []string
+	balances []string
+}
+
+func readLedger(t *testing.T, db *sqlx.DB) ledgerState {
+	t.Helper()
+	var s ledgerState
+	if err := db.Select(&s.refunds, `SELECT format('%s/%s %s %s@%s', proposal_id, component, idempotency_key, amount, freelancer_id)
+	    FROM connects_ledger WHERE entry_type = 'refund' ORDER BY proposal_id, component, idempotency_key`); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Select(&s.balances, `SELECT freelancer_id || '=' || balance FROM connects_balances ORDER BY freelancer_id`); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// checkLedger fails the test unless no component is refunded twice, every
+// balance equals its ledger sum, and every refund the job wrote is audited.
+func checkLedger(t *testing.T, db *sqlx.DB, when string) {
+	t.Helper()
+	var doubled, off, unaudited int
+	_ = db.Get(&doubled, `SELECT count(*) FROM (SELECT 1 FROM connects_ledger WHERE entry_type = 'refund'
+	    GROUP BY proposal_id, component HAVING count(*) > 1) d`)
+	_ = db.Get(&off, `SELECT count(*) FROM connects_balances b
+	    FULL JOIN (SELECT freelancer_id, sum(amount) AS total FROM connects_ledger GROUP BY freelancer_id) l USING (freelancer_id)
+	    WHERE b.balance IS DISTINCT FROM l.total`)
+	_ = db.Get(&unaudited, `SELECT count(*) FROM connects_ledger l LEFT JOIN reconciler_refunds a ON a.ledger_entry_id = l.id
+	    WHERE l.idempotency_key LIKE 'refund:%' AND a.ledger_entry_id IS NULL`)
+	if doubled+off+unaudited > 0 {
+		t.Errorf("%s: %d components refunded twice, %d balances off their ledger sum, %d job refunds unaudited; want 0 each",
+			when, doubled, off, unaudited)
+	}
+}
+
+// newRecord waits until a run not in known records itself as running, and
+// returns its id, or "" when the process ended first.
+func newRecord(t *testing.T, db *sqlx.DB, known map[string]bool, p *proc) string {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		var ids []string
+		_ = db.Select(&ids, `SELECT id FROM reconciler_runs WHERE status = 'running'`)
+		for _, id := range ids {
+			if !known[id] {
+				return id
+			}
+		}
+		if !p.running() {
+			return ""
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Fatal("no run recorded itself within 2 minutes")
+	return ""
+}
+
+// Kill -9 at random moments, then SIGTERM at random moments, then one run to
+// the end: the ledger equals what one clean run writes on an identical copy,
+// every balance equals its ledger sum, no component is refunded twice, the
+// killed runs are recorded abandoned by the next run and the terminated ones
+// interrupted (exit 1). The processes run as a member of connects_reconciler.
+//
+// Each killed run plans the whole marketplace again, so its size sets the
+// test's time: 12000 proposals (about 1200 refunds missing, 120 batches)
+// keep it near a minute on 2 cores. Knobs: RECONCILER_KILL_PROPOSALS (12000), RECONCILER_KILL_ITERATIONS (25),
+// RECONCILER_KILL_SIGTERMS (5), RECONCILER_KILL_SEED (random order of kills).
+func TestKillAtRandomMoments(t *testing.T) {
+	t.Parallel()
+	proposals := envInt(t, "RECONCILER_KILL_PROPOSALS", 12000)
+	kills := envInt(t, "RECONCILER_KILL_ITERATIONS", 25)
+	sigterms := envInt(t, "RECONCILER_KILL_SIGTERMS", 5)
+	seed := envInt(t, "RECONCILER_KILL_SEED", 20261126)
+	t.Logf("RECONCILER_KILL_SEED=%d RECONCILER_KILL_PROPOSALS=%d RECONCILER_KILL_ITERATIONS=%d RECONCILER_KILL_SIGTERMS=%d",
+		seed, proposals, kills, sigterms)
+	rng := rand.New(rand.NewPCG(uint64(seed), 1))
+
+	built := make(chan string, 1)
+	go func() { built <- buildBinary(t) }()
+	user := jobLogin(t)
+	copies := seededCopies(t, int64(proposals), 60, 2)
+	bin := <-built
+	if bin == "" {
+		t.FailNow()
+	}
+	killed := dbURL(t, copies[0], user, "")
+	clean := dbURL(t, copies[1], user, "")
+	admin := sqlx.MustOpen("postgres", dbURL(t, copies[0], "postgres", ""))
+	defer admin.Close()
+	cleanAdmin := sqlx.MustOpen("postgres", dbURL(t, copies[1], "postgres", ""))
+	defer cleanAdmin.Close()
+	const batch = 10
+	args := []string{"run", "--full", "--apply-batch-size", strconv.Itoa(batch), "--settle-delay", "0s", "--max-refunds", "0",
+		"--max-connects", "0", "--retry-backoff", "10ms", "--format", "json", "--log-format", "json"}
+
+	// One clean run on the copy: the reference, and how long a run takes.
+	t0 := time.Now()
+	p := startProc(t, bin, []string{"DATABASE_URL=" + clean}, args...)
+	newRecord(t, cleanAdmin, nil, p)
+	planTime := time.Since(t0) // to plan and record: the "any moment" window
+	if code := p.wait(t, 5*time.Minute); code != exitOK {
+		t.Fatalf("clean run: exit %d\n%s", code, p.errOut.String())
+	}
+	runTime := time.Since(t0)
+	want := readLedger(t, cleanAdmin)
+	var owed int
+	_ = cleanAdmin.Get(&owed, `SELECT count(*) FROM connects_ledger WHERE idempotency_key LIKE 'refund:%'`)
+	t.Logf("clean run: %d refunds in %d batches, %s (%s to plan)", owed, (owed+batch-1)/batch, runTime.Round(time.Millisecond), planTime.Round(time.Millisecond))
+
+	// Each signal lands after about perKill batches on average, so that the
+	// work lasts until the last one.
+	perKill := max(1, (owed+batch-1)/batch/(kills+sigterms+1))
+	known := map[string]bool{}
+	var stats struct{ killed, killedApplying, finished, locked, termed, termFinished int }
+	remember := func() {
+		var ids []string
+		_ = admin.Select(&ids, `SELECT id FROM reconciler_runs`)
+		for _, id := range ids {
+			known[id] = true
+		}
+	}
+	// gone waits until the killed process's sessions have ended on the
+	// server, which frees its run lock.
+	gone := func() {
+		waitFor(t, time.Minute, "the killed run's sessions to end", func() bool {
+			var n int
+			_ = admin.Get(&n, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+			    AND application_name = 'connects-reconciler'`)
+			return n == 0
+		})
+	}
+	// ended handles a run that ended before its signal: done (exit 0) or
+	// refused for the lock (exit 4: tried again).
+	ended := func(p *proc, what string) (again bool) {
+		switch code := p.wait(t, time.Minute); code {
+		case exitOK:
+			return false
+		case exitLocked:
+			stats.locked++
+			gone()
+			return true
+		default:
+			t.Fatalf("%s: the run ended by itself with exit %d\n%s", what, code, p.errOut.String())
+			return false
+		}
+	}
+
+	t1 := time.Now()
+	for i := 0; i < kills; {
+		remember()
+		p := startProc(t, bin, []string{"DATABASE_URL=" + killed}, args...)
+		if rng.IntN(5) == 0 {
+			// Any moment up to its first batches: starting, connecting,
+			// locking, planning, recording itself.
+			deadline := time.Now().Add(time.Duration(rng.Int64N(int64(planTime))))
+			for time.Now().Before(deadline) && p.running() && !hasNewRecord(admin, known) {
+				time.Sleep(time.Millisecond)
+			}
+			time.Sleep(time.Duration(rng.IntN(15000)) * time.Microsecond)
+		} else if id := newRecord(t, admin, known, p); id != "" {
+			// While applying: after a random number of batches, at a random
+			// point of the next one's cycle.
+			afterBatches(admin, id, rng.IntN(2*perKill+1)*batch, p)
+			time.Sleep(time.Duration(rng.IntN(15000)) * time.Microsecond)
+		}
+		if !p.running() {
+			if ended(p, fmt.Sprintf("kill %d", i+1)) {
+				continue
+			}
+			if testing.Verbose() {
+				var n int
+				_ = admin.Get(&n, `SELECT count(*) FROM reconciler_refunds`)
+				t.Logf("kill %d: the run ended first (%d of %d refunds written)", i+1, n, owed)
+			}
+			stats.finished++
+			i++
+			continue
+		}
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		p.wait(t, time.Minute)
+		ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+		if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+			t.Fatalf("kill %d: the process was not killed: %v", i+1, p.cmd.ProcessState)
+		}
+		i++
+		stats.killed++
+		var applying int
+		_ = admin.Get(&applying, `SELECT count(*) FROM reconciler_runs WHERE status = 'running' AND refunds_issued > 0
+		    AND NOT id = ANY ($1)`, pq.Array(slices.Collect(maps.Keys(known))))
+		stats.killedApplying += applying
+		gone()
+		checkLedger(t, admin, fmt.Sprintf("after kill %d", i))
+	}
+	killTime := time.Since(t1)
+
+	for i := 0; i < sigterms; {
+		remember()
+		p := startProc(t, bin, []string{"DATABASE_URL=" + killed}, args...)
+		id := newRecord(t, admin, known, p)
+		if id != "" {
+			afterBatches(admin, id, rng.IntN(2*perKill+1)*batch, p)
+			time.Sleep(time.Duration(rng.IntN(15000)) * time.Microsecond)
+			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		}
+		code := p.wait(t, time.Minute)
+		switch {
+		case code == exitLocked:
+			stats.locked++
+			gone()
+			continue
+		case id == "" || code == exitOK:
+			stats.termFinished++
+		case code != exitFailed:
+			t.Errorf("SIGTERM %d: exit %d, want %d\n%s", i+1, code, exitFailed, p.errOut.String())
+		default:
+			stats.termed++
+			var status string
+			_ = admin.Get(&status, `SELECT status FROM reconciler_runs WHERE id = $1`, id)
+			if status != "interrupted" {
+				t.Errorf("SIGTERM %d: run %s recorded %q, want interrupted", i+1, id, status)
+			}
+		}
+		i++
+		checkLedger(t, admin, fmt.Sprintf("after SIGTERM %d", i))
+	}
+
+	// The last run finishes the work.
+	for {
+		p := startProc(t, bin, []string{"DATABASE_URL=" + killed}, args...)
+		if !ended(p, "the last run") {
+			break
+		}
+	}
+	checkLedger(t, admin, "after the last run")
+	got := readLedger(t, admin)
+	if !slices.Equal(got.refunds, want.refunds) {
+		t.Errorf("refunds differ from one clean run: got %d entries, want %d; first difference: %s",
+			len(got.refunds), len(want.refunds), firstDiff(got.refunds, want.refunds))
+	}
+	if !slices.Equal(got.balances, want.balances) {
+		t.Errorf("balances differ from one clean run's: %s", firstDiff(got.balances, want.balances))
+	}
+	var runs []struct {
+		Status string `db:"status"`
+		N      int    `db:"n"`
+	}
+	_ = admin.Select(&runs, `SELECT status, count(*) AS n FROM reconciler_runs GROUP BY status ORDER BY status`)
+	byStatus := map[string]int{}
+	for _, r := range runs {
+		byStatus[r.Status] = r.N
+	}
+	if byStatus["running"] != 0 || byStatus["interrupted"] != stats.termed || byStatus["failed"] != 0 {
+		t.Errorf("run records by status: %v, want none running or failed and %d interrupted", byStatus, stats.termed)
+	}
+	// Every SIGKILLed run that had recorded itself is closed as abandoned.
+	if byStatus["abandoned"] > stats.killed || byStatus["abandoned"] < stats.killedApplying {
+		t.Errorf("%d runs recorded abandoned; %d were killed, %d of them while applying", byStatus["abandoned"], stats.killed, stats.killedApplying)
+	}
+	t.Logf("phases: clean run %s, %d kills %s, SIGTERMs and the last run %s", runTime.Round(time.Millisecond),
+		kills, killTime.Round(time.Millisecond), (time.Since(t1) - killTime).Round(time.Millisecond))
+	t.Logf("%d SIGKILLs survived (%d while applying, %d abandoned records), %d runs finished before their kill, %d refused for the lock of a dying run; "+
+		"%d SIGTERMs (exit 1, interrupted), %d finished first; ledger equals the clean run's %d refunds; runs by status %v",
+		stats.killed, stats.killedApplying, byStatus["abandoned"], stats.finished, stats.locked, stats.termed, stats.termFinished, owed, byStatus)
+}
+
+// hasNewRecord reports whether a run not in known has recorded itself.
+func hasNewRecord(db *sqlx.DB, known map[string]bool) bool {
+	var ids []string
+	_ = db.Select(&ids, `SELECT id FROM reconciler_runs`)
+	for _, id := range ids {
+		if !known[id] {
+			return true
+		}
+	}
+	return false
+}
+
+// afterBatches waits until run id has issued n refunds or its process ended.
+func afterBatches(db *sqlx.DB, id string, n int, p *proc) {
+	for p.running() {
+		var issued int
+		if err := db.Get(&issued, `SELECT refunds_issued FROM reconciler_runs WHERE id = $1`, id); err != nil || issued >= n {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func firstDiff(got, want []string) string {
+	for i := range min(len(got), len(want)) {
+		if got[i] != want[i] {
+			return fmt.Sprintf("at %d got %q, want %q", i, got[i], want[i])
+		}
+	}
+	if len(got) > len(want) {
+		return fmt.Sprintf("extra %q", got[len(want)])
+	}
+	if len(want) > len(got) {
+		return fmt.Sprintf("missing %q", want[len(got)])
+	}
+	return "none"
+}
+
+// Database URLs that are wrong, unreachable, malformed or lack permissions:
+// a clear message, exit 1 or 2, and the password in no line of stdout or
+// stderr of the real process, at debug level, in JSON and console logs.
+func TestBadDatabaseURL(t *testing.T) {
+	t.Parallel()
+	built := make(chan string, 1)
+	go func() { built <- buildBinary(t) }()
+	pw := "Pw-" + randomName("s3cr3t")
+	noConnect, noGrants := randomName("crtest_noconnect"), randomName("crtest_nogrants")
+	for _, r := range []string{noConnect, noGrants} {
+		if err := adminExec(t, fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s'", r, pw)); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = adminExec(t, "DROP ROLE IF EXISTS "+r) })
+	}
+	db := databaseOf(t, pgtest.NewURL(t))
+	if err := adminExec(t, fmt.Sprintf("REVOKE CONNECT ON DATABASE %s FROM PUBLIC; GRANT CONNECT ON DATABASE %s TO %s",
+		db, db, noGrants)); err != nil {
+		t.Fatal(err)
+	}
+	bin := <-built
+	if bin == "" {
+		t.FailNow()
+	}
+	cases := []struct {
+		name, dsn string
+		args      []string
+		code      int
+		says      string
+	}{
+		{"wrong port", "postgres://app:" + pw + "@127.0.0.1:1/" + db + "?sslmode=disable", nil, exitFailed, "connection refused"},
+		{"no server at the host", "postgres://app:" + pw + "@127.0.0.2:5433/" + db + "?sslmode=disable", nil, exitFailed, "connect to database"},
+		{"malformed URL (port)", "postgres://app:" + pw + "@127.0.0.1:notaport/" + db, nil, exitFailed, "not a valid URL"},
+		{"malformed URL (escape)", "postgres://app:" + pw + "%zz@127.0.0.1/" + db, nil, exitFailed, "not a valid URL"},
+		{"malformed key=value", "host=127.0.0.1 port=x user=app password=" + pw, nil, exitFailed, `"port"`},
+		{"quoted key=value password", "host=127.0.0.1 port=1 user=app password='" + pw + " two words' sslmode=disable", nil, exitFailed, "connection refused"},
+		{"unknown database", dbURL(t, "crtest_missing_db", "postgres", pw), nil, exitFailed, "does not exist"},
+		{"unknown user", dbURL(t, db, "crtest_nobody", pw), nil, exitFailed, "does not exist"},
+		{"no CONNECT on the database", dbURL(t, db, noConnect, pw), nil, exitFailed, "permission denied for database"},
+		{"no grants on the tables", dbURL(t, db, noGrants, pw), nil, exitFailed, "permission denied for table"},
+		{"no grants, dry run", dbURL(t, db, noGrants, pw), []string{"--dry-run"}, exitFailed, "permission denied for table"},
+		{"no grants, migrate", dbURL(t, db, noGrants, pw), []string{"migrate"}, exitFailed, "permission denied"},
+		{"URL in a flag", "", []string{"--database-url", "postgres://app:" + pw + "@127.0.0.1:1/x?sslmode=disable"}, exitFailed, "connection refused"},
+		{"no URL at all", "", nil, exitUsage, "DATABASE_URL"},
+	}
+	lines := 0
+	for _, c := range cases {
+		for _, format := range []string{"json", "console"} {
+			args := append([]string{"run"}, c.args...)
+			if len(c.args) > 0 && c.args[0] == "migrate" {
+				args = []string{"migrate"}
+			}
+			args = append(args, "--log-level", "debug", "--log-format", format, "--connect-timeout", "3s", "--retries", "1", "--retry-backoff", "10ms")
+			env := []string{}
+			if c.dsn != "" {
+				env = append(env, "DATABASE_URL="+c.dsn)
+			}
+			p := startProc(t, bin, env, args...)
+			code := p.wait(t, time.Minute)
+			output := p.out.String() + p.errOut.String()
+			if code != c.code {
+				t.Errorf("%s (%s): exit %d, want %d\n%s", c.name, format, code, c.code, output)
+			}
+			if !strings.Contains(p.errOut.String(), c.says) {
+				t.Errorf("%s (%s): stderr does not say %q:\n%s", c.name, format, c.says, p.errOut.String())
+			}
+			if format == "json" {
+				msg := strings.TrimSpace(p.errOut.String())
+				t.Logf("%s: exit %d: %s", c.name, code, msg[strings.LastIndex(msg, "\n")+1:])
+			}
+			for i, line := range strings.Split(output, "\n") {
+				lines++
+				if strings.Contains(line, pw) || strings.Contains(line, "two words") {
+					t.Errorf("%s (%s): line %d prints the password: %s", c.name, format, i+1, line)
+				}
+			}
+		}
+	}
+	t.Logf("%d bad database URLs, each run in two log formats: %d lines of output, no password", len(cases), lines)
+}
+
+// A balance row locked by another session: the run waits lock_timeout, then
+// exits 1 with the run recorded failed and nothing of the blocked batch
+// written; once the lock is gone the next run exits 0 and finishes.
+func TestLockedBalanceExitCode(t *testing.T) {
+	t.Parallel()
+	url, db := smallMarket(t)
+	env := map[string]string{"DATABASE_URL": url}
+	holder := db.MustBegin()
+	defer holder.Rollback()
+	holder.MustExec(`SELECT balance FROM connects_balances WHERE freelancer_id = 100 FOR UPDATE`)
+	start := time.Now()
+	code, _, stderr := invoke(t, env, "run", "--lock-timeout", "300ms", "--apply-batch-size", "1", "--format", "json")
+	took := time.Since(start)
+	if code != exitFailed || !strings.Contains(stderr, "lock timeout") {
+		t.Fatalf("exit %d, want %d with a lock timeout:\n%s", code, exitFailed, stderr)
+	}
+	if took < 300*time.Millisecond {
+		t.Errorf("the run gave up after %s, before its lock_timeout of 300ms", took)
+	}
+	var rec struct {
+		Status string `db:"status"`
+		Issued int    `db:"refunds_issued"`
+	}
+	if err := db.Get(&rec, `SELECT status, refunds_issued FROM reconciler_runs`); err != nil {
+		t.Fatal(err)
+	}
+	var for100 int
+	_ = db.Get(&for100, `SELECT count(*) FROM connects_ledger WHERE idempotency_key LIKE 'refund:%' AND freelancer_id = 100`)
+	if rec.Status != "failed" || for100 != 0 {
+		t.Errorf("run recorded %+v with %d refunds to the locked account; want failed and 0", rec, for100)
+	}
+	checkLedger(t, db, "after the lock timeout")
+	holder.Rollback()
+	if code, _, stderr := invoke(t, env, "run", "--format", "json"); code != exitOK {
+		t.Fatalf("after the lock was released: exit %d\n%s", code, stderr)
+	}
+	var n int
+	_ = db.Get(&n, `SELECT count(*) FROM connects_ledger WHERE idempotency_key LIKE 'refund:%'`)
+	if n != 3 {
+		t.Errorf("after the second run: %d refunds, want 3", n)
+	}
+	checkLedger(t, db, "after the second run")
+}
+
+// A connection cut that outlasts the retry budget: exit 1; the next run
+// exits 0 and completes the work.
+func TestConnectionCutExitCode(t *testing.T) {
+	t.Parallel()
+	src := pgtest.NewURL(t)
+	db := sqlx.MustOpen("postgres", src)
+	defer db.Close()
+	if _, err := postgres.Seed(context.Background(), db, postgres.SeedOptions{Seed: 3, Proposals: 2000,
+		Anchor: time.Now().UTC().Add(-time.Hour), MissingPercent: 60}, zap.NewNop()); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(src)
+	px := toxiproxy.NewProxy(toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop()), "pg", "127.0.0.1:0", u.Host)
+	if err := px.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer px.Stop()
+	u.Host = px.Listen
+	env := map[string]string{"DATABASE_URL": u.String()}
+	args := []string{"run", "--settle-delay", "0s", "--apply-batch-size", "2", "--retries", "2", "--retry-backoff", "50ms", "--format", "json"}
+
+	type result struct {
+		code   int
+		stderr string
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, _, stderr := invoke(t, env, args...)
+		done <- result{code, stderr}
+	}()
+	waitFor(t, time.Minute, "the run to apply", func() bool {
+		var n int
+		_ = db.Get(&n, `SELECT count(*) FROM reconciler_refunds`)
+		return n > 0
+	})
+	if _, err := px.Toxics.AddToxicJson(strings.NewReader(`{"name": "cut", "type": "reset_peer", "stream": "upstream", "attributes": {"timeout": 0}}`)); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if err := px.Toxics.RemoveToxic(context.Background(), "cut"); err != nil {
+		t.Fatal(err)
+	}
+	if r.code != exitFailed || !strings.Contains(r.stderr, "transient database error") {
+		t.Fatalf("cut past the retries: exit %d, want %d with a transient error:\n%s", r.code, exitFailed, r.stderr)
+	}
+	checkLedger(t, db, "after the cut")
+	if code, _, stderr := invoke(t, env, args...); code != exitOK {
+		t.Fatalf("next run: exit %d\n%s", code, stderr)
+	}
+	code, stdout, stderr := invoke(t, env, "run", "--dry-run", "--settle-delay", "0s", "--format", "json")
+	if code != exitOK || !strings.Contains(stdout, `"refunds": []`) && !strings.Contains(stdout, `"refunds": null`) {
+		t.Errorf("after the next run a dry run still plans refunds: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	checkLedger(t, db, "after the next run")
+	var statuses []string
+	_ = db.Select(&statuses, `SELECT status FROM reconciler_runs ORDER BY started_at`)
+	if len(statuses) != 2 || statuses[0] != "abandoned" && statuses[0] != "failed" || statuses[1] != "succeeded" {
+		t.Errorf("run records: %v, want [abandoned or failed, succeeded]", statuses)
+	}
+}
