@@ -179,13 +179,18 @@ func TestSchedule(t *testing.T) {
 	}
 	// Two runs: the first writes the three missing refunds, the second (an
 	// incremental one) finds nothing left.
-	waitFor(t, 60*time.Second, "two succeeded runs", func() bool {
-		var n int
-		_ = db.Get(&n, `SELECT count(*) FROM reconciler_runs WHERE status = 'succeeded'`)
+	// The metrics are recorded after the run record: wait on them.
+	var families map[string]*dto.MetricFamily
+	waitFor(t, 60*time.Second, "two succeeded runs in /metrics", func() bool {
+		families = promScrape(t, base+"/metrics")
+		n, _ := promSample(families, "connects_reconciler_runs_total", promLabels("status", "succeeded"))
 		return n >= 2
 	})
-
-	families := promScrape(t, base+"/metrics")
+	var recorded int
+	_ = db.Get(&recorded, `SELECT count(*) FROM reconciler_runs WHERE status = 'succeeded'`)
+	if recorded < 2 {
+		t.Errorf("succeeded runs recorded: got %d, want at least 2", recorded)
+	}
 	checkPromSamples(t, families, []sampleWant{
 		{"connects_reconciler_refunds_issued_total", promLabels("rule", "closed_without_hire", "component", "base"), 1},
 		{"connects_reconciler_connects_refunded_total", promLabels("rule", "closed_without_hire", "component", "base"), 4},
@@ -197,9 +202,6 @@ func TestSchedule(t *testing.T) {
 		{"connects_reconciler_discrepancies", promLabels("kind", "amount_mismatch", "scope", "full"), 0},
 		{"connects_reconciler_oldest_owed_refund_age_seconds", nil, 0},
 	})
-	if n, _ := promSample(families, "connects_reconciler_runs_total", promLabels("status", "succeeded")); n < 2 {
-		t.Errorf("runs_total{status=succeeded}: got %v, want at least 2", n)
-	}
 	last, ok := promSample(families, "connects_reconciler_last_success_timestamp_seconds", nil)
 	if now := float64(time.Now().Unix()); !ok || last < now-60 || last > now+1 {
 		t.Errorf("last_success_timestamp_seconds: got %v (present %v), want about %v", last, ok, now)
