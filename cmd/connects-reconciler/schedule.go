@@ -119,9 +119,11 @@ func (s *scheduler) tick(ctx context.Context) {
 	}
 	fields := []zap.Field{zap.String("status", status), zap.Duration("took", run.Ended.Sub(start))}
 	if res != nil {
-		fields = append(fields, totalsFields(reconcile.Sum(res.Issued, nil))...)
-		fields = append(fields, zap.Int("skipped", len(res.Skipped)), zap.Int("planned", len(res.Plan.Refunds)),
-			zap.Duration("oldest_owed_age", prometheus.OldestOwedAge(res, run.Ended.Sub(start))))
+		issued := reconcile.Sum(res.Issued, res.Plan.Discrepancies)
+		issued.Pending = res.Plan.Pending
+		fields = append(fields, totalsFields(issued)...)
+		fields = append(fields, zap.String("scope", res.Plan.Scope), zap.Int("skipped", len(res.Skipped)),
+			zap.Int("planned", len(res.Plan.Refunds)), zap.Duration("oldest_owed_age", prometheus.OldestOwedAge(res, run.Ended.Sub(start))))
 	}
 	switch status {
 	case reconcile.StatusSucceeded:
