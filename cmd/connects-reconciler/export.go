@@ -18,8 +18,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"go.uber.org/zap"
 
+	"github.com/connects/connects-reconciler/config"
 	"github.com/connects/connects-reconciler/reconcile"
 	"github.com/connects/connects-reconciler/reconcile/postgres"
 )
@@ -86,7 +88,7 @@ func cmdExport(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer db.Close()
-	f := &finance{cfg: c, store: postgres.NewStore(db, c.log)}
+	f := newFinance(c, db)
 
 	write := func(w io.Writer) (*manifest, error) {
 		switch *kind {
@@ -163,12 +165,17 @@ func parsePeriod(from, to string) (period, error) {
 
 // finance holds what the export and report commands share.
 type finance struct {
-	cfg   *command
+	cfg   config.Config
+	log   *zap.Logger
 	store *postgres.Store
 }
 
-func (f *finance) price() reconcile.Price   { return f.cfg.cfg.PricePerConnect }
-func (f *finance) policy() reconcile.Policy { return f.cfg.cfg.Policy }
+func newFinance(c *command, db *sqlx.DB) *finance {
+	return &finance{cfg: c.cfg, log: c.log, store: postgres.NewStore(db, c.log)}
+}
+
+func (f *finance) price() reconcile.Price   { return f.cfg.PricePerConnect }
+func (f *finance) policy() reconcile.Policy { return f.cfg.Policy }
 
 // amount is a count of refunds, their Connects and their value.
 type amount struct {
@@ -467,9 +474,9 @@ func (d discrepancy) record() []string {
 // discrepancies plans a full sweep of the whole marketplace (writing
 // nothing) and lists what a person must look at, as of the plan's time.
 func (f *finance) discrepancies(ctx context.Context) (*reconcile.Plan, []discrepancy, error) {
-	opts := f.cfg.cfg.Run
+	opts := f.cfg.Run
 	opts.Full, opts.Shard = true, reconcile.Shard{}
-	r := &reconcile.Reconciler{Store: f.store, Policy: f.policy(), Options: opts, Log: f.cfg.log.Named("reconcile")}
+	r := &reconcile.Reconciler{Store: f.store, Policy: f.policy(), Options: opts, Log: f.log.Named("reconcile")}
 	plan, err := r.Plan(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("plan: %w", err)

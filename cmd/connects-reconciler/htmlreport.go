@@ -17,7 +17,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/connects/connects-reconciler/reconcile"
-	"github.com/connects/connects-reconciler/reconcile/postgres"
 )
 
 // The report's table lengths: the rest is in the export.
@@ -46,7 +45,7 @@ func cmdReport(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer db.Close()
-	f := &finance{cfg: c, store: postgres.NewStore(db, c.log)}
+	f := newFinance(c, db)
 	data, err := f.report(ctx, p)
 	if err != nil {
 		return err
@@ -368,7 +367,7 @@ func drawChart(p period, s *summary) chart {
 	plotH := float64(c.PlotBottom - c.PlotTop)
 	for v := int64(0); v <= top; v += step {
 		y := float64(c.PlotBottom) - float64(v)/float64(top)*plotH
-		c.YTicks = append(c.YTicks, tick{Pos: f1(y), Label: strconv.FormatInt(v, 10)})
+		c.YTicks = append(c.YTicks, tick{Pos: f1(y), Label: groupThousands(strconv.FormatInt(v, 10))})
 	}
 	slot := float64(c.PlotRight-c.PlotLeft) / float64(max(1, len(days)))
 	barW := math.Max(1, slot*0.72)
@@ -417,7 +416,7 @@ func niceScale(most int64) (top, step int64) {
 }
 
 var reportFuncs = template.FuncMap{
-	"ts": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+	"ts":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 	"short": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") },
 	"took": func(start time.Time, end *time.Time) string {
 		if end == nil {
@@ -514,9 +513,9 @@ const reportHTML = `<!DOCTYPE html>
   h2 { font-size: 18px; margin: 32px 0 8px; }
   p.sub, .note { color: var(--muted); margin: 4px 0 12px; }
   section.card { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 16px 20px; margin-top: 16px; }
-  .kpis { display: flex; gap: 16px; flex-wrap: wrap; margin-top: 16px; }
-  .kpi { flex: 1 1 180px; background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 12px 16px; }
-  .kpi .v { font-size: 24px; font-weight: 600; font-variant-numeric: tabular-nums; }
+  .kpis { display: grid; grid-template-columns: repeat(auto-fit, minmax(170px, 1fr)); gap: 16px; margin-top: 16px; }
+  .kpi { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 12px 16px; }
+  .kpi .v { font-size: 22px; font-weight: 600; font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
   .kpi .k { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
   .kpi.warn .v { color: var(--warn); }
   table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
@@ -544,7 +543,7 @@ const reportHTML = `<!DOCTYPE html>
   <div class="kpi"><div class="k">Connects refunded</div><div class="v">{{num .Totals.Connects}}</div></div>
   <div class="kpi"><div class="k">Value</div><div class="v">{{usd .Totals.Value}}</div></div>
   {{with index .Totals.ByIssuer "reconciler"}}<div class="kpi"><div class="k">Written by the job</div><div class="v">{{num .Refunds}}</div></div>{{end}}
-  <div class="kpi{{if .Missing}} warn{{end}}"><div class="k">Refunds owed, still missing now</div><div class="v">{{num (len64 .Missing .MissingMore)}}</div></div>
+  <div class="kpi{{if .Missing}} warn{{end}}"><div class="k">Owed, missing now</div><div class="v">{{num (len64 .Missing .MissingMore)}}</div></div>
   <div class="kpi{{if .Others}} warn{{end}}"><div class="k">Other discrepancies now</div><div class="v">{{num (len64 .Others .OthersMore)}}</div></div>
 </div>
 
