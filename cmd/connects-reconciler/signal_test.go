@@ -17,7 +17,7 @@ import (
 )
 
 // buildBinary builds the command into a temporary directory; it returns ""
-// after reporting a failure, so that it may run in a goroutine.
+// after reporting a failure.
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
@@ -34,15 +34,24 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-// TestSIGTERMMidApply sends SIGTERM to a real process while an apply batch
+// TestSIGTERM sends SIGTERM to real processes, built once, in the middle of
+// a run: the run command's and the schedule command's.
+func TestSIGTERM(t *testing.T) {
+	t.Parallel()
+	bin := buildBinary(t)
+	if bin == "" {
+		t.FailNow()
+	}
+	t.Run("run", func(t *testing.T) { t.Parallel(); testSIGTERMRun(t, bin) })
+	t.Run("schedule", func(t *testing.T) { t.Parallel(); testSIGTERMSchedule(t, bin) })
+}
+
+// testSIGTERMRun sends SIGTERM to a real process while an apply batch
 // waits for a balance row the test holds locked: the process must exit 1,
 // record the run as interrupted, keep the batches it committed whole, and
 // leave every balance equal to its ledger sum. A second run then finishes
 // the work.
-func TestSIGTERMMidApply(t *testing.T) {
-	t.Parallel()
-	built := make(chan string, 1)
-	go func() { built <- buildBinary(t) }() // while the database is seeded
+func testSIGTERMRun(t *testing.T, bin string) {
 	url := pgtest.NewURL(t)
 	db := sqlx.MustOpen("postgres", url)
 	t.Cleanup(func() { db.Close() })
@@ -89,10 +98,6 @@ func TestSIGTERMMidApply(t *testing.T) {
 	defer holder.Rollback()
 	holder.MustExec(`SELECT balance FROM connects_balances WHERE freelancer_id = $1 FOR UPDATE`, blocked)
 
-	bin := <-built
-	if bin == "" {
-		t.FailNow()
-	}
 	var out, errOut syncBuffer
 	cmd := exec.Command(bin, "run", "--format", "json", "--log-format", "json",
 		"--apply-batch-size", "10", "--lock-timeout", "5m")
@@ -194,5 +199,78 @@ func checkBalances(t *testing.T, db *sqlx.DB) {
 	}
 	if off != 0 {
 		t.Errorf("balances that differ from their ledger sum: got %d, want 0", off)
+	}
+}
+
+// testSIGTERMSchedule sends SIGTERM to a real schedule process while
+// its run waits for a balance row the test holds locked: the run is recorded
+// interrupted, nothing of its batch is written, and the process exits 1.
+func testSIGTERMSchedule(t *testing.T, bin string) {
+	url, db := smallMarket(t)
+	holder, err := db.BeginTxx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback()
+	holder.MustExec(`SELECT balance FROM connects_balances WHERE freelancer_id = 100 FOR UPDATE`)
+	var dbName string
+	if err := db.Get(&dbName, `SELECT current_database()`); err != nil {
+		t.Fatal(err)
+	}
+
+	addr := freeAddr(t)
+	var errOut syncBuffer
+	cmd := exec.Command(bin, "schedule", "--schedule", "@every 1s", "--listen-address", addr,
+		"--log-format", "json", "--lock-timeout", "5m")
+	cmd.Env = []string{"DATABASE_URL=" + url}
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	waitFor(t, 60*time.Second, "the scheduled run to wait for the locked balance", func() bool {
+		select {
+		case err := <-exited:
+			t.Fatalf("schedule ended before its run blocked: %v\n%s", err, errOut.String())
+		default:
+		}
+		var waiting int
+		_ = db.Get(&waiting, `SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'`, dbName)
+		return waiting > 0
+	})
+	if code, _ := httpGet("http://" + addr + "/healthz"); code != 200 {
+		t.Errorf("/healthz during the run: got %d, want 200", code)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err = <-exited:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("no exit within 30s of SIGTERM\n%s", errOut.String())
+	}
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) || exitErr.ExitCode() != exitFailed {
+		t.Fatalf("exit after SIGTERM: got %v, want exit status %d\n%s", err, exitFailed, errOut.String())
+	}
+	holder.Rollback()
+
+	var statuses []string
+	if err := db.Select(&statuses, `SELECT status FROM reconciler_runs ORDER BY started_at`); err != nil {
+		t.Fatal(err)
+	}
+	if len(statuses) != 1 || statuses[0] != "interrupted" {
+		t.Errorf("runs: got %v, want one, interrupted", statuses)
+	}
+	var written int
+	_ = db.Get(&written, `SELECT count(*) FROM connects_ledger WHERE idempotency_key LIKE 'refund:%'`)
+	if written != 0 {
+		t.Errorf("refunds written by the interrupted batch: got %d, want 0", written)
+	}
+	checkBalances(t, db)
+	if code, _ := httpGet("http://" + addr + "/healthz"); code != 0 {
+		t.Errorf("after exit /healthz answered %d", code)
 	}
 }
