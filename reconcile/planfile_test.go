@@ -44,7 +44,7 @@ func TestPlanFileRoundTrip(t *testing.T) {
 		t.Fatalf("the same plan written twice differs:\n%s\n%s", text, again)
 	}
 	for _, want := range []string{`"fingerprint": "sha256:`, `"idempotency_key": "refund:10:boost"`, `"made_at": "2026-11-26T10:00:00.123456Z"`,
-		`"settle_delay": 900000000000`, `"unexpected_refund"`, `"pending": [`} {
+		`"settle_delay": "15m0s"`, `"unexpected_refund"`, `"pending": [`} {
 		if !strings.Contains(text, want) {
 			t.Errorf("plan file lacks %s:\n%s", want, text)
 		}

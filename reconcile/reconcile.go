@@ -5,6 +5,7 @@
 package reconcile
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -147,3 +148,32 @@ var ErrLocked = errors.New("another run holds the lock")
 // ErrTransient marks a storage error worth retrying: a lost connection, a
 // serialization failure or a deadlock. Stores wrap such errors with it.
 var ErrTransient = errors.New("transient database error")
+
+// policyJSON is Policy as people read it in plans, manifests and run
+// records: the settle delay as a Go duration string ("15m0s").
+type policyJSON struct {
+	SettleDelay string `json:"settle_delay"`
+	policyFields
+}
+
+type policyFields Policy
+
+// MarshalJSON writes the settle delay as a duration string.
+func (p Policy) MarshalJSON() ([]byte, error) {
+	return json.Marshal(policyJSON{SettleDelay: p.SettleDelay.String(), policyFields: policyFields(p)})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (p *Policy) UnmarshalJSON(b []byte) error {
+	var v policyJSON
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	d, err := time.ParseDuration(v.SettleDelay)
+	if err != nil {
+		return fmt.Errorf("policy settle_delay: %w", err)
+	}
+	*p = Policy(v.policyFields)
+	p.SettleDelay = d
+	return nil
+}

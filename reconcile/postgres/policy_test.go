@@ -14,7 +14,6 @@ import (
 
 var (
 	h    = time.Hour
-	day  = 24 * time.Hour
 	min1 = time.Minute
 )
 
