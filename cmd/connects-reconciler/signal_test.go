@@ -16,20 +16,16 @@ import (
 	"github.com/connects/connects-reconciler/reconcile/postgres/pgtest"
 )
 
-// buildBinary builds the command into a temporary directory; it returns ""
-// after reporting a failure.
+// buildBinary builds the command into a temporary directory.
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		t.Errorf("go build needs the go command on PATH: %v", err)
-		return ""
+		t.Fatalf("go build needs the go command on PATH: %v", err)
 	}
 	bin := filepath.Join(t.TempDir(), "connects-reconciler")
-	out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Errorf("go build: %v\n%s", err, out)
-		return ""
+	if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return bin
 }
@@ -39,9 +35,6 @@ func buildBinary(t *testing.T) string {
 func TestSIGTERM(t *testing.T) {
 	t.Parallel()
 	bin := buildBinary(t)
-	if bin == "" {
-		t.FailNow()
-	}
 	t.Run("run", func(t *testing.T) { t.Parallel(); testSIGTERMRun(t, bin) })
 	t.Run("schedule", func(t *testing.T) { t.Parallel(); testSIGTERMSchedule(t, bin) })
 }
