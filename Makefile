@@ -5,7 +5,7 @@ BIN   := bin/connects-reconciler
 STATICCHECK_VERSION := v0.8.2
 export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 
-.PHONY: help build demo test vet staticcheck lint clean bench k8s
+.PHONY: help build demo test vet staticcheck lint clean bench k8s fuzz
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -26,8 +26,14 @@ staticcheck: ## staticcheck (installed on first use from the Go module proxy)
 lint: vet staticcheck ## gofmt check, go vet, staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
-test: lint k8s ## lint, the k8s checks, then every test with the race detector against real PostgreSQL (TEST_DATABASE_URL, default 127.0.0.1:5432)
+test: lint k8s ## lint, the k8s checks, every test with the race detector against real PostgreSQL (TEST_DATABASE_URL, default 127.0.0.1:5432), a short fuzz pass
 	$(GO) test -race -count=1 ./...
+	$(MAKE) --no-print-directory fuzz FUZZTIME=5s
+
+FUZZTIME ?= 1m
+fuzz: ## run each fuzz test for FUZZTIME (default 1m); a failing input is saved under the package's testdata/fuzz
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./config
+	$(GO) test -run '^$$' -fuzz '^FuzzReadPlan$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./reconcile
 
 # k8s/ is a module of its own (the Kubernetes modules stay out of the binary);
 # -mod=mod lets it follow the main module's requirements through its replace.
