@@ -49,16 +49,13 @@ func (s Scope) Name() string {
 	return "full"
 }
 
-// RunRecord is an applying run as it is recorded before it writes.
+// RunRecord is an applying run as it is recorded once it holds the lock,
+// before it plans.
 type RunRecord struct {
-	ID           string
-	Mode         string // "run" or "plan"
-	Scope        string // "full" or "incremental"
-	Shard        string
-	AsOf         time.Time
-	SettleCutoff time.Time
-	Policy       Policy
-	Planned      Totals
+	ID     string
+	Mode   string // "run" or "plan" (a reviewed plan file)
+	Shard  string
+	Policy Policy
 }
 
 // Run statuses.
@@ -96,6 +93,8 @@ type Store interface {
 	// StartRun records a run and closes the records of runs that died holding
 	// the same lock.
 	StartRun(ctx context.Context, r RunRecord) error
+	// RecordPlan adds the plan's scope, clock and totals to a run record.
+	RecordPlan(ctx context.Context, runID string, p *Plan) error
 	// Apply writes the refunds that are still owed, with their balance
 	// changes, audit rows and the run's counters, in one transaction, and
 	// returns those written.
@@ -215,18 +214,11 @@ func LockKey(shard Shard) string {
 
 // Run plans, checks the limits, and writes the missing refunds in batches.
 // It returns ErrLocked when another run holds the lock and a *LimitError when
-// the plan is refused; the returned Result is set whenever a run was recorded.
+// the plan is refused. The run is recorded from the moment it holds the
+// lock, so one that fails or is interrupted while planning says so too; the
+// returned Result is set whenever a plan was made.
 func (r *Reconciler) Run(ctx context.Context, runID string) (*Result, error) {
-	release, err := r.Store.Lock(ctx, LockKey(r.Options.Shard))
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	plan, err := r.Plan(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return r.execute(ctx, runID, "run", plan)
+	return r.execute(ctx, runID, "run", r.Policy, r.Plan)
 }
 
 // RunPlan applies a reviewed plan, under the same lock, limits and
@@ -235,37 +227,37 @@ func (r *Reconciler) Run(ctx context.Context, runID string) (*Result, error) {
 // nothing outside it is written. It does not move the watermarks: a plan
 // says nothing about what else changed.
 func (r *Reconciler) RunPlan(ctx context.Context, runID string, plan *Plan) (*Result, error) {
+	return r.execute(ctx, runID, "plan", plan.Policy, func(context.Context) (*Plan, error) { return plan, nil })
+}
+
+func (r *Reconciler) execute(ctx context.Context, runID, mode string, policy Policy, makePlan func(context.Context) (*Plan, error)) (*Result, error) {
 	release, err := r.Store.Lock(ctx, LockKey(r.Options.Shard))
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	return r.execute(ctx, runID, "plan", plan)
-}
-
-func (r *Reconciler) execute(ctx context.Context, runID, mode string, plan *Plan) (*Result, error) {
-	totals := plan.Totals()
-	res := &Result{RunID: runID, Status: StatusRunning, Plan: plan}
-	rec := RunRecord{
-		ID: runID, Mode: mode, Scope: plan.Scope, Shard: r.Options.Shard.String(),
-		AsOf: plan.AsOf, SettleCutoff: plan.SettleCutoff, Policy: plan.Policy, Planned: totals,
-	}
-	if err := r.Store.StartRun(ctx, rec); err != nil {
+	if err := r.Store.StartRun(ctx, RunRecord{ID: runID, Mode: mode, Shard: r.Options.Shard.String(), Policy: policy}); err != nil {
 		return nil, fmt.Errorf("record run: %w", err)
 	}
+	plan, err := makePlan(ctx)
+	if err != nil {
+		return nil, errors.Join(err, r.finish(runID, Outcome{Status: r.failure(ctx), Error: err.Error()}))
+	}
+	totals := plan.Totals()
+	if err := r.Store.RecordPlan(ctx, runID, plan); err != nil {
+		err = fmt.Errorf("record plan: %w", err)
+		return nil, errors.Join(err, r.finish(runID, Outcome{Status: r.failure(ctx), Error: err.Error()}))
+	}
+	res := &Result{RunID: runID, Status: StatusRunning, Plan: plan}
 	if limitErr := r.Limits.Check(totals); limitErr != nil {
 		res.Status = StatusRefused
 		return res, errors.Join(limitErr, r.finish(runID, Outcome{Status: StatusRefused, Error: limitErr.Error()}))
 	}
 
 	runErr := r.apply(ctx, res)
-	switch {
-	case runErr == nil:
-		res.Status = StatusSucceeded
-	case ctx.Err() != nil:
-		res.Status = StatusInterrupted
-	default:
-		res.Status = StatusFailed
+	res.Status = StatusSucceeded
+	if runErr != nil {
+		res.Status = r.failure(ctx)
 	}
 	out := Outcome{Status: res.Status, Skipped: int64(len(res.Skipped))}
 	if runErr != nil {
@@ -274,6 +266,15 @@ func (r *Reconciler) execute(ctx context.Context, runID, mode string, plan *Plan
 		out.Watermark = &plan.SettleCutoff
 	}
 	return res, errors.Join(runErr, r.finish(runID, out))
+}
+
+// failure is the status of a run that stopped on an error: interrupted when
+// its context was cancelled (SIGTERM), failed otherwise.
+func (r *Reconciler) failure(ctx context.Context) string {
+	if ctx.Err() != nil {
+		return StatusInterrupted
+	}
+	return StatusFailed
 }
 
 func (r *Reconciler) apply(ctx context.Context, res *Result) error {

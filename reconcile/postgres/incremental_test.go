@@ -211,3 +211,36 @@ func TestShardsPartitionTheWork(t *testing.T) {
 		t.Errorf("watermarks: got %d, want one per shard and source (%d)", marks, 2*n)
 	}
 }
+
+// cancelOnClock cancels the run's context when the run starts planning, as a
+// SIGTERM arriving then would.
+type cancelOnClock struct {
+	*postgres.Store
+	cancel context.CancelFunc
+}
+
+func (c cancelOnClock) Clock(ctx context.Context) (time.Time, error) {
+	c.cancel()
+	return time.Time{}, ctx.Err()
+}
+
+// A run stopped while planning is on record as interrupted, and moves no
+// watermark.
+func TestRunInterruptedWhilePlanning(t *testing.T) {
+	t.Parallel()
+	m := newMarket(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := m.reconciler(reconcile.DefaultPolicy())
+	r.Store = cancelOnClock{Store: postgres.NewStore(m.db, zaptest.NewLogger(t)), cancel: cancel}
+	if _, err := r.Run(ctx, "stopped"); err == nil {
+		t.Fatal("an interrupted run must return an error")
+	}
+	var status string
+	if err := m.db.Get(&status, `SELECT status FROM reconciler_runs WHERE id = 'stopped'`); err != nil || status != "interrupted" {
+		t.Errorf("run record: status %q (%v), want interrupted", status, err)
+	}
+	if w := watermark(t, m); w != nil {
+		t.Errorf("an interrupted run set the watermark to %v", w)
+	}
+}

@@ -227,6 +227,7 @@ var (
 	qTryLock       = query("try_lock.sql")
 	qUnlock        = query("unlock.sql")
 	qStartRun      = query("start_run.sql")
+	qRecordPlan    = query("record_plan.sql")
 	qAbandon       = query("abandon_runs.sql")
 	qFinishRun     = query("finish_run.sql")
 )

@@ -178,10 +178,6 @@ func (s *Store) StartRun(ctx context.Context, r reconcile.RunRecord) error {
 	if err != nil {
 		return fmt.Errorf("encode policy: %w", err)
 	}
-	kinds, err := json.Marshal(r.Planned.DiscrepanciesByKind)
-	if err != nil {
-		return fmt.Errorf("encode discrepancies: %w", err)
-	}
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("start run: %w", translate(err))
@@ -194,12 +190,25 @@ func (s *Store) StartRun(ctx context.Context, r reconcile.RunRecord) error {
 	if n > 0 {
 		s.log.Warn("closed records of runs that ended without an outcome", zap.Int64("runs", n))
 	}
-	if _, err := tx.ExecContext(ctx, qStartRun, r.ID, r.Mode, r.Scope, r.Shard, r.AsOf, r.SettleCutoff,
-		string(policy), r.Planned.Refunds, r.Planned.Connects, r.Planned.Discrepancies, string(kinds)); err != nil {
+	if _, err := tx.ExecContext(ctx, qStartRun, r.ID, r.Mode, r.Shard, string(policy)); err != nil {
 		return fmt.Errorf("start run: %w", translate(err))
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("start run: %w", translate(err))
+	}
+	return nil
+}
+
+// RecordPlan adds the plan's scope, clock and totals to the run record.
+func (s *Store) RecordPlan(ctx context.Context, runID string, p *reconcile.Plan) error {
+	t := p.Totals()
+	kinds, err := json.Marshal(t.DiscrepanciesByKind)
+	if err != nil {
+		return fmt.Errorf("encode discrepancies: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, qRecordPlan, runID, p.Scope, p.AsOf, p.SettleCutoff,
+		t.Refunds, t.Connects, t.Discrepancies, string(kinds)); err != nil {
+		return translate(err)
 	}
 	return nil
 }

@@ -1,7 +1,7 @@
 -- name: StartRun :exec
 --
--- Records an applying run before it writes anything, so that its batches can
--- move its counters in their own transactions.
-INSERT INTO reconciler_runs (id, mode, scope, shard, status, as_of, settle_cutoff, policy,
-                             refunds_planned, connects_planned, discrepancies, discrepancies_by_kind)
-VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8, $9, $10, $11)
+-- Records an applying run as soon as it holds the lock, before it plans, so
+-- that a run failing or interrupted while planning is on record too, and so
+-- that its batches can move its counters in their own transactions.
+INSERT INTO reconciler_runs (id, mode, shard, status, policy)
+VALUES ($1, $2, $3, 'running', $4)
