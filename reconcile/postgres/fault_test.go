@@ -309,12 +309,10 @@ type commitAckToxic struct {
 // ackPlan says which COMMIT answers, counted across all connections, are
 // lost.
 type ackPlan struct {
-	mu    sync.Mutex
-	seen  int
-	lose  map[int]bool
-	lost  int
-	tags  []string
-	match []byte
+	mu   sync.Mutex
+	seen int
+	lose map[int]bool
+	lost int
 }
 
 var ackPlans sync.Map // key -> *ackPlan
