@@ -2,73 +2,87 @@ package postgres
 
 // Seed fills an empty database with a synthetic marketplace for demos, tests
 // and load measurements. It is deterministic: the same seed, size and anchor
-// give the same rows, ids included, whatever plans the server picks, because
-// every pseudo-random choice is hashint8extended(id*64 + salt, seed) of the
-// row's own id and every generated id is computed, never drawn from a
-// sequence in row order. Times are the anchor minus offsets that depend only
-// on the seed and the size. All of it is set-based SQL (sql/queries/seed_*.sql)
+// give the same rows, ids included, whatever plans the server picks and
+// whatever the session's settings, because every pseudo-random choice is
+// hashint8extended(id*64 + salt, seed) of the row's own id, every generated
+// id is computed (never drawn from a sequence in row order), and times are
+// the anchor minus offsets in seconds that depend only on the seed and the
+// size, computed in UTC. All of it is set-based SQL (sql/queries/seed_*.sql)
 // in one transaction.
 //
 // The shape of the marketplace, for N proposals:
 //
-//   - jobs: 1 + two draws of 0..14 proposals each (about 15 on average), so
-//     about N/15 jobs, posted over the 60 days before the anchor in id order;
-//     proposal ids are consecutive per job, in job order, and increase with
+//   - jobs: 1 + two draws of 0..14 proposals each (15 on average), so about
+//     N/15 jobs, posted over the 60 days before the anchor in id order.
+//     Proposal ids are consecutive per job, in job order, and increase with
 //     time within a job. Clients post about 3 jobs each.
 //   - job status: open 33%, closed hired 31%, closed no_hire 14%, closed
 //     expired 10%, closed inactivity 8%, removed tos_violation 3%, and 1% that
-//     were closed no_hire and reopened (open again, no close). Closed jobs
-//     closed 5%..95% of the way from posting to the anchor, except about 60
-//     evenly spread jobs picked for a recent close, of which the closed ones
-//     (about 40) closed in the 10 minutes before the anchor: inside the
-//     default 15-minute settle delay.
+//     were closed no_hire and then reopened (open, no close). Jobs close 5% to
+//     95% of the way from posting to the anchor, except 60 evenly spread jobs
+//     picked for a recent close, of which the closed ones (about 40) closed
+//     in the 10 minutes before the anchor: inside the default 15-minute
+//     settle delay.
 //   - proposals: submitted between posting and close (or the anchor), most
-//     early; freelancers ≈ N/8, picked with a mild skew to low ids (some heavy
+//     early; freelancers = N/8, picked with a mild skew to low ids (some heavy
 //     users); 5% withdrawn (on closed jobs half before the close, a tenth
 //     exactly at it, the rest after); 4% invitations, which cost nothing.
 //   - fees: the job's requirement, 2..16 Connects, as a proposal_fee under
 //     fee:<proposal>:base at submission; 3% of jobs changed the requirement
-//     while live and later proposals paid the new one.
-//   - boosts: 25% of jobs have an auction, ending 7 days after posting or at
-//     the hire (still running, ended_at NULL, if that is after the anchor);
-//     3% of auctions are placebo auctions that charge nothing. 30% of a
-//     boosted job's non-invitation proposals submitted before the end bid,
-//     with 1..3 boost_fee rows (raises) of 1..25 Connects each under
-//     boostfee:<proposal>:<n>. Ended auctions: 40% won, 60% outbid at a time
-//     between submission and the end; running: 25% already outbid, the rest
-//     undecided.
-//   - interactions: 0..3 per proposal (25/35/25/15%), impression 40%, opened
-//     25%, messaged 10%, shortlisted 8%, archived 9%, declined 8%, after the
-//     submission and mostly soon after it, so on both sides of closes and
+//     while live, and later proposals paid the new one.
+//   - boosts: 25% of jobs have an auction, which ends 7 days after posting or
+//     at the hire (still running, ended_at NULL, if that is after the
+//     anchor); 3% of auctions are placebo auctions that charge nothing. 30%
+//     of a boosted job's non-invitation proposals submitted before the end
+//     bid, with 1..3 boost_fee rows (raises) of 1..25 Connects each under
+//     boostfee:<proposal>:<n>. Ended auctions: 40% of bids won, 60% were
+//     outbid at a time between submission and the end; running: 25% already
+//     outbid, the rest undecided.
+//   - interactions: 0..3 per proposal (30/45/20/5%), impression 40%, opened
+//     25%, messaged 10%, shortlisted 5%, archived 10%, declined 10%, after
+//     the submission and mostly soon after it, so on both sides of closes and
 //     outbids; a tenth of an outbid proposal's interactions fall exactly at
 //     outbid_at (about 0.5% of all); the hired proposal of a hired job got an
 //     offer_sent just before the close.
-//   - accounts: every freelancer received a 10-Connect grant 90, 60 and 30
-//     days before the anchor and bought one pack 85 days before it, sized to
-//     cover everything charged plus 10..80: balances stay positive.
+//   - accounts: every freelancer bought one pack 85 days before the anchor,
+//     sized to cover everything the seed charged them plus 10..80, and got
+//     the free monthly grant of 10 Connects 60 and 30 days before it:
+//     balances stay positive.
 //   - online refunds: the policy itself (policy.sql, default rules) decides
-//     what is owed; the marketplace's online path refunded all of it under
-//     online:<proposal>:<component> shortly after the close or the auction
-//     end, except MissingPercent% picked by hash, which the job must find.
-//   - planted discrepancies, N/2000 each (at least 1 from N = 1000): online
-//     refunds 1..3 Connects larger than the charge (amount_mismatch), and
+//     what is owed; the marketplace's online path refunded it under
+//     online:<proposal>:<component> a few seconds to minutes after the close
+//     or the auction end, except MissingPercent% picked by hash, which the
+//     job must find. The policy is rendered for the proposals any rule could
+//     entitle (seed_candidates.sql: jobs closed no_hire or removed, outbid
+//     bids), a fifth of them, which decides the same at a fifth of the cost.
+//   - planted discrepancies, N/2000 of each (at least 1 from N = 1000):
+//     online refunds 1..3 Connects above the charge (amount_mismatch), and
 //     online refunds of a hired job's base fee (unexpected_refund).
-//   - balances: the sum of each account's ledger rows.
+//   - balances: each account's ledger sum.
 //
-// Ledger ids are laid out in blocks: 4 per freelancer (1..4F) for grants and
-// the purchase, then 4 per proposal for its fees, then 2 per proposal for
-// refunds; interaction ids are proposal*4 + slot. The identity sequences are
-// moved past them, so rows inserted later get fresh ids.
+// Ids: ledger rows come in blocks, 4 per proposal for its fees (1..4N: base,
+// then up to 3 boost fees), then 3 per freelancer for the purchase and the
+// grants, then 2 per proposal for refunds (base, boost); interactions are
+// proposal*4 + slot (slot 3: the offer). Rows are produced in id order, so
+// index inserts stay at the right edge. The identity sequences are moved past
+// the ids, so rows written later get fresh ones.
+//
+// Speed: a load is bound by heap and index inserts, so the seed does nothing
+// else row by row. When the role may set session_replication_role (a
+// superuser, as in development), the foreign-key triggers are skipped and
+// the same references are checked set-based at the end (seed_verify.sql).
+// The tables are always truncated in the seed's transaction (they were found
+// empty, or --force), so with wal_level = minimal the load writes no WAL.
 //
 // Salts of hashint8extended(id*64 + salt, seed): jobs 1-2 size, 3 posting
 // jitter, 4 status, 5 close time, 6 boosted, 7 placebo, 8 requirement,
 // 9 changed, 10 new requirement, 11 change time, 12 client, 13 hired
 // proposal; proposals 20 invitation, 21 freelancer, 22 submission jitter,
 // 23-25 withdrawal, 30 bid, 31-32 outcome, 33 raises, 34-36 boost amounts,
-// 37-39 raise times, 40 interaction count, 41-49 interaction kind, time and
-// at-outbid per slot, 50 offer time, 51-52 missing online refund, 53-55
-// mismatch, 56 refund delay, 57-58 unexpected refund; freelancers 60 pack,
-// 61 account time shift.
+// 37-39 raise times, 40 interaction count, 41-49 kind, time and at-outbid
+// per slot, 50 offer time, 51-52 missing online refund, 53-55 mismatch,
+// 56 refund delay, 57-58 unexpected refund; freelancers 60 pack, 61 time
+// shift.
 
 import (
 	"bytes"
@@ -88,8 +102,8 @@ import (
 // unless told otherwise.
 const DefaultMissingPercent = 5
 
-// MaxSeedProposals bounds the seed's size (ids times 64 plus a salt must fit
-// a bigint with room to spare).
+// MaxSeedProposals bounds the seed's size (hash inputs are ids times 64 plus
+// a salt, and must fit a bigint with room to spare).
 const MaxSeedProposals = 1_000_000_000
 
 // SeedOptions say what to generate.
@@ -134,8 +148,8 @@ type SeedStats struct {
 // ErrNotEmpty means the marketplace already holds rows and Force was not set.
 var ErrNotEmpty = errors.New("the marketplace is not empty")
 
-// Seed statements. The online refunds evaluate the policy over every
-// proposal, so they are rendered with the byAll filter.
+// Seed statements. The online refunds include the policy fragment, rendered
+// for the refund candidates (seedFilter).
 var (
 	qSeedOccupied      = query("seed_occupied.sql")
 	qSeedLock          = query("seed_lock.sql")
@@ -151,6 +165,7 @@ var (
 	qSeedCandidates    = query("seed_candidates.sql")
 	qSeedAccounts      = query("seed_accounts.sql")
 	qSeedAnalyze       = query("seed_analyze.sql")
+	qSeedAnalyzeFinal  = query("seed_analyze_final.sql")
 	qSeedOnlineRefunds = renderSeed("seed_online_refunds.sql")
 	qSeedUnexpected    = query("seed_unexpected_refunds.sql")
 	qSeedBalances      = query("seed_balances.sql")
@@ -177,7 +192,7 @@ func renderSeed(name string) string {
 }
 
 // Seed generates the synthetic marketplace described in this file's comment
-// in one transaction, then refreshes the planner's statistics.
+// in one transaction, planner statistics included.
 func Seed(ctx context.Context, db *sqlx.DB, o SeedOptions, log *zap.Logger) (SeedStats, error) {
 	start := time.Now()
 	if o.Proposals < 1 || o.Proposals > MaxSeedProposals {
@@ -342,6 +357,9 @@ func Seed(ctx context.Context, db *sqlx.DB, o SeedOptions, log *zap.Logger) (See
 	if _, err := step("identity sequences", qSeedSequences); err != nil {
 		return SeedStats{}, err
 	}
+	if _, err := step("analyze ledger and balances", qSeedAnalyzeFinal); err != nil {
+		return SeedStats{}, err
+	}
 	if bulkChecks {
 		t0 := time.Now()
 		var violated string
@@ -359,11 +377,6 @@ func Seed(ctx context.Context, db *sqlx.DB, o SeedOptions, log *zap.Logger) (See
 	}
 	log.Info("seed: committed", zap.Duration("took", time.Since(t0)))
 
-	// Statistics once more, now that the rows are committed and visible to
-	// autovacuum and every session.
-	if _, err := db.ExecContext(ctx, qSeedAnalyze); err != nil {
-		return SeedStats{}, fmt.Errorf("seed analyze: %w", translate(err))
-	}
 	st.TookMS = time.Since(start).Milliseconds()
 	log.Info("seed: done", zap.Int64("jobs", st.Jobs), zap.Int64("proposals", st.Proposals),
 		zap.Int64("ledger_entries", st.LedgerEntries), zap.Int64("missing_refunds", st.MissingRefunds),

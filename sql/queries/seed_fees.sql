@@ -47,5 +47,6 @@ FROM (
     LEFT JOIN boost_bids b ON b.proposal_id = p.id
     LEFT JOIN boost_auctions a ON a.job_id = p.job_id AND b.proposal_id IS NOT NULL
 ) f
-CROSS JOIN generate_series(0, 3) AS r (n)
-WHERE CASE WHEN r.n = 0 THEN f.charged ELSE r.n <= f.raises END
+-- per proposal (a lateral call keeps the rows in proposal order): fee slot 0
+-- for the base fee unless it was an invitation, 1..raises for the boost
+CROSS JOIN LATERAL generate_series(CASE WHEN f.charged THEN 0 ELSE 1 END, f.raises) AS r (n)

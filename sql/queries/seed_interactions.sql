@@ -1,11 +1,11 @@
 -- name: SeedInteractions :exec
 --
--- What clients did with proposals: 0-3 interactions per proposal (25/35/25/15%,
--- salt 40; 1.3 on average) at times after the submission, most of them soon
+-- What clients did with proposals: 0-3 interactions per proposal (30/45/20/5%,
+-- salt 40; 1.0 on average) at times after the submission, most of them soon
 -- after it (u^3 of the time left until the anchor), so some fall before and
 -- some after the job's close or the bid's outbid_at. Kinds: impression 40%
--- (counts for nothing), opened 25%, messaged 10%, shortlisted 8%, archived 9%,
--- declined 8%. A tenth of the interactions of outbid proposals happen exactly
+-- (counts for nothing), opened 25%, messaged 10%, shortlisted 5%, archived 10%,
+-- declined 10%. A tenth of the interactions of outbid proposals happen exactly
 -- at outbid_at (about 0.5% of all): the policy's "at or before" edge. Salts
 -- 41-49: kind, time and at-outbid for slots 0-2. On hired jobs the proposal
 -- that was hired also got an offer_sent (slot 3) shortly before the close
@@ -37,14 +37,15 @@ FROM (
     SELECT p.id, p.submitted_at, b.outbid_at,
            $2::timestamptz - interval '1 second' * j.close_off AS closed_at,
            j.close_reason = 'hired' AND p.id = j.first + j.offer_index AS offered,
-           CASE WHEN (hashint8extended(p.id * 64 + 40, $1) & 1073741823) % 100 < 25 THEN 0
-                WHEN (hashint8extended(p.id * 64 + 40, $1) & 1073741823) % 100 < 60 THEN 1
-                WHEN (hashint8extended(p.id * 64 + 40, $1) & 1073741823) % 100 < 85 THEN 2
+           CASE WHEN (hashint8extended(p.id * 64 + 40, $1) & 1073741823) % 100 < 30 THEN 0
+                WHEN (hashint8extended(p.id * 64 + 40, $1) & 1073741823) % 100 < 75 THEN 1
+                WHEN (hashint8extended(p.id * 64 + 40, $1) & 1073741823) % 100 < 95 THEN 2
                 ELSE 3
            END AS interactions
     FROM proposals p
     JOIN seed_jobs j ON j.id = p.job_id
     LEFT JOIN boost_bids b ON b.proposal_id = p.id
 ) p
-CROSS JOIN generate_series(0, 3) AS s (slot)
-WHERE CASE WHEN s.slot = 3 THEN p.offered ELSE s.slot < p.interactions END
+-- per proposal (a lateral call keeps the rows in proposal order): its slots
+CROSS JOIN LATERAL generate_series(0, CASE WHEN p.offered THEN 3 ELSE p.interactions - 1 END) AS s (slot)
+WHERE s.slot < p.interactions OR s.slot = 3

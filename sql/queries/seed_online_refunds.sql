@@ -2,9 +2,9 @@
 --
 -- The marketplace's online refunds: the policy itself (policy.sql with the
 -- default rules and a cutoff far in the future, rendered for the proposals of
--- seed_candidates.sql) says what is owed, and the online path is given to have refunded all of it but
--- $11 percent, picked by hash (salts 51 base, 52 boost). Those stay missing
--- for the reconciler to find. The policy is evaluated rather than re-derived
+-- seed_candidates.sql) says what is owed, and the online path is given to
+-- have refunded all of it but $11 percent, picked by hash (salts 51 base,
+-- 52 boost). Those stay missing for the reconciler to find. The policy is evaluated rather than re-derived
 -- here so that the seed and the job can never disagree on what is owed.
 -- Balances are written last (seed_balances.sql), so an owed refund is classed
 -- missing_balance at this point; it counts as owed like refund and pending.
