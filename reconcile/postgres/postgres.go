@@ -221,6 +221,7 @@ func query(name string) string {
 var (
 	qClock         = query("clock.sql")
 	qBounds        = query("bounds.sql")
+	qNextBoundary  = query("next_boundary.sql")
 	qChanged       = query("changed_proposals.sql")
 	qWatermarks    = query("watermarks.sql")
 	qSaveWatermark = query("save_watermark.sql")

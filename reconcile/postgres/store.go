@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"time"
@@ -58,8 +59,9 @@ func (s *Store) Watermarks(ctx context.Context, shard reconcile.Shard) (map[stri
 // statement looks up by id.
 const idsPerSlice = 5000
 
-// Slices splits a full sweep into ranges of scope.BatchSize proposal ids, and
-// an incremental run into lists of the changed proposals' ids.
+// Slices splits a full sweep into proposal-id ranges of scope.BatchSize
+// proposals each, and an incremental run into lists of the changed
+// proposals' ids.
 func (s *Store) Slices(ctx context.Context, scope reconcile.Scope) ([]reconcile.Slice, error) {
 	if scope.Incremental() {
 		var ids []int64
@@ -84,11 +86,22 @@ func (s *Store) Slices(ctx context.Context, scope reconcile.Scope) ([]reconcile.
 	if size <= 0 {
 		size = 50000
 	}
-	var out []reconcile.Slice
-	for lo := b.Lo; lo <= b.Hi; lo += size {
-		out = append(out, reconcile.Slice{Lo: lo, Hi: min(lo+size, b.Hi+1)})
+	if b.Hi < b.Lo {
+		return nil, nil
 	}
-	return out, nil
+	var out []reconcile.Slice
+	for lo := b.Lo; ; {
+		var next int64
+		err := s.db.GetContext(ctx, &next, qNextBoundary, lo, size)
+		if errors.Is(err, sql.ErrNoRows) {
+			return append(out, reconcile.Slice{Lo: lo, Hi: b.Hi + 1}), nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("split proposals into slices: %w", translate(err))
+		}
+		out = append(out, reconcile.Slice{Lo: lo, Hi: next})
+		lo = next
+	}
 }
 
 type findingRow struct {

@@ -45,6 +45,16 @@ audit AS (
     JOIN owed o ON o.proposal_id = ins.proposal_id AND o.component = ins.component
     RETURNING ledger_entry_id, proposal_id, job_id, freelancer_id, component, rule, connects
 ),
+-- Refunds of this batch that this very run already wrote: an earlier attempt
+-- whose commit acknowledgement was lost. They are reported as written, not as
+-- skipped (the snapshot predates this statement's own inserts, so nothing is
+-- counted twice).
+already AS (
+    SELECT rr.ledger_entry_id, rr.proposal_id, rr.job_id, rr.freelancer_id, rr.component, rr.rule, rr.connects
+    FROM items i
+    JOIN reconciler_refunds rr ON rr.proposal_id = i.proposal_id AND rr.component = i.component
+    WHERE rr.run_id = $12
+),
 progress AS (
     UPDATE reconciler_runs
     SET refunds_issued  = refunds_issued + (SELECT count(*) FROM ins),
@@ -52,9 +62,9 @@ progress AS (
     WHERE id = $12
     RETURNING id
 )
-SELECT a.ledger_entry_id, a.proposal_id, a.job_id, a.freelancer_id, a.component, a.rule, a.connects,
+SELECT w.*,
        (SELECT count(*) FROM bal)                                 AS balances_updated,
        (SELECT count(DISTINCT freelancer_id) FROM ins)            AS balances_expected,
        (SELECT count(*) FROM progress)                            AS runs_updated
-FROM audit a
-ORDER BY a.proposal_id, a.component
+FROM (SELECT * FROM audit UNION ALL SELECT * FROM already) w
+ORDER BY w.proposal_id, w.component
