@@ -209,7 +209,7 @@ var settings = []setting{
 		}},
 	intSetting("max_refunds", "refuse a run that would write more refunds than this (0: no limit)", func(c *Config) *int64 { return &c.Limits.MaxRefunds }, 0),
 	intSetting("max_connects", "refuse a run that would refund more Connects than this (0: no limit)", func(c *Config) *int64 { return &c.Limits.MaxConnects }, 0),
-	intSetting("batch_size", "proposal ids one planning statement covers", func(c *Config) *int64 { return &c.Run.BatchSize }, 1),
+	intSetting("batch_size", "proposals one planning statement of a full sweep covers", func(c *Config) *int64 { return &c.Run.BatchSize }, 1),
 	{key: "apply_batch_size", usage: "refunds one transaction writes",
 		get: func(c *Config) string { return strconv.Itoa(c.Run.ApplyBatchSize) },
 		set: func(c *Config, v string) error {

@@ -106,7 +106,7 @@ type Store interface {
 
 // Options tune the run loop.
 type Options struct {
-	// BatchSize is how many proposal ids one planning statement covers.
+	// BatchSize is how many proposals one planning statement of a full sweep covers.
 	BatchSize int64
 	// ApplyBatchSize is how many refunds one transaction writes.
 	ApplyBatchSize int
