@@ -77,8 +77,8 @@ func writeTable(w io.Writer, m machine, rows []*row) {
 	fmt.Fprintln(w, "| proposals | seed s | reference s | full s | full / reference | full peak RSS MiB | no-op full s | incremental s (day) | incremental / full | no-op incremental s | 2 shards in parallel s (1: full s) | export s | export rows/s | export peak RSS MiB |")
 	fmt.Fprintln(w, "|---:|---:|---:|---:|---|---|---:|---:|---|---|---:|---:|---:|---|")
 	for _, r := range rows {
-		ratio := ratio(r.Full.Wall, r.Reference)
-		incr := 100 * ratio2(r.Incremental.Wall, r.Full.Wall)
+		full := ratio(r.Full.Wall, r.Reference)
+		incr := 100 * ratio(r.Incremental.Wall, r.Full.Wall)
 		incrVerdict := verdict(incr <= maxIncrPercent)
 		if r.Size != incrTargetSize {
 			incrVerdict = "(" + incrVerdict + " at 5M)"
@@ -90,7 +90,7 @@ func writeTable(w io.Writer, m machine, rows []*row) {
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %.2f %s | %s %s | %s | %s | %.1f%% %s | %s %s | %s (%s) | %s | %s | %s |\n",
 			human(r.Size), secs(r.Seed), secs(r.Reference), secs(r.Full.Wall),
-			ratio, verdict(ratio <= maxFullRatio),
+			full, verdict(full <= maxFullRatio),
 			mib(r.Full.RSS), verdict(r.Full.RSS <= maxRSSKiB),
 			secs(r.NoopFull.Wall), secs(r.Incremental.Wall), incr, incrVerdict,
 			secs(r.NoopIncr.Wall), verdict(r.NoopIncr.Wall <= maxNoopIncr),
@@ -115,9 +115,9 @@ func writeTable(w io.Writer, m machine, rows []*row) {
 		fmt.Fprintf(w, "- growth %s → %s (proposals ×%.1f): reference ×%.1f, full ×%.1f, no-op full ×%.1f; "+
 			"a day's activity ×%.1f, incremental ×%.1f, no-op incremental ×%.1f.\n",
 			human(a.Size), human(z.Size), float64(z.Size)/float64(a.Size),
-			ratio2(z.Reference, a.Reference), ratio2(z.Full.Wall, a.Full.Wall), ratio2(z.NoopFull.Wall, a.NoopFull.Wall),
+			ratio(z.Reference, a.Reference), ratio(z.Full.Wall, a.Full.Wall), ratio(z.NoopFull.Wall, a.NoopFull.Wall),
 			float64(z.Activity.Touched)/float64(max(a.Activity.Touched, 1)),
-			ratio2(z.Incremental.Wall, a.Incremental.Wall), ratio2(z.NoopIncr.Wall, a.NoopIncr.Wall))
+			ratio(z.Incremental.Wall, a.Incremental.Wall), ratio(z.NoopIncr.Wall, a.NoopIncr.Wall))
 	}
 	for _, r := range rows {
 		for _, f := range r.failures {
@@ -140,9 +140,8 @@ func yes(ok bool) string {
 	return "NO"
 }
 
-func ratio(a, b time.Duration) float64 { return ratio2(a, b) }
-
-func ratio2(a, b time.Duration) float64 {
+// ratio is a / b, 0 when b is not positive.
+func ratio(a, b time.Duration) float64 {
 	if b <= 0 {
 		return 0
 	}
