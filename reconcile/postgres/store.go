@@ -56,27 +56,8 @@ func (s *Store) Watermarks(ctx context.Context, shard reconcile.Shard) (map[stri
 }
 
 // idsPerSlice is how many changed proposals one incremental planning
-// statement covers.
+// statement looks up by id.
 const idsPerSlice = 5000
-
-// idSlices cuts the changed proposals' ids, in order, into slices of n. A
-// slice whose ids are dense (a day's new proposals are consecutive) becomes
-// an id range, read with range scans like a full sweep instead of one index
-// lookup per id per table; the few unchanged proposals in its gaps are
-// planned too, exactly as a full sweep would plan them.
-func idSlices(ids []int64, n int) []reconcile.Slice {
-	var out []reconcile.Slice
-	for start := 0; start < len(ids); start += n {
-		chunk := ids[start:min(start+n, len(ids))]
-		first, last := chunk[0], chunk[len(chunk)-1]
-		if last-first+1 <= 2*int64(len(chunk)) {
-			out = append(out, reconcile.Slice{Lo: first, Hi: last + 1})
-			continue
-		}
-		out = append(out, reconcile.Slice{IDs: chunk})
-	}
-	return out
-}
 
 // Slices splits a full sweep into proposal-id ranges of scope.BatchSize
 // proposals each, and an incremental run into lists of the changed
@@ -88,7 +69,11 @@ func (s *Store) Slices(ctx context.Context, scope reconcile.Scope) ([]reconcile.
 			scope.Since[reconcile.SourceAuctionEnds], scope.Until); err != nil {
 			return nil, fmt.Errorf("find changed proposals: %w", translate(err))
 		}
-		return idSlices(ids, idsPerSlice), nil
+		var out []reconcile.Slice
+		for start := 0; start < len(ids); start += idsPerSlice {
+			out = append(out, reconcile.Slice{IDs: ids[start:min(start+idsPerSlice, len(ids))]})
+		}
+		return out, nil
 	}
 	var b struct {
 		Lo int64 `db:"lo"`
