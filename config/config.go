@@ -92,7 +92,7 @@ func Default() Config {
 		Database: Database{StatementTimeout: 10 * time.Minute, LockTimeout: 30 * time.Second, ConnectTimeout: 10 * time.Second},
 		Policy:   reconcile.DefaultPolicy(),
 		Limits:   reconcile.Limits{MaxRefunds: 100000, MaxConnects: 2000000},
-		Run:      reconcile.Options{BatchSize: 50000, ApplyBatchSize: 1000, Retries: 3, RetryBackoff: 200 * time.Millisecond, Lookback: time.Hour},
+		Run:      reconcile.Options{BatchSize: 50000, ApplyBatchSize: 1000, Parallel: 2, Retries: 3, RetryBackoff: 200 * time.Millisecond, Lookback: time.Hour},
 		Log:      Log{Level: "info", Format: "auto"},
 		Schedule: Schedule{Spec: "*/15 * * * *", Location: time.UTC, ListenAddress: ":9090"},
 
@@ -221,6 +221,16 @@ var settings = []setting{
 				return fmt.Errorf("must be from 1 to 100000, got %d", n)
 			}
 			c.Run.ApplyBatchSize = n
+			return nil
+		}},
+	{key: "parallel", usage: "planning slices run at once, each on a connection of its own (PostgreSQL runs a statement on one core)",
+		get: func(c *Config) string { return strconv.Itoa(c.Run.Parallel) },
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 8 {
+				return fmt.Errorf("must be a whole number from 1 to 8, got %q", v)
+			}
+			c.Run.Parallel = n
 			return nil
 		}},
 	{key: "retries", usage: "retries of a batch after a transient database error",

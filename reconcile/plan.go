@@ -1,7 +1,8 @@
 package reconcile
 
 import (
-	"sort"
+	"errors"
+	"maps"
 	"strconv"
 	"time"
 )
@@ -30,6 +31,8 @@ type Finding struct {
 	Refunded     int64 // sum of existing refund entries, 0 when none
 	EventAt      *time.Time
 	Class        Class
+	// LedgerEntryID is set on refunds a run wrote.
+	LedgerEntryID int64
 }
 
 // Refund is a refund the job will write (or, after a run, wrote).
@@ -69,50 +72,124 @@ type Discrepancy struct {
 	Refunded     int64           `json:"refunded"`
 }
 
-// Plan is what a run found: the refunds to write and the discrepancies, at
-// one moment of the database's clock.
+// Plan is what a run found: the refunds to write, the owed refunds still
+// inside the settle delay, and the discrepancies, at one moment of the
+// database's clock. Its totals are kept as findings are added; the findings
+// themselves are spooled (memory, then an unlinked temporary file), so a plan
+// of any size costs flat memory. Findings are added, and read back, in
+// proposal, component order. Close frees the spool.
 type Plan struct {
-	AsOf         time.Time `json:"as_of"`
-	SettleCutoff time.Time `json:"settle_cutoff"`
-	Policy       Policy    `json:"policy"`
+	AsOf         time.Time
+	SettleCutoff time.Time
+	Policy       Policy
 	// Scope is "full" or "incremental"; Shard is "I/N" or "".
-	Scope         string        `json:"scope"`
-	Shard         string        `json:"shard,omitempty"`
-	Refunds       []Refund      `json:"refunds"`
-	Discrepancies []Discrepancy `json:"discrepancies"`
-	// Pending counts owed refunds still inside the settle delay.
-	Pending int64 `json:"pending"`
-	// OldestPending is the earliest event among pending refunds.
-	OldestPending *time.Time `json:"oldest_pending,omitempty"`
-	// PendingRefunds are the owed refunds still inside the settle delay, for
-	// the finance export's missing refunds; never written by this plan.
-	PendingRefunds []Refund `json:"-"`
+	Scope string
+	Shard string
+
+	totals        Totals
+	oldestPending *time.Time
+	oldestOwed    *time.Time
+	refunds, pending, discrepancies spool
 }
 
-// Add files one finding in the plan.
-func (p *Plan) Add(f Finding) {
+// ErrOutOfOrder means findings were added out of proposal, component order.
+var ErrOutOfOrder = errors.New("findings out of proposal, component order")
+
+// Add files one finding in the plan. Findings of each class must come in
+// proposal, component order, each component once.
+func (p *Plan) Add(f Finding) error {
+	p.totals.init()
 	switch f.Class {
 	case ClassRefund:
-		p.Refunds = append(p.Refunds, Refund{
-			ProposalID: f.ProposalID, FreelancerID: f.FreelancerID, JobID: f.JobID,
-			Component: f.Component, Connects: f.Charged, Rule: f.Rule, EventAt: f.EventAt,
-		})
+		p.totals.addRefund(f.Rule, f.Component, f.Charged)
+		p.oldestOwed = earliest(p.oldestOwed, f.EventAt)
+		return p.refunds.add(f)
 	case ClassPending:
-		p.Pending++
-		p.PendingRefunds = append(p.PendingRefunds, Refund{
-			ProposalID: f.ProposalID, FreelancerID: f.FreelancerID, JobID: f.JobID,
-			Component: f.Component, Connects: f.Charged, Rule: f.Rule, EventAt: f.EventAt,
-		})
-		if f.EventAt != nil && (p.OldestPending == nil || f.EventAt.Before(*p.OldestPending)) {
-			t := *f.EventAt
-			p.OldestPending = &t
-		}
+		p.totals.Pending++
+		p.oldestPending = earliest(p.oldestPending, f.EventAt)
+		p.oldestOwed = earliest(p.oldestOwed, f.EventAt)
+		return p.pending.add(f)
 	default:
-		p.Discrepancies = append(p.Discrepancies, Discrepancy{
-			ProposalID: f.ProposalID, Component: f.Component, Kind: DiscrepancyKind(f.Class),
-			FreelancerID: f.FreelancerID, JobID: f.JobID, Rule: f.Rule,
-			Charged: f.Charged, Refunded: f.Refunded,
-		})
+		p.totals.Discrepancies++
+		p.totals.DiscrepanciesByKind[DiscrepancyKind(f.Class)]++
+		return p.discrepancies.add(f)
+	}
+}
+
+// earliest returns the earlier of a and b, nil counting as later than any time.
+func earliest(a, b *time.Time) *time.Time {
+	if b == nil || (a != nil && !b.Before(*a)) {
+		return a
+	}
+	t := *b
+	return &t
+}
+
+// Close frees the plan's spool; the plan is empty afterwards.
+func (p *Plan) Close() {
+	p.refunds.close()
+	p.pending.close()
+	p.discrepancies.close()
+}
+
+// EachRefund calls fn for every refund to write, in order.
+func (p *Plan) EachRefund(fn func(Refund) error) error {
+	return p.refunds.each(func(f Finding) error { return fn(f.refund()) })
+}
+
+// EachPending calls fn for every owed refund still inside the settle delay,
+// in order; none is ever written by this plan.
+func (p *Plan) EachPending(fn func(Refund) error) error {
+	return p.pending.each(func(f Finding) error { return fn(f.refund()) })
+}
+
+// EachDiscrepancy calls fn for every discrepancy, in order.
+func (p *Plan) EachDiscrepancy(fn func(Discrepancy) error) error {
+	return p.discrepancies.each(func(f Finding) error { return fn(f.discrepancy()) })
+}
+
+// Refunds reads every refund to write into memory: for tests and for plans
+// known to be small.
+func (p *Plan) Refunds() ([]Refund, error) { return collect(p.EachRefund) }
+
+// PendingRefunds reads every pending refund into memory.
+func (p *Plan) PendingRefunds() ([]Refund, error) { return collect(p.EachPending) }
+
+// Discrepancies reads every discrepancy into memory.
+func (p *Plan) Discrepancies() ([]Discrepancy, error) { return collect(p.EachDiscrepancy) }
+
+func collect[T any](each func(func(T) error) error) ([]T, error) {
+	var out []T
+	err := each(func(t T) error { out = append(out, t); return nil })
+	return out, err
+}
+
+// OldestPending is the earliest event among pending refunds, or nil.
+func (p *Plan) OldestPending() *time.Time { return p.oldestPending }
+
+// refund is a finding as a refund.
+func (f Finding) refund() Refund {
+	return Refund{
+		ProposalID: f.ProposalID, FreelancerID: f.FreelancerID, JobID: f.JobID,
+		Component: f.Component, Connects: f.Charged, Rule: f.Rule, EventAt: f.EventAt,
+		LedgerEntryID: f.LedgerEntryID,
+	}
+}
+
+// finding is a refund as a finding of class refund.
+func (r Refund) finding() Finding {
+	return Finding{
+		ProposalID: r.ProposalID, JobID: r.JobID, FreelancerID: r.FreelancerID, Component: r.Component,
+		Rule: r.Rule, Charged: r.Connects, EventAt: r.EventAt, Class: ClassRefund, LedgerEntryID: r.LedgerEntryID,
+	}
+}
+
+// discrepancy is a finding as a discrepancy.
+func (f Finding) discrepancy() Discrepancy {
+	return Discrepancy{
+		ProposalID: f.ProposalID, Component: f.Component, Kind: DiscrepancyKind(f.Class),
+		FreelancerID: f.FreelancerID, JobID: f.JobID, Rule: f.Rule,
+		Charged: f.Charged, Refunded: f.Refunded,
 	}
 }
 
@@ -131,26 +208,58 @@ type Totals struct {
 	Discrepancies       int64                     `json:"discrepancies"`
 	DiscrepanciesByKind map[DiscrepancyKind]int64 `json:"discrepancies_by_kind"`
 	Pending             int64                     `json:"pending"`
+
+	byRuleComponent map[ruleComponent]Amount // not in the JSON shape
 }
 
-// Sum totals refunds and discrepancies.
-func Sum(refunds []Refund, discrepancies []Discrepancy) Totals {
-	t := Totals{
-		ByRule:              map[Rule]Amount{},
-		ByComponent:         map[Component]Amount{},
-		DiscrepanciesByKind: map[DiscrepancyKind]int64{},
+type ruleComponent struct {
+	rule      Rule
+	component Component
+}
+
+// ByRuleComponent is the refunds counted under one rule and component.
+func (t Totals) ByRuleComponent(r Rule, c Component) Amount {
+	return t.byRuleComponent[ruleComponent{r, c}]
+}
+
+// init makes the maps of a zero Totals.
+func (t *Totals) init() {
+	if t.ByRule == nil {
+		t.ByRule = map[Rule]Amount{}
+		t.ByComponent = map[Component]Amount{}
+		t.DiscrepanciesByKind = map[DiscrepancyKind]int64{}
 	}
+	if t.byRuleComponent == nil {
+		t.byRuleComponent = map[ruleComponent]Amount{}
+	}
+}
+
+// addRefund counts one refund.
+func (t *Totals) addRefund(rule Rule, c Component, connects int64) {
+	t.init()
+	t.Refunds++
+	t.Connects += connects
+	a := t.ByRule[rule]
+	a.Refunds++
+	a.Connects += connects
+	t.ByRule[rule] = a
+	b := t.ByComponent[c]
+	b.Refunds++
+	b.Connects += connects
+	t.ByComponent[c] = b
+	k := ruleComponent{rule, c}
+	rc := t.byRuleComponent[k]
+	rc.Refunds++
+	rc.Connects += connects
+	t.byRuleComponent[k] = rc
+}
+
+// Sum totals refunds and discrepancies held in memory.
+func Sum(refunds []Refund, discrepancies []Discrepancy) Totals {
+	var t Totals
+	t.init()
 	for _, r := range refunds {
-		t.Refunds++
-		t.Connects += r.Connects
-		a := t.ByRule[r.Rule]
-		a.Refunds++
-		a.Connects += r.Connects
-		t.ByRule[r.Rule] = a
-		c := t.ByComponent[r.Component]
-		c.Refunds++
-		c.Connects += r.Connects
-		t.ByComponent[r.Component] = c
+		t.addRefund(r.Rule, r.Component, r.Connects)
 	}
 	for _, d := range discrepancies {
 		t.Discrepancies++
@@ -161,31 +270,16 @@ func Sum(refunds []Refund, discrepancies []Discrepancy) Totals {
 
 // OldestOwed is the earliest event among refunds owed but not in the ledger
 // when the plan was made (planned or still inside the settle delay), or nil.
-func (p *Plan) OldestOwed() *time.Time {
-	oldest := p.OldestPending
-	for _, r := range p.Refunds {
-		if r.EventAt != nil && (oldest == nil || r.EventAt.Before(*oldest)) {
-			oldest = r.EventAt
-		}
-	}
-	return oldest
-}
+func (p *Plan) OldestOwed() *time.Time { return p.oldestOwed }
 
 // Totals summarises the plan.
 func (p *Plan) Totals() Totals {
-	t := Sum(p.Refunds, p.Discrepancies)
-	t.Pending = p.Pending
+	t := p.totals
+	t.init()
+	// a copy: the caller may not change the plan's running totals
+	t.ByRule, t.ByComponent, t.DiscrepanciesByKind = maps.Clone(t.ByRule), maps.Clone(t.ByComponent), maps.Clone(t.DiscrepanciesByKind)
+	t.byRuleComponent = maps.Clone(t.byRuleComponent)
 	return t
-}
-
-// Sort puts refunds and discrepancies in proposal, component order.
-func (p *Plan) Sort() {
-	sort.Slice(p.Refunds, func(i, j int) bool {
-		return lessPC(p.Refunds[i].ProposalID, p.Refunds[i].Component, p.Refunds[j].ProposalID, p.Refunds[j].Component)
-	})
-	sort.Slice(p.Discrepancies, func(i, j int) bool {
-		return lessPC(p.Discrepancies[i].ProposalID, p.Discrepancies[i].Component, p.Discrepancies[j].ProposalID, p.Discrepancies[j].Component)
-	})
 }
 
 func lessPC(p1 int64, c1 Component, p2 int64, c2 Component) bool {

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -63,24 +64,16 @@ type planFile struct {
 	planContent
 }
 
-func toPlanned(rs []Refund) []plannedRefund {
-	out := make([]plannedRefund, len(rs))
-	for i, r := range rs {
-		out[i] = plannedRefund{
-			ProposalID: r.ProposalID, Component: r.Component, IdempotencyKey: r.IdempotencyKey(),
-			FreelancerID: r.FreelancerID, JobID: r.JobID, Connects: r.Connects, Rule: r.Rule, EventAt: utcPtr(r.EventAt),
-		}
+func toPlanned(r Refund) plannedRefund {
+	return plannedRefund{
+		ProposalID: r.ProposalID, Component: r.Component, IdempotencyKey: r.IdempotencyKey(),
+		FreelancerID: r.FreelancerID, JobID: r.JobID, Connects: r.Connects, Rule: r.Rule, EventAt: utcPtr(r.EventAt),
 	}
-	return out
 }
 
-func fromPlanned(ps []plannedRefund) []Refund {
-	out := make([]Refund, len(ps))
-	for i, p := range ps {
-		out[i] = Refund{ProposalID: p.ProposalID, FreelancerID: p.FreelancerID, JobID: p.JobID,
-			Component: p.Component, Connects: p.Connects, Rule: p.Rule, EventAt: p.EventAt}
-	}
-	return out
+func fromPlanned(p plannedRefund) Refund {
+	return Refund{ProposalID: p.ProposalID, FreelancerID: p.FreelancerID, JobID: p.JobID,
+		Component: p.Component, Connects: p.Connects, Rule: p.Rule, EventAt: utcPtr(p.EventAt)}
 }
 
 func utcPtr(t *time.Time) *time.Time {
@@ -91,24 +84,8 @@ func utcPtr(t *time.Time) *time.Time {
 	return &u
 }
 
-func contentOf(p *Plan) planContent {
-	return planContent{
-		Format: PlanFormat, MadeAt: p.AsOf.UTC(), SettleCutoff: p.SettleCutoff.UTC(),
-		Scope: p.Scope, Shard: p.Shard, Policy: p.Policy, Totals: p.Totals(),
-		Refunds: toPlanned(p.Refunds), Discrepancies: nonNilSlice(p.Discrepancies),
-		Pending: toPlanned(p.PendingRefunds), OldestPending: utcPtr(p.OldestPending),
-	}
-}
-
-func nonNilSlice[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
-}
-
-// fingerprint is "sha256:" and the hex SHA-256 of the content's canonical
-// encoding.
+// fingerprint hashes a plan's content held in memory (tests forge files with
+// it); encodeContent writes the same bytes from a spooled plan.
 func fingerprint(c planContent) (string, error) {
 	b, err := json.Marshal(c)
 	if err != nil {
@@ -118,105 +95,349 @@ func fingerprint(c planContent) (string, error) {
 	return "sha256:" + hex.EncodeToString(sum[:]), nil
 }
 
-// WritePlan writes p as a plan file: indented JSON for people to review, with
-// a fingerprint over everything in it.
+// planHead is the part of a plan file that is not a list.
+type planHead struct {
+	MadeAt, SettleCutoff time.Time
+	Scope, Shard         string
+	Policy               Policy
+	Totals               Totals
+	OldestPending        *time.Time
+}
+
+func headOf(p *Plan) planHead {
+	return planHead{MadeAt: p.AsOf.UTC(), SettleCutoff: p.SettleCutoff.UTC(), Scope: p.Scope, Shard: p.Shard,
+		Policy: p.Policy, Totals: p.Totals(), OldestPending: utcPtr(p.OldestPending())}
+}
+
+// encodeContent streams a plan's canonical encoding: byte for byte what
+// json.Marshal(planContent) writes for the same plan (so fingerprints of
+// files written before streaming still verify). Pretty puts each field and
+// each list element on a line of its own, for files people review; the
+// fingerprint is always taken over the compact form.
+func encodeContent(w io.Writer, h planHead, p *Plan, pretty bool) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	fieldSep, colon, elemSep, listEnd := "", ":", "", "]"
+	if pretty {
+		fieldSep, colon, elemSep, listEnd = "\n  ", ": ", "\n    ", "\n  ]"
+	}
+	field := func(first bool, name string, v any) error {
+		if !first {
+			bw.WriteByte(',')
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("encode plan %s: %w", name, err)
+		}
+		bw.WriteString(fieldSep + `"` + name + `"` + colon)
+		bw.Write(b)
+		return nil
+	}
+	list := func(name string, each func(func(any) error) error) error {
+		bw.WriteString("," + fieldSep + `"` + name + `"` + colon + "[")
+		n := 0
+		err := each(func(v any) error {
+			b, err := json.Marshal(v)
+			if err != nil {
+				return fmt.Errorf("encode plan %s: %w", name, err)
+			}
+			if n > 0 {
+				bw.WriteByte(',')
+			}
+			bw.WriteString(elemSep)
+			n++
+			_, err = bw.Write(b)
+			return err
+		})
+		if n > 0 {
+			bw.WriteString(listEnd)
+		} else {
+			bw.WriteByte(']')
+		}
+		return err
+	}
+	bw.WriteByte('{')
+	for i, f := range []struct {
+		name string
+		v    any
+	}{{"format", PlanFormat}, {"made_at", h.MadeAt}, {"settle_cutoff", h.SettleCutoff}, {"scope", h.Scope},
+		{"shard", h.Shard}, {"policy", h.Policy}, {"totals", h.Totals}} {
+		if err := field(i == 0, f.name, f.v); err != nil {
+			return err
+		}
+	}
+	refunds := func(each func(func(Refund) error) error) func(func(any) error) error {
+		return func(fn func(any) error) error {
+			return each(func(r Refund) error { return fn(toPlanned(r)) })
+		}
+	}
+	if err := list("refunds", refunds(p.EachRefund)); err != nil {
+		return err
+	}
+	if err := list("discrepancies", func(fn func(any) error) error {
+		return p.EachDiscrepancy(func(d Discrepancy) error { return fn(d) })
+	}); err != nil {
+		return err
+	}
+	if err := list("pending", refunds(p.EachPending)); err != nil {
+		return err
+	}
+	if err := field(false, "oldest_pending", h.OldestPending); err != nil {
+		return err
+	}
+	if pretty {
+		bw.WriteString("\n")
+	}
+	bw.WriteByte('}')
+	return bw.Flush()
+}
+
+// streamFingerprint hashes a spooled plan's canonical encoding.
+func streamFingerprint(h planHead, p *Plan) (string, error) {
+	sum := sha256.New()
+	if err := encodeContent(sum, h, p, false); err != nil {
+		return "", err
+	}
+	return "sha256:" + hex.EncodeToString(sum.Sum(nil)), nil
+}
+
+// WritePlan writes a plan file: the fingerprint, then the content, one list
+// element a line. It streams from the plan's spool (two passes: the
+// fingerprint comes first in the file).
 func WritePlan(w io.Writer, p *Plan) error {
-	c := contentOf(p)
-	fp, err := fingerprint(c)
+	h := headOf(p)
+	fp, err := streamFingerprint(h, p)
 	if err != nil {
 		return err
 	}
-	b, err := json.MarshalIndent(planFile{Fingerprint: fp, planContent: c}, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode plan: %w", err)
+	if _, err := io.WriteString(w, "{\n  \"fingerprint\": \""+fp+"\","); err != nil {
+		return err
 	}
-	_, err = w.Write(append(b, '\n'))
+	// encodeContent's opening brace is replaced by the one above.
+	if err := encodeContent(&skipFirst{w: w}, h, p, true); err != nil {
+		return err
+	}
+	_, err = io.WriteString(w, "\n")
 	return err
 }
 
-// ReadPlan reads a plan file written by WritePlan and returns its plan. It
-// refuses a file that is not a plan (ErrPlanInvalid), whose content does not
-// match its fingerprint (ErrPlanEdited), or that was made more than maxAge
-// before now, by the database's clock (ErrPlanTooOld; maxAge 0: any age).
-//
-// The fingerprint detects edits, not forgeries: someone who can rewrite the
-// file can recompute it. Keep reviewed plans where only reviewers can write.
+// skipFirst drops the first byte written through it.
+type skipFirst struct {
+	w       io.Writer
+	skipped bool
+}
+
+func (s *skipFirst) Write(b []byte) (int, error) {
+	if !s.skipped && len(b) > 0 {
+		s.skipped = true
+		n, err := s.w.Write(b[1:])
+		return n + 1, err
+	}
+	return s.w.Write(b)
+}
+
+// ReadPlan reads and checks a plan file, streaming its lists into a spooled
+// plan: the fingerprint must match the content, the content must be sound,
+// and the plan must be no older than maxAge (0: any age) by now, the
+// database's clock. The caller closes the plan.
 func ReadPlan(r io.Reader, now time.Time, maxAge time.Duration) (*Plan, error) {
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	var f planFile
-	if err := dec.Decode(&f); err != nil {
+	p, fp, h, err := decodePlan(r)
+	if err != nil {
+		if p != nil {
+			p.Close()
+		}
 		return nil, fmt.Errorf("%w: %w", ErrPlanInvalid, err)
 	}
-	if dec.More() {
-		return nil, fmt.Errorf("%w: more than one JSON value", ErrPlanInvalid)
-	}
-	if f.Format != PlanFormat {
-		return nil, fmt.Errorf("%w: format %q, want %q", ErrPlanInvalid, f.Format, PlanFormat)
-	}
-	if f.Fingerprint == "" {
-		return nil, fmt.Errorf("%w: no fingerprint", ErrPlanInvalid)
-	}
-	got, err := fingerprint(f.planContent)
-	if err != nil {
+	fail := func(err error) (*Plan, error) {
+		p.Close()
 		return nil, err
 	}
-	if got != f.Fingerprint {
-		return nil, fmt.Errorf("%w: the file says %s, its content hashes to %s; make and review a new plan (run --dry-run --plan-out)",
-			ErrPlanEdited, f.Fingerprint, got)
+	got, err := streamFingerprint(h, p)
+	if err != nil {
+		return fail(fmt.Errorf("%w: %w", ErrPlanInvalid, err))
 	}
-	if err := checkContent(f.planContent); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrPlanInvalid, err)
+	if got != fp {
+		return fail(fmt.Errorf("%w: the file says %s, its content hashes to %s; make and review a new plan (run --dry-run --plan-out)",
+			ErrPlanEdited, fp, got))
 	}
-	age := now.Sub(f.MadeAt)
+	if err := checkHead(h, p); err != nil {
+		return fail(fmt.Errorf("%w: %w", ErrPlanInvalid, err))
+	}
+	age := now.Sub(h.MadeAt)
 	if maxAge > 0 && age > maxAge {
-		return nil, fmt.Errorf("%w: made at %s, %s ago, more than the %s allowed (--plan-max-age); make and review a new plan",
-			ErrPlanTooOld, f.MadeAt.Format(time.RFC3339), age.Round(time.Second), maxAge)
+		return fail(fmt.Errorf("%w: made at %s, %s ago, more than the %s allowed (--plan-max-age); make and review a new plan",
+			ErrPlanTooOld, h.MadeAt.Format(time.RFC3339), age.Round(time.Second), maxAge))
 	}
 	if age < -5*time.Minute {
-		return nil, fmt.Errorf("%w: made at %s, %s after the database's clock says it is now (%s); was it made against another database?",
-			ErrPlanInvalid, f.MadeAt.Format(time.RFC3339), (-age).Round(time.Second), now.UTC().Format(time.RFC3339))
-	}
-	p := &Plan{
-		AsOf: f.MadeAt, SettleCutoff: f.SettleCutoff, Policy: f.Policy, Scope: f.Scope, Shard: f.Shard,
-		Refunds: fromPlanned(f.Refunds), Discrepancies: f.Discrepancies,
-		Pending: int64(len(f.Pending)), OldestPending: f.OldestPending, PendingRefunds: fromPlanned(f.Pending),
+		return fail(fmt.Errorf("%w: made at %s, %s after the database's clock says it is now (%s); was it made against another database?",
+			ErrPlanInvalid, h.MadeAt.Format(time.RFC3339), (-age).Round(time.Second), now.UTC().Format(time.RFC3339)))
 	}
 	return p, nil
 }
 
-// checkContent checks what a plan this program wrote always satisfies, so a
-// file that passes the fingerprint but was built by hand is still sound.
-func checkContent(c planContent) error {
-	if c.MadeAt.IsZero() || c.SettleCutoff.After(c.MadeAt) {
-		return fmt.Errorf("made_at %s and settle_cutoff %s are not a plan's times", c.MadeAt, c.SettleCutoff)
+// decodePlan reads a plan file's object field by field; its lists go into
+// the returned plan's spools, checked element by element.
+func decodePlan(r io.Reader) (p *Plan, fp string, h planHead, err error) {
+	dec := json.NewDecoder(bufio.NewReaderSize(r, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := expectDelim(dec, '{'); err != nil {
+		return nil, "", h, err
 	}
-	if _, err := ParseShard(c.Shard); err != nil {
-		return fmt.Errorf("shard: %w", err)
-	}
-	for i, r := range c.Refunds {
-		if r.Component != Base && r.Component != Boost {
-			return fmt.Errorf("refund %d: component %q", i+1, r.Component)
+	p = &Plan{}
+	seen := map[string]bool{}
+	var format string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return p, "", h, err
 		}
-		if r.Connects <= 0 {
-			return fmt.Errorf("refund %d (%s): %d Connects", i+1, r.IdempotencyKey, r.Connects)
+		key, _ := tok.(string)
+		if seen[key] {
+			return p, "", h, fmt.Errorf("field %q twice", key)
 		}
-		if want := RefundKey(r.ProposalID, r.Component); r.IdempotencyKey != want {
-			return fmt.Errorf("refund %d: idempotency key %q, want %q", i+1, r.IdempotencyKey, want)
-		}
-		if i > 0 {
-			prev := c.Refunds[i-1]
-			if !lessPC(prev.ProposalID, prev.Component, r.ProposalID, r.Component) {
-				return fmt.Errorf("refund %d (%s): not in proposal, component order, or a duplicate", i+1, r.IdempotencyKey)
+		seen[key] = true
+		switch key {
+		case "fingerprint":
+			err = dec.Decode(&fp)
+		case "format":
+			err = dec.Decode(&format)
+		case "made_at":
+			err = dec.Decode(&h.MadeAt)
+		case "settle_cutoff":
+			err = dec.Decode(&h.SettleCutoff)
+		case "scope":
+			err = dec.Decode(&h.Scope)
+		case "shard":
+			err = dec.Decode(&h.Shard)
+		case "policy":
+			err = dec.Decode(&h.Policy)
+		case "totals":
+			err = dec.Decode(&h.Totals)
+		case "oldest_pending":
+			err = dec.Decode(&h.OldestPending)
+		case "refunds", "pending":
+			class := ClassRefund
+			if key == "pending" {
+				class = ClassPending
 			}
+			n := 0
+			err = eachElement(dec, func() error {
+				n++
+				var pr plannedRefund
+				if err := dec.Decode(&pr); err != nil {
+					return err
+				}
+				if err := checkRefund(pr); err != nil {
+					return fmt.Errorf("%s %d: %w", key, n, err)
+				}
+				f := fromPlanned(pr).finding()
+				f.Class = class
+				if err := p.Add(f); err != nil {
+					return fmt.Errorf("%s %d (%s): not in proposal, component order, or a duplicate", key, n, pr.IdempotencyKey)
+				}
+				return nil
+			})
+		case "discrepancies":
+			n := 0
+			err = eachElement(dec, func() error {
+				n++
+				var d Discrepancy
+				if err := dec.Decode(&d); err != nil {
+					return err
+				}
+				if d.Kind == DiscrepancyKind(ClassRefund) || d.Kind == DiscrepancyKind(ClassPending) || d.Kind == "" {
+					return fmt.Errorf("discrepancy %d: kind %q", n, d.Kind)
+				}
+				return p.Add(Finding{ProposalID: d.ProposalID, JobID: d.JobID, FreelancerID: d.FreelancerID,
+					Component: d.Component, Rule: d.Rule, Charged: d.Charged, Refunded: d.Refunded, Class: Class(d.Kind)})
+			})
+		default:
+			return p, "", h, fmt.Errorf("unknown field %q", key)
+		}
+		if err != nil {
+			return p, "", h, err
 		}
 	}
-	want := Sum(fromPlanned(c.Refunds), c.Discrepancies)
-	want.Pending = int64(len(c.Pending))
-	if !sameTotals(want, c.Totals) {
-		return errors.New("totals do not add up to the refunds listed")
+	if err := expectDelim(dec, '}'); err != nil {
+		return p, "", h, err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return p, "", h, errors.New("more than one JSON value")
+	}
+	for _, k := range []string{"fingerprint", "format", "made_at", "settle_cutoff", "scope", "shard", "policy", "totals", "refunds", "discrepancies", "pending", "oldest_pending"} {
+		if !seen[k] {
+			return p, "", h, fmt.Errorf("no %q", k)
+		}
+	}
+	if format != PlanFormat {
+		return p, "", h, fmt.Errorf("format %q, want %q", format, PlanFormat)
+	}
+	if fp == "" {
+		return p, "", h, errors.New("no fingerprint")
+	}
+	p.AsOf, p.SettleCutoff, p.Policy, p.Scope, p.Shard = h.MadeAt, h.SettleCutoff, h.Policy, h.Scope, h.Shard
+	return p, fp, h, nil
+}
+
+func expectDelim(dec *json.Decoder, d json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok != d {
+		return fmt.Errorf("expected %q, found %v", d, tok)
 	}
 	return nil
+}
+
+// eachElement calls fn for each element of the JSON array at the decoder;
+// fn decodes the element.
+func eachElement(dec *json.Decoder, fn func() error) error {
+	if err := expectDelim(dec, '['); err != nil {
+		return err
+	}
+	for dec.More() {
+		if err := fn(); err != nil {
+			return err
+		}
+	}
+	return expectDelim(dec, ']')
+}
+
+func checkRefund(r plannedRefund) error {
+	if r.Component != Base && r.Component != Boost {
+		return fmt.Errorf("component %q", r.Component)
+	}
+	if r.Connects <= 0 {
+		return fmt.Errorf("%s: %d Connects", r.IdempotencyKey, r.Connects)
+	}
+	if want := RefundKey(r.ProposalID, r.Component); r.IdempotencyKey != want {
+		return fmt.Errorf("idempotency key %q, want %q", r.IdempotencyKey, want)
+	}
+	return nil
+}
+
+// checkHead checks what a plan file says about itself against its lists.
+func checkHead(h planHead, p *Plan) error {
+	if h.MadeAt.IsZero() || h.SettleCutoff.After(h.MadeAt) {
+		return fmt.Errorf("made_at %s and settle_cutoff %s are not a plan's times", h.MadeAt, h.SettleCutoff)
+	}
+	if _, err := ParseShard(h.Shard); err != nil {
+		return fmt.Errorf("shard: %w", err)
+	}
+	if !sameTotals(p.Totals(), h.Totals) {
+		return errors.New("totals do not add up to the refunds listed")
+	}
+	if !sameTime(p.OldestPending(), h.OldestPending) {
+		return errors.New("oldest_pending is not the earliest pending refund's event")
+	}
+	return nil
+}
+
+func sameTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return a.Equal(*b)
 }
 
 func sameTotals(a, b Totals) bool {

@@ -26,9 +26,9 @@ func FuzzReadPlan(f *testing.F) {
 	valid := b.Bytes()
 	f.Add(valid, false)
 	f.Add(valid, true)
-	f.Add(bytes.Replace(valid, []byte(`"connects": 9`), []byte(`"connects": -9`), 1), true)
-	f.Add(bytes.Replace(valid, []byte(`"component": "boost"`), []byte(`"component": "gold"`), 1), true)
-	f.Add(bytes.Replace(valid, []byte(`"proposal_id": 20`), []byte(`"proposal_id": 5`), 1), true)
+	f.Add(bytes.Replace(valid, []byte(`"connects":9`), []byte(`"connects":-9`), 1), true)
+	f.Add(bytes.Replace(valid, []byte(`"component":"boost"`), []byte(`"component":"gold"`), 1), true)
+	f.Add(bytes.Replace(valid, []byte(`"proposal_id":20`), []byte(`"proposal_id":5`), 1), true)
 	f.Add([]byte(`{}`), true)
 	f.Add([]byte(`{"format": "connects-reconciler/plan/v1"} {}`), false)
 	f.Add([]byte(`null`), true)
@@ -58,11 +58,15 @@ func FuzzReadPlan(f *testing.F) {
 			}
 			return
 		}
-		for i, r := range p.Refunds {
+		refunds, err := p.Refunds()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range refunds {
 			if r.Component != Base && r.Component != Boost || r.Connects <= 0 {
 				t.Fatalf("accepted refund %d: %+v", i, r)
 			}
-			if i > 0 && !lessPC(p.Refunds[i-1].ProposalID, p.Refunds[i-1].Component, r.ProposalID, r.Component) {
+			if i > 0 && !lessPC(refunds[i-1].ProposalID, refunds[i-1].Component, r.ProposalID, r.Component) {
 				t.Fatalf("accepted refunds out of order or doubled at %d", i)
 			}
 		}

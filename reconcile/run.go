@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -110,6 +112,9 @@ type Options struct {
 	BatchSize int64
 	// ApplyBatchSize is how many refunds one transaction writes.
 	ApplyBatchSize int
+	// Parallel is how many slices are planned at once, each on a connection
+	// of its own (PostgreSQL runs one statement on one core).
+	Parallel int
 	// Retries is how many times a batch is retried after a transient error.
 	Retries int
 	// RetryBackoff is the first wait between retries; it doubles each time.
@@ -137,13 +142,91 @@ type Reconciler struct {
 	Now func() time.Time
 }
 
-// Result is what an applying run did.
+// Result is what an applying run did. The refunds it wrote and skipped are
+// spooled like the plan's; Close frees them and the plan.
 type Result struct {
-	RunID   string
-	Status  string
-	Plan    *Plan
-	Issued  []Refund
-	Skipped []Refund // planned, but no longer owed when their batch was written
+	RunID  string
+	Status string
+	Plan   *Plan
+
+	issued, skipped spool
+	issuedTotals    Totals
+	applied         int64      // planned refunds whose batch committed
+	oldestSkipped   *time.Time // earliest event among the skipped
+}
+
+// Issued totals the refunds the run wrote, with the plan's discrepancies and
+// pending count.
+func (r *Result) Issued() Totals {
+	t := r.issuedTotals
+	t.init()
+	t.ByRule, t.ByComponent, t.byRuleComponent = maps.Clone(t.ByRule), maps.Clone(t.ByComponent), maps.Clone(t.byRuleComponent)
+	pt := r.Plan.Totals()
+	t.Discrepancies, t.DiscrepanciesByKind, t.Pending = pt.Discrepancies, pt.DiscrepanciesByKind, pt.Pending
+	return t
+}
+
+// EachIssued calls fn for every refund the run wrote, in order.
+func (r *Result) EachIssued(fn func(Refund) error) error {
+	return r.issued.each(func(f Finding) error { return fn(f.refund()) })
+}
+
+// EachSkipped calls fn for every planned refund that was no longer owed when
+// its batch was written, in order.
+func (r *Result) EachSkipped(fn func(Refund) error) error {
+	return r.skipped.each(func(f Finding) error { return fn(f.refund()) })
+}
+
+// IssuedRefunds reads the written refunds into memory (tests, small runs).
+func (r *Result) IssuedRefunds() ([]Refund, error) { return collect(r.EachIssued) }
+
+// SkippedRefunds reads the skipped refunds into memory.
+func (r *Result) SkippedRefunds() ([]Refund, error) { return collect(r.EachSkipped) }
+
+// SkippedCount is how many planned refunds were skipped.
+func (r *Result) SkippedCount() int64 { return r.skipped.len() }
+
+// OldestOwed is the earliest entitling event among the refunds the run found
+// owed and left out of the ledger when it ended:
+//   - those still inside the settle delay (the plan's pending ones), which
+//     the online path may yet write;
+//   - planned ones the run did not write: all of them when it was refused,
+//     those of the batches it never committed when it failed or was
+//     interrupted;
+//   - planned ones it skipped because the policy, evaluated again as their
+//     batch was written, no longer owed them as planned (most were written
+//     online meanwhile, but a changed amount is still owed: counting them
+//     errs on the side of an alert, and the next run settles it).
+//
+// Owed refunds with no balance row (missing_balance discrepancies) are
+// counted among the discrepancies instead. It returns nil when nothing owed
+// was left, or the run made no plan. It reads the plan's spool only past the
+// batches that committed.
+func (r *Result) OldestOwed() (*time.Time, error) {
+	if r == nil || r.Plan == nil {
+		return nil, nil
+	}
+	oldest := earliest(r.Plan.OldestPending(), r.oldestSkipped)
+	if r.applied >= r.Plan.refunds.len() {
+		return oldest, nil
+	}
+	var i int64
+	err := r.Plan.EachRefund(func(rf Refund) error {
+		if i++; i > r.applied {
+			oldest = earliest(oldest, rf.EventAt)
+		}
+		return nil
+	})
+	return oldest, err
+}
+
+// Close frees the result's spools and its plan's.
+func (r *Result) Close() {
+	r.issued.close()
+	r.skipped.close()
+	if r.Plan != nil {
+		r.Plan.Close()
+	}
 }
 
 // Plan finds every missing refund and discrepancy in the run's scope. It
@@ -180,24 +263,85 @@ func (r *Reconciler) Plan(ctx context.Context) (*Plan, error) {
 		return nil, err
 	}
 	plan := &Plan{AsOf: now, SettleCutoff: scope.Until, Policy: r.Policy, Scope: scope.Name(), Shard: scope.Shard.String()}
-	for _, s := range slices {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	if err := r.planSlices(ctx, plan, scope, slices); err != nil {
+		plan.Close()
+		return nil, err
+	}
+	return plan, nil
+}
+
+// planSlices plans the slices on Options.Parallel connections at once and
+// adds their findings to the plan in slice order (slices are in proposal
+// order, and so is each slice's result). The dispatcher runs at most two
+// slices per worker ahead of the slice being added, so memory holds a few
+// slices' findings, never the plan.
+func (r *Reconciler) planSlices(ctx context.Context, plan *Plan, scope Scope, slices []Slice) error {
+	workers := max(r.Options.Parallel, 1)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		found []Finding
+		err   error
+	}
+	results := make([]chan result, len(slices))
+	for i := range results {
+		results[i] = make(chan result, 1)
+	}
+	window := make(chan struct{}, 2*workers) // slices dispatched but not yet added
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				var found []Finding
+				err := r.retry(ctx, "plan slice", func(ctx context.Context) (err error) {
+					found, err = r.Store.PlanSlice(ctx, r.Policy, plan.SettleCutoff, scope.Shard, slices[i])
+					return err
+				})
+				if err != nil {
+					err = fmt.Errorf("plan %s: %w", describe(slices[i]), err)
+				}
+				results[i] <- result{found, err}
+			}
+		}()
+	}
+	go func() {
+		defer close(next)
+		for i := range slices {
+			select {
+			case window <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case next <- i:
+			case <-ctx.Done():
+				return
+			}
 		}
-		var found []Finding
-		err := r.retry(ctx, "plan slice", func(ctx context.Context) (err error) {
-			found, err = r.Store.PlanSlice(ctx, r.Policy, plan.SettleCutoff, scope.Shard, s)
-			return err
-		})
-		if err != nil {
-			return nil, fmt.Errorf("plan %s: %w", describe(s), err)
+	}()
+	defer wg.Wait()
+	defer cancel() // stop the workers before waiting for them
+	for i := range slices {
+		var res result
+		select {
+		case res = <-results[i]:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		for _, f := range found {
-			plan.Add(f)
+		<-window
+		if res.err != nil {
+			return res.err
+		}
+		for _, f := range res.found {
+			if err := plan.Add(f); err != nil {
+				return fmt.Errorf("plan %s: %w", describe(slices[i]), err)
+			}
 		}
 	}
-	plan.Sort()
-	return plan, nil
+	return nil
 }
 
 func describe(s Slice) string {
@@ -241,6 +385,9 @@ func (r *Reconciler) execute(ctx context.Context, runID, mode string, policy Pol
 	}
 	plan, err := makePlan(ctx)
 	if err != nil {
+		if plan != nil {
+			plan.Close()
+		}
 		return nil, errors.Join(err, r.finish(runID, Outcome{Status: r.failure(ctx), Error: err.Error()}))
 	}
 	totals := plan.Totals()
@@ -259,7 +406,7 @@ func (r *Reconciler) execute(ctx context.Context, runID, mode string, policy Pol
 	if runErr != nil {
 		res.Status = r.failure(ctx)
 	}
-	out := Outcome{Status: res.Status, Skipped: int64(len(res.Skipped))}
+	out := Outcome{Status: res.Status, Skipped: res.SkippedCount()}
 	if runErr != nil {
 		out.Error = runErr.Error()
 	} else if mode == "run" {
@@ -278,43 +425,77 @@ func (r *Reconciler) failure(ctx context.Context) string {
 }
 
 func (r *Reconciler) apply(ctx context.Context, res *Result) error {
-	refunds := res.Plan.Refunds
 	size := r.Options.ApplyBatchSize
 	if size <= 0 {
-		size = 1000
+		size = 5000
 	}
-	for start := 0; start < len(refunds); start += size {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("stopped before batch at refund %d of %d: %w", start, len(refunds), err)
+	total := res.Plan.Totals().Refunds
+	var done int64
+	batch := make([]Refund, 0, size)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
 		}
-		batch := refunds[start:min(start+size, len(refunds))]
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("stopped before batch at refund %d of %d: %w", done+1, total, err)
+		}
 		var written []Refund
 		err := r.retry(ctx, "apply batch", func(ctx context.Context) (err error) {
 			written, err = r.Store.Apply(ctx, res.RunID, res.Plan.Policy, res.Plan.SettleCutoff, batch)
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("apply refunds %d-%d of %d: %w", start+1, start+len(batch), len(refunds), err)
+			return fmt.Errorf("apply refunds %d-%d of %d: %w", done+1, done+int64(len(batch)), total, err)
 		}
-		res.Issued = append(res.Issued, written...)
-		res.Skipped = append(res.Skipped, notWritten(batch, written)...)
+		if err := res.Record(batch, written); err != nil {
+			return err
+		}
+		done += int64(len(batch))
+		batch = batch[:0]
+		return nil
 	}
-	return nil
+	err := res.Plan.EachRefund(func(rf Refund) error {
+		batch = append(batch, rf)
+		if len(batch) < size {
+			return nil
+		}
+		return flush()
+	})
+	if err != nil {
+		return err
+	}
+	return flush()
 }
 
-// notWritten returns the planned refunds missing from written; both are in
-// proposal, component order.
-func notWritten(planned, written []Refund) []Refund {
-	var out []Refund
+// Record files a committed batch: the refunds it wrote and those planned but
+// not written (skipped); both lists are in proposal, component order, and
+// batches come in plan order.
+func (res *Result) Record(planned, written []Refund) error {
+	res.issuedTotals.init()
+	res.applied += int64(len(planned))
 	j := 0
 	for _, p := range planned {
 		if j < len(written) && written[j].ProposalID == p.ProposalID && written[j].Component == p.Component {
+			w := written[j]
 			j++
+			if w.EventAt == nil {
+				w.EventAt = p.EventAt
+			}
+			res.issuedTotals.addRefund(w.Rule, w.Component, w.Connects)
+			if err := res.issued.add(w.finding()); err != nil {
+				return err
+			}
 			continue
 		}
-		out = append(out, p)
+		res.oldestSkipped = earliest(res.oldestSkipped, p.EventAt)
+		if err := res.skipped.add(p.finding()); err != nil {
+			return err
+		}
 	}
-	return out
+	if j != len(written) {
+		return fmt.Errorf("apply returned %d refunds outside its batch of %d", len(written)-j, len(planned))
+	}
+	return nil
 }
 
 // finish records the outcome even when the run's context is already

@@ -495,9 +495,21 @@ func (f *finance) discrepancies(ctx context.Context) (*reconcile.Plan, []discrep
 			out = append(out, d)
 		}
 	}
-	owed(missingRefund, plan.Refunds)
-	owed(pendingRefund, plan.PendingRefunds)
-	for _, x := range plan.Discrepancies {
+	refunds, err := plan.Refunds()
+	if err != nil {
+		return nil, nil, err
+	}
+	pending, err := plan.PendingRefunds()
+	if err != nil {
+		return nil, nil, err
+	}
+	found, err := plan.Discrepancies()
+	if err != nil {
+		return nil, nil, err
+	}
+	owed(missingRefund, refunds)
+	owed(pendingRefund, pending)
+	for _, x := range found {
 		diff := x.Charged - x.Refunded
 		if x.Kind == reconcile.UnexpectedRefund {
 			diff = -x.Refunded

@@ -1,12 +1,14 @@
 package main
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"reflect"
 	"time"
 
@@ -105,7 +107,7 @@ func (f *planFlags) load(ctx context.Context, r *reconcile.Reconciler) (*reconci
 		f.log.Warn("the reviewed plan was made under another policy than configured; the plan's policy applies")
 	}
 	f.log.Info("reviewed plan accepted", zap.String("file", *f.in), zap.Time("made_at", plan.AsOf),
-		zap.Duration("age", now.Sub(plan.AsOf).Round(time.Second)), zap.Int("refunds", len(plan.Refunds)))
+		zap.Duration("age", now.Sub(plan.AsOf).Round(time.Second)), zap.Int64("refunds", plan.Totals().Refunds))
 	return plan, nil
 }
 
@@ -115,15 +117,42 @@ func (f *planFlags) save(plan *reconcile.Plan) error {
 	if *f.out == "" {
 		return nil
 	}
-	var b bytes.Buffer
-	if err := reconcile.WritePlan(&b, plan); err != nil {
-		return err
-	}
-	if err := writeFileAtomic(*f.out, b.Bytes()); err != nil {
+	if err := streamFileAtomic(*f.out, func(w io.Writer) error { return reconcile.WritePlan(w, plan) }); err != nil {
 		return fmt.Errorf("save plan: %w", err)
 	}
 	if f.log != nil {
-		f.log.Info("plan saved for review", zap.String("file", *f.out), zap.Int("refunds", len(plan.Refunds)))
+		f.log.Info("plan saved for review", zap.String("file", *f.out), zap.Int64("refunds", plan.Totals().Refunds))
 	}
 	return nil
+}
+
+// streamFileAtomic writes path through a temporary file beside it, renamed
+// into place once write has succeeded: a reader never sees half a file.
+func streamFileAtomic(path string, write func(io.Writer) error) error {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	bw := bufio.NewWriterSize(tmp, 256<<10)
+	if err := write(bw); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }

@@ -1,135 +1,248 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
-	"text/tabwriter"
 	"time"
 
 	"github.com/connects/connects-reconciler/reconcile"
 )
 
 // report is what run prints on stdout: the plan, and after an applying run
-// what it wrote.
+// what it wrote. Both formats stream from the plan's and the result's spools,
+// so a report of any size costs flat memory.
 type report struct {
 	DryRun  bool
-	RunID   string
-	Status  string
 	Plan    *reconcile.Plan
-	Issued  []reconcile.Refund
-	Skipped []reconcile.Refund
+	Result  *reconcile.Result // nil for a dry run
 	Refused string
 }
 
-// jsonReport is the fixed JSON shape: refunds, discrepancies, totals. For a
-// dry run "refunds" are the planned ones; for a run, the ones written.
-type jsonReport struct {
-	DryRun        bool                    `json:"dry_run"`
-	RunID         string                  `json:"run_id,omitempty"`
-	Status        string                  `json:"status,omitempty"`
-	AsOf          time.Time               `json:"as_of"`
-	SettleCutoff  time.Time               `json:"settle_cutoff"`
-	Refused       string                  `json:"refused,omitempty"`
-	Refunds       []reconcile.Refund      `json:"refunds"`
-	Skipped       []reconcile.Refund      `json:"skipped,omitempty"`
-	Discrepancies []reconcile.Discrepancy `json:"discrepancies"`
-	Totals        reconcile.Totals        `json:"totals"`
-	Planned       *reconcile.Totals       `json:"planned,omitempty"`
-	Policy        reconcile.Policy        `json:"policy"`
+// refunds streams the report's refunds: planned for a dry run, written for a run.
+func (r report) refunds(fn func(reconcile.Refund) error) error {
+	if r.DryRun {
+		return r.Plan.EachRefund(fn)
+	}
+	return r.Result.EachIssued(fn)
 }
 
-func (r report) refunds() []reconcile.Refund {
-	if r.DryRun {
-		return r.Plan.Refunds
+func (r report) skipped(fn func(reconcile.Refund) error) error {
+	if r.Result == nil {
+		return nil
 	}
-	return r.Issued
+	return r.Result.EachSkipped(fn)
+}
+
+func (r report) totals() reconcile.Totals {
+	if r.DryRun {
+		return r.Plan.Totals()
+	}
+	return r.Result.Issued()
 }
 
 func writeReport(w io.Writer, format string, r report) error {
-	refunds := r.refunds()
-	totals := reconcile.Sum(refunds, r.Plan.Discrepancies)
-	totals.Pending = r.Plan.Pending
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var err error
 	if format == "json" {
-		out := jsonReport{DryRun: r.DryRun, RunID: r.RunID, Status: r.Status, AsOf: r.Plan.AsOf,
-			SettleCutoff: r.Plan.SettleCutoff, Refused: r.Refused, Refunds: nonNil(refunds),
-			Skipped: r.Skipped, Discrepancies: nonNil(r.Plan.Discrepancies), Totals: totals, Policy: r.Plan.Policy}
-		if !r.DryRun {
-			planned := r.Plan.Totals()
-			out.Planned = &planned
-		}
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
-	}
-	return writeTable(w, r, refunds, totals)
-}
-
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
-}
-
-func writeTable(w io.Writer, r report, refunds []reconcile.Refund, totals reconcile.Totals) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	p := r.Plan
-	if r.DryRun {
-		fmt.Fprintf(tw, "DRY RUN: nothing written. Plan as of %s; events before %s are reconciled.\n",
-			p.AsOf.Format(time.RFC3339), p.SettleCutoff.Format(time.RFC3339))
+		err = writeJSON(bw, r)
 	} else {
-		fmt.Fprintf(tw, "RUN %s: %s. Plan as of %s; events before %s reconciled.\n",
-			r.RunID, r.Status, p.AsOf.Format(time.RFC3339), p.SettleCutoff.Format(time.RFC3339))
+		err = writeTable(bw, r)
+	}
+	if err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// writeJSON writes the fixed JSON shape (refunds, skipped, discrepancies,
+// totals, policy) as encoding/json's two-space indented output would, one
+// element at a time. For a dry run "refunds" are the planned ones; for a
+// run, the ones written.
+func writeJSON(w *bufio.Writer, r report) error {
+	first := true
+	field := func(name string, v any) error {
+		b, err := json.MarshalIndent(v, "  ", "  ")
+		if err != nil {
+			return fmt.Errorf("encode report %s: %w", name, err)
+		}
+		if !first {
+			w.WriteString(",\n")
+		}
+		first = false
+		w.WriteString(`  "` + name + `": `)
+		_, err = w.Write(b)
+		return err
+	}
+	list := func(name string, each func(func(any) error) error) error {
+		if !first {
+			w.WriteString(",\n")
+		}
+		first = false
+		w.WriteString(`  "` + name + `": [`)
+		n := 0
+		err := each(func(v any) error {
+			b, err := json.MarshalIndent(v, "    ", "  ")
+			if err != nil {
+				return fmt.Errorf("encode report %s: %w", name, err)
+			}
+			if n > 0 {
+				w.WriteByte(',')
+			}
+			n++
+			w.WriteString("\n    ")
+			_, err = w.Write(b)
+			return err
+		})
+		if n > 0 {
+			w.WriteString("\n  ")
+		}
+		w.WriteByte(']')
+		return err
+	}
+	refunds := func(each func(func(reconcile.Refund) error) error) func(func(any) error) error {
+		return func(fn func(any) error) error {
+			return each(func(rf reconcile.Refund) error { return fn(rf) })
+		}
+	}
+	w.WriteString("{\n")
+	p := r.Plan
+	if err := field("dry_run", r.DryRun); err != nil {
+		return err
+	}
+	if r.Result != nil {
+		if err := field("run_id", r.Result.RunID); err != nil {
+			return err
+		}
+		if err := field("status", r.Result.Status); err != nil {
+			return err
+		}
+	}
+	if err := field("as_of", p.AsOf); err != nil {
+		return err
+	}
+	if err := field("settle_cutoff", p.SettleCutoff); err != nil {
+		return err
+	}
+	if err := field("scope", p.Scope); err != nil {
+		return err
+	}
+	if p.Scope == "incremental" {
+		if err := field("not_checked", notChecked); err != nil {
+			return err
+		}
 	}
 	if r.Refused != "" {
-		fmt.Fprintf(tw, "REFUSED: %s\n", r.Refused)
+		if err := field("refused", r.Refused); err != nil {
+			return err
+		}
 	}
+	if err := list("refunds", refunds(r.refunds)); err != nil {
+		return err
+	}
+	if r.Result != nil && r.Result.SkippedCount() > 0 {
+		if err := list("skipped", refunds(r.skipped)); err != nil {
+			return err
+		}
+	}
+	if err := list("discrepancies", func(fn func(any) error) error {
+		return p.EachDiscrepancy(func(d reconcile.Discrepancy) error { return fn(d) })
+	}); err != nil {
+		return err
+	}
+	if err := field("totals", r.totals()); err != nil {
+		return err
+	}
+	if !r.DryRun {
+		if err := field("planned", p.Totals()); err != nil {
+			return err
+		}
+	}
+	if err := field("policy", p.Policy); err != nil {
+		return err
+	}
+	w.WriteString("\n}\n")
+	return nil
+}
+
+// notChecked says what an incremental run did not look at, so that its zero
+// discrepancies are not read as "all clear".
+const notChecked = "incremental run: only proposals whose job closed or auction ended since the last run were checked; the daily full sweep reports every discrepancy and pending refund"
+
+// Column formats of the table report: fixed widths, so rows stream.
+const (
+	refundCols      = "%-12v  %-12v  %-12v  %-9v  %8v  %v\n"
+	skippedCols     = "%-12v  %-9v  %8v  %v\n"
+	discrepancyCols = "%-12v  %-9v  %-24v  %-12v  %-12v  %-19v  %8v  %8v\n"
+	totalCols       = "%-19v  %-9v  %8v  %9v\n"
+)
+
+func writeTable(w *bufio.Writer, r report) error {
+	p := r.Plan
+	if r.DryRun {
+		fmt.Fprintf(w, "DRY RUN: nothing written. Plan as of %s; events before %s are reconciled.\n",
+			p.AsOf.Format(time.RFC3339), p.SettleCutoff.Format(time.RFC3339))
+	} else {
+		fmt.Fprintf(w, "RUN %s: %s. Plan as of %s; events before %s reconciled.\n",
+			r.Result.RunID, r.Result.Status, p.AsOf.Format(time.RFC3339), p.SettleCutoff.Format(time.RFC3339))
+	}
+	if r.Refused != "" {
+		fmt.Fprintf(w, "REFUSED: %s\n", r.Refused)
+	}
+	totals := r.totals()
 	title := "REFUNDS TO WRITE"
 	if !r.DryRun {
 		title = "REFUNDS WRITTEN"
 	}
-	fmt.Fprintf(tw, "\n%s (%d)\n", title, len(refunds))
-	if len(refunds) > 0 {
-		fmt.Fprintln(tw, "PROPOSAL\tFREELANCER\tJOB\tCOMPONENT\tCONNECTS\tRULE\t")
-		for _, f := range refunds {
-			fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%d\t%s\t\n", f.ProposalID, f.FreelancerID, f.JobID, f.Component, f.Connects, f.Rule)
+	fmt.Fprintf(w, "\n%s (%d)\n", title, totals.Refunds)
+	if totals.Refunds > 0 {
+		fmt.Fprintf(w, refundCols, "PROPOSAL", "FREELANCER", "JOB", "COMPONENT", "CONNECTS", "RULE")
+	}
+	if err := r.refunds(func(f reconcile.Refund) error {
+		_, err := fmt.Fprintf(w, refundCols, f.ProposalID, f.FreelancerID, f.JobID, f.Component, f.Connects, f.Rule)
+		return err
+	}); err != nil {
+		return err
+	}
+	if r.Result != nil && r.Result.SkippedCount() > 0 {
+		fmt.Fprintf(w, "\nPLANNED BUT NO LONGER OWED WHEN WRITTEN (%d)\n", r.Result.SkippedCount())
+		fmt.Fprintf(w, skippedCols, "PROPOSAL", "COMPONENT", "CONNECTS", "RULE")
+		if err := r.skipped(func(f reconcile.Refund) error {
+			_, err := fmt.Fprintf(w, skippedCols, f.ProposalID, f.Component, f.Connects, f.Rule)
+			return err
+		}); err != nil {
+			return err
 		}
 	}
-	if len(r.Skipped) > 0 {
-		fmt.Fprintf(tw, "\nPLANNED BUT NO LONGER OWED WHEN WRITTEN (%d)\n", len(r.Skipped))
-		fmt.Fprintln(tw, "PROPOSAL\tCOMPONENT\tCONNECTS\tRULE\t")
-		for _, f := range r.Skipped {
-			fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t\n", f.ProposalID, f.Component, f.Connects, f.Rule)
-		}
+	fmt.Fprintf(w, "\nDISCREPANCIES FOR A PERSON TO DECIDE (%d)\n", totals.Discrepancies)
+	if totals.Discrepancies > 0 {
+		fmt.Fprintf(w, discrepancyCols, "PROPOSAL", "COMPONENT", "KIND", "FREELANCER", "JOB", "RULE", "CHARGED", "REFUNDED")
 	}
-	fmt.Fprintf(tw, "\nDISCREPANCIES FOR A PERSON TO DECIDE (%d)\n", len(p.Discrepancies))
-	if len(p.Discrepancies) > 0 {
-		fmt.Fprintln(tw, "PROPOSAL\tCOMPONENT\tKIND\tFREELANCER\tJOB\tRULE\tCHARGED\tREFUNDED\t")
-		for _, d := range p.Discrepancies {
-			rule := string(d.Rule)
-			if rule == "" {
-				rule = "-"
-			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\t%d\t%d\t\n", d.ProposalID, d.Component, d.Kind, d.FreelancerID, d.JobID, rule, d.Charged, d.Refunded)
+	if err := p.EachDiscrepancy(func(d reconcile.Discrepancy) error {
+		rule := string(d.Rule)
+		if rule == "" {
+			rule = "-"
 		}
+		_, err := fmt.Fprintf(w, discrepancyCols, d.ProposalID, d.Component, d.Kind, d.FreelancerID, d.JobID, rule, d.Charged, d.Refunded)
+		return err
+	}); err != nil {
+		return err
 	}
-	fmt.Fprintf(tw, "\nTOTALS\nRULE\tCOMPONENT\tREFUNDS\tCONNECTS\t\n")
+	fmt.Fprintf(w, "\nTOTALS\n"+totalCols, "RULE", "COMPONENT", "REFUNDS", "CONNECTS")
 	for _, rule := range reconcile.Rules {
 		for _, comp := range []reconcile.Component{reconcile.Base, reconcile.Boost} {
-			var a reconcile.Amount
-			for _, f := range refunds {
-				if f.Rule == rule && f.Component == comp {
-					a.Refunds++
-					a.Connects += f.Connects
-				}
-			}
-			if a.Refunds > 0 {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t\n", rule, comp, a.Refunds, a.Connects)
+			if a := totals.ByRuleComponent(rule, comp); a.Refunds > 0 {
+				fmt.Fprintf(w, totalCols, rule, comp, a.Refunds, a.Connects)
 			}
 		}
 	}
-	fmt.Fprintf(tw, "all\t\t%d\t%d\t\n", totals.Refunds, totals.Connects)
-	fmt.Fprintf(tw, "\nowed but inside the settle delay: %d; discrepancies: %d\n", totals.Pending, totals.Discrepancies)
-	return tw.Flush()
+	fmt.Fprintf(w, totalCols, "all", "", totals.Refunds, totals.Connects)
+	if p.Scope == "incremental" {
+		fmt.Fprintf(w, "\namong the changed proposals: owed but inside the settle delay: %d; discrepancies: %d\nNOT CHECKED: %s\n",
+			totals.Pending, totals.Discrepancies, notChecked)
+	} else {
+		fmt.Fprintf(w, "\nowed but inside the settle delay: %d; discrepancies: %d\n", totals.Pending, totals.Discrepancies)
+	}
+	return nil
 }

@@ -59,6 +59,7 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		if err != nil {
 			return fmt.Errorf("plan: %w", err)
 		}
+		defer plan.Close()
 		if err := reviewed.save(plan); err != nil {
 			return err
 		}
@@ -73,13 +74,11 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	res, err := reviewed.run(ctx, r, runID, log)
 	recordRun(ctx, c.cfg, log, prometheus.Run{Result: res, Err: err, Canceled: ctx.Err() != nil, Started: start, Ended: time.Now()})
 	if res != nil {
-		issued := reconcile.Sum(res.Issued, res.Plan.Discrepancies)
-		issued.Pending = res.Plan.Pending
-		log.Info("run finished", append(totalsFields(issued),
-			zap.String("status", res.Status), zap.String("scope", res.Plan.Scope), zap.Int("skipped", len(res.Skipped)),
-			zap.Int64("planned", int64(len(res.Plan.Refunds))), zap.Duration("took", time.Since(start)))...)
-		if werr := writeReport(stdout, *format, report{RunID: res.RunID, Status: res.Status, Plan: res.Plan,
-			Issued: res.Issued, Skipped: res.Skipped, Refused: errString(limitOf(err))}); werr != nil {
+		defer res.Close()
+		log.Info("run finished", append(totalsFields(res.Issued()),
+			zap.String("status", res.Status), zap.String("scope", res.Plan.Scope), zap.Int64("skipped", res.SkippedCount()),
+			zap.Int64("planned", res.Plan.Totals().Refunds), zap.Duration("took", time.Since(start)))...)
+		if werr := writeReport(stdout, *format, report{Plan: res.Plan, Result: res, Refused: errString(limitOf(err))}); werr != nil {
 			err = errors.Join(err, werr)
 		}
 	}

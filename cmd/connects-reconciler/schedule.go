@@ -119,11 +119,10 @@ func (s *scheduler) tick(ctx context.Context) {
 	}
 	fields := []zap.Field{zap.String("status", status), zap.Duration("took", run.Ended.Sub(start))}
 	if res != nil {
-		issued := reconcile.Sum(res.Issued, res.Plan.Discrepancies)
-		issued.Pending = res.Plan.Pending
-		fields = append(fields, totalsFields(issued)...)
-		fields = append(fields, zap.String("scope", res.Plan.Scope), zap.Int("skipped", len(res.Skipped)),
-			zap.Int("planned", len(res.Plan.Refunds)), zap.Duration("oldest_owed_age", prometheus.OldestOwedAge(res, run.Ended.Sub(start))))
+		defer res.Close()
+		fields = append(fields, totalsFields(res.Issued())...)
+		fields = append(fields, zap.String("scope", res.Plan.Scope), zap.Int64("skipped", res.SkippedCount()),
+			zap.Int64("planned", res.Plan.Totals().Refunds), zap.Duration("oldest_owed_age", prometheus.OldestOwedAge(res, run.Ended.Sub(start))))
 	}
 	switch status {
 	case reconcile.StatusSucceeded:

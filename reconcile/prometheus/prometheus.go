@@ -188,8 +188,8 @@ func (m *Metrics) Record(r Run) {
 
 	if r.Result != nil && r.Result.Plan != nil {
 		plan := r.Result.Plan
-		m.lastPlanned.WithLabelValues().Set(float64(len(plan.Refunds)))
-		m.lastSkipped.WithLabelValues().Set(float64(len(r.Result.Skipped)))
+		m.lastPlanned.WithLabelValues().Set(float64(plan.Totals().Refunds))
+		m.lastSkipped.WithLabelValues().Set(float64(r.Result.SkippedCount()))
 		byKind := plan.Totals().DiscrepanciesByKind
 		for _, k := range kinds {
 			m.discrepancies.WithLabelValues(string(k), plan.Scope).Set(0)
@@ -206,64 +206,25 @@ func (m *Metrics) Record(r Run) {
 
 // amountOf is what a run wrote under one rule and component.
 func amountOf(res *reconcile.Result, rule reconcile.Rule, c reconcile.Component) reconcile.Amount {
-	var a reconcile.Amount
-	if res == nil {
-		return a
-	}
-	for _, f := range res.Issued {
-		if f.Rule == rule && f.Component == c {
-			a.Refunds++
-			a.Connects += f.Connects
-		}
-	}
-	return a
-}
-
-// OldestOwed is the earliest entitling event among the refunds a run found
-// owed and left out of the ledger when it ended:
-//   - those still inside the settle delay (the plan's pending ones), which
-//     the online path may yet write;
-//   - planned ones the run did not write: all of them when it was refused,
-//     those of the batches it never committed when it failed or was
-//     interrupted;
-//   - planned ones it skipped because the policy, evaluated again as their
-//     batch was written, no longer owed them as planned (most were written
-//     online meanwhile, but a changed amount is still owed: counting them
-//     errs on the side of an alert, and the next run settles it).
-//
-// Owed refunds with no balance row (missing_balance discrepancies) are
-// counted among the discrepancies instead. It returns nil when nothing owed
-// was left, or the run made no plan.
-func OldestOwed(res *reconcile.Result) *time.Time {
 	if res == nil || res.Plan == nil {
-		return nil
+		return reconcile.Amount{}
 	}
-	written := make(map[key]bool, len(res.Issued))
-	for _, r := range res.Issued {
-		written[key{r.ProposalID, r.Component}] = true
-	}
-	oldest := res.Plan.OldestPending
-	for _, r := range res.Plan.Refunds {
-		if written[key{r.ProposalID, r.Component}] || r.EventAt == nil {
-			continue
-		}
-		if oldest == nil || r.EventAt.Before(*oldest) {
-			oldest = r.EventAt
-		}
-	}
-	return oldest
+	return res.Issued().ByRuleComponent(rule, c)
 }
 
-type key struct {
-	proposal  int64
-	component reconcile.Component
-}
-
-// OldestOwedAge is how old OldestOwed was when the run ended, on the
+// OldestOwedAge is how old the result's OldestOwed was when the run ended, on the
 // database's clock: the plan's time plus the run's duration on the wall
 // clock (took), less the event's time. It is 0 when nothing owed was left.
 func OldestOwedAge(res *reconcile.Result, took time.Duration) time.Duration {
-	oldest := OldestOwed(res)
+	if res == nil || res.Plan == nil {
+		return 0
+	}
+	oldest, err := res.OldestOwed()
+	if err != nil {
+		// the spool could not be read back: every owed refund the plan
+		// found counts, which errs on the side of an alert
+		oldest = res.Plan.OldestOwed()
+	}
 	if oldest == nil || res.Plan.AsOf.IsZero() {
 		return 0
 	}

@@ -21,23 +21,41 @@ func refund(p int64, c reconcile.Component, rule reconcile.Rule, connects int64,
 	return reconcile.Refund{ProposalID: p, FreelancerID: p * 10, Component: c, Rule: rule, Connects: connects, EventAt: at(event)}
 }
 
+var planned = []reconcile.Refund{
+	refund(1, reconcile.Base, reconcile.RuleClosedWithoutHire, 4, -5*time.Hour),
+	refund(1, reconcile.Boost, reconcile.RuleClosedWithoutHire, 6, -5*time.Hour),
+	refund(2, reconcile.Boost, reconcile.RuleBoostOutbid, 3, -1*time.Hour),
+}
+
 // plan has three planned refunds, events 5h, 3h and 1h before t0, one pending
 // refund 10m before t0, and two discrepancies.
 func plan() *reconcile.Plan {
-	return &reconcile.Plan{
-		AsOf: t0, Scope: "full",
-		Refunds: []reconcile.Refund{
-			refund(1, reconcile.Base, reconcile.RuleClosedWithoutHire, 4, -5*time.Hour),
-			refund(1, reconcile.Boost, reconcile.RuleClosedWithoutHire, 6, -5*time.Hour),
-			refund(2, reconcile.Boost, reconcile.RuleBoostOutbid, 3, -1*time.Hour),
-		},
-		Discrepancies: []reconcile.Discrepancy{
-			{ProposalID: 7, Component: reconcile.Base, Kind: reconcile.UnexpectedRefund},
-			{ProposalID: 8, Component: reconcile.Base, Kind: reconcile.UnexpectedRefund},
-		},
-		Pending:       1,
-		OldestPending: at(-10 * time.Minute),
+	p := &reconcile.Plan{AsOf: t0, Scope: "full"}
+	for _, f := range []reconcile.Finding{
+		{ProposalID: 1, FreelancerID: 10, Component: reconcile.Base, Rule: reconcile.RuleClosedWithoutHire, Charged: 4, EventAt: at(-5 * time.Hour), Class: reconcile.ClassRefund},
+		{ProposalID: 1, FreelancerID: 10, Component: reconcile.Boost, Rule: reconcile.RuleClosedWithoutHire, Charged: 6, EventAt: at(-5 * time.Hour), Class: reconcile.ClassRefund},
+		{ProposalID: 2, FreelancerID: 20, Component: reconcile.Boost, Rule: reconcile.RuleBoostOutbid, Charged: 3, EventAt: at(-1 * time.Hour), Class: reconcile.ClassRefund},
+		{ProposalID: 7, Component: reconcile.Base, Class: reconcile.ClassUnexpectedRefund},
+		{ProposalID: 8, Component: reconcile.Base, Class: reconcile.ClassUnexpectedRefund},
+		{ProposalID: 9, Component: reconcile.Base, Rule: reconcile.RuleTOSRemoved, Charged: 2, EventAt: at(-10 * time.Minute), Class: reconcile.ClassPending},
+	} {
+		if err := p.Add(f); err != nil {
+			panic(err)
+		}
 	}
+	return p
+}
+
+// result is a run of plan() whose committed batches wrote written out of
+// the planned refunds batch (the rest of batch skipped).
+func result(status string, batch, written []reconcile.Refund) *reconcile.Result {
+	res := &reconcile.Result{Status: status, Plan: plan()}
+	if batch != nil {
+		if err := res.Record(batch, issued(written...)); err != nil {
+			panic(err)
+		}
+	}
+	return res
 }
 
 func issued(refunds ...reconcile.Refund) []reconcile.Refund {
@@ -51,7 +69,6 @@ func issued(refunds ...reconcile.Refund) []reconcile.Refund {
 
 func TestOldestOwed(t *testing.T) {
 	t.Parallel()
-	p := plan()
 	tests := []struct {
 		name string
 		res  *reconcile.Result
@@ -59,13 +76,13 @@ func TestOldestOwed(t *testing.T) {
 	}{
 		{"no result", nil, 0},
 		{"succeeded: only the pending refund is left",
-			&reconcile.Result{Status: reconcile.StatusSucceeded, Plan: p, Issued: issued(p.Refunds...)}, 11 * time.Minute},
+			result(reconcile.StatusSucceeded, planned, planned), 11 * time.Minute},
 		{"refused: every planned refund is left",
-			&reconcile.Result{Status: reconcile.StatusRefused, Plan: p}, 5*time.Hour + time.Minute},
+			result(reconcile.StatusRefused, nil, nil), 5*time.Hour + time.Minute},
 		{"interrupted after the first batch: the unwritten ones are left",
-			&reconcile.Result{Status: reconcile.StatusInterrupted, Plan: p, Issued: issued(p.Refunds[:2]...)}, time.Hour + time.Minute},
+			result(reconcile.StatusInterrupted, planned[:2], planned[:2]), time.Hour + time.Minute},
 		{"a skipped refund counts as still owed",
-			&reconcile.Result{Status: reconcile.StatusSucceeded, Plan: p, Issued: issued(p.Refunds[1:]...), Skipped: p.Refunds[:1]}, 5*time.Hour + time.Minute},
+			result(reconcile.StatusSucceeded, planned, planned[1:]), 5*time.Hour + time.Minute},
 		{"nothing owed at all",
 			&reconcile.Result{Status: reconcile.StatusSucceeded, Plan: &reconcile.Plan{AsOf: t0, Scope: "full"}}, 0},
 	}
@@ -100,8 +117,7 @@ func TestRunStatus(t *testing.T) {
 func TestRecord(t *testing.T) {
 	t.Parallel()
 	m := New()
-	p := plan()
-	m.Record(Run{Result: &reconcile.Result{Status: reconcile.StatusSucceeded, Plan: p, Issued: issued(p.Refunds...)},
+	m.Record(Run{Result: result(reconcile.StatusSucceeded, planned, planned),
 		Started: t0, Ended: t0.Add(90 * time.Second)})
 
 	want := `

@@ -101,10 +101,15 @@ facts AS (
                AND NOT coalesce(t.first_eligible_at <= b.outbid_at, false)  AS outbid
     FROM ledger lg
     LEFT JOIN proposals p ON p.id = lg.proposal_id AND {{.In "p.id"}}
-    LEFT JOIN jobs j ON j.id = p.job_id
+    -- jobs and auctions are keyed by job, not proposal: one primary-key
+    -- lookup per proposal (OFFSET 0 keeps the planner from turning the
+    -- lookup back into a hash of the whole table), so a batch reads what
+    -- it covers, whatever the size of the marketplace.
+    LEFT JOIN LATERAL (SELECT jj.id, jj.status, jj.close_reason, jj.closed_at
+                       FROM jobs jj WHERE jj.id = p.job_id OFFSET 0) j ON true
     LEFT JOIN touches t ON t.proposal_id = lg.proposal_id
     LEFT JOIN (SELECT * FROM boost_bids WHERE {{.In "proposal_id"}}) b ON b.proposal_id = lg.proposal_id
-    LEFT JOIN boost_auctions a ON a.job_id = p.job_id
+    LEFT JOIN LATERAL (SELECT aa.ended_at FROM boost_auctions aa WHERE aa.job_id = p.job_id OFFSET 0) a ON true
 ),
 components AS (
     -- One row per proposal and component. A plain cross join with CASE
@@ -152,8 +157,10 @@ decisions AS (
                WHEN e.refunded IS NULL AND e.rule IS NOT NULL AND e.charged > 0 THEN
                    CASE
                        WHEN NOT (e.event_at < $1) THEN 'pending'
-                       WHEN NOT EXISTS (SELECT 1 FROM connects_balances cb
-                                        WHERE cb.freelancer_id = e.freelancer_id) THEN 'missing_balance'
+                       -- a scalar count, not EXISTS: evaluated only for owed
+                       -- rows, one index lookup each, never a hash of every balance
+                       WHEN (SELECT count(*) FROM connects_balances cb
+                             WHERE cb.freelancer_id = e.freelancer_id) = 0 THEN 'missing_balance'
                        ELSE 'refund'
                    END
                WHEN e.refunded IS NOT NULL AND (e.rule IS NULL OR e.charged <= 0) THEN 'unexpected_refund'

@@ -1,0 +1,194 @@
+package reconcile
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+)
+
+// spoolMemory is how many records a spool keeps in memory before it moves
+// them to a temporary file: small plans never touch the disk, a backlog of
+// any size costs the same memory.
+const spoolMemory = 4096
+
+// SpoolDir is where spools keep what does not fit in memory ("" is
+// os.TempDir, which honours TMPDIR). The file is unlinked as soon as it is
+// created, so nothing is left behind, even after kill -9.
+var SpoolDir = ""
+
+// spool keeps findings in the order they were added: the first spoolMemory
+// in memory, the rest in an unlinked temporary file. It can be read any number
+// of times; it is not safe for concurrent use.
+type spool struct {
+	mem  []Finding
+	file *os.File
+	w    *bufio.Writer
+	size int64 // bytes written to file
+	n    int64
+	buf  []byte
+	err  error // the first write error; every later call returns it
+	last    Finding // proposal and component of the last one added
+	hasLast bool
+}
+
+// add appends one finding.
+func (s *spool) add(f Finding) error {
+	if s.err != nil {
+		return s.err
+	}
+	if s.hasLast && !lessPC(s.last.ProposalID, s.last.Component, f.ProposalID, f.Component) {
+		return fmt.Errorf("%w: %d/%s after %d/%s", ErrOutOfOrder, f.ProposalID, f.Component, s.last.ProposalID, s.last.Component)
+	}
+	s.last, s.hasLast = Finding{ProposalID: f.ProposalID, Component: f.Component}, true
+	s.n++
+	if s.file == nil && len(s.mem) < spoolMemory {
+		s.mem = append(s.mem, f)
+		return nil
+	}
+	if s.file == nil {
+		if s.err = s.spill(); s.err != nil {
+			return s.err
+		}
+	}
+	s.buf = appendFinding(s.buf[:0], f)
+	n, err := s.w.Write(s.buf)
+	s.size += int64(n)
+	if err != nil {
+		s.err = fmt.Errorf("spool: %w", err)
+	}
+	return s.err
+}
+
+// spill moves the records in memory to a new temporary file.
+func (s *spool) spill() error {
+	f, err := os.CreateTemp(SpoolDir, "connects-reconciler-spool-")
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	// Unlinked at once: the open file lives until it is closed or the
+	// process ends, however it ends.
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		return fmt.Errorf("spool: %w", err)
+	}
+	s.file, s.w = f, bufio.NewWriterSize(f, 256<<10)
+	for _, m := range s.mem {
+		s.buf = appendFinding(s.buf[:0], m)
+		n, err := s.w.Write(s.buf)
+		s.size += int64(n)
+		if err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+	}
+	s.mem = nil
+	return nil
+}
+
+// len is the number of findings added.
+func (s *spool) len() int64 { return s.n }
+
+// each calls fn for every finding in order, stopping at fn's first error.
+func (s *spool) each(fn func(Finding) error) error {
+	if s.err != nil {
+		return s.err
+	}
+	if s.file == nil {
+		for _, f := range s.mem {
+			if err := fn(f); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := s.w.Flush(); err != nil {
+		s.err = fmt.Errorf("spool: %w", err)
+		return s.err
+	}
+	r := bufio.NewReaderSize(io.NewSectionReader(s.file, 0, s.size), 256<<10)
+	for {
+		f, err := readFinding(r)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+		if err := fn(f); err != nil {
+			return err
+		}
+	}
+}
+
+// close frees the spool's file.
+func (s *spool) close() {
+	if s.file != nil {
+		s.file.Close()
+	}
+	s.mem, s.file, s.w = nil, nil, nil
+}
+
+// appendFinding encodes a finding: varints and length-prefixed strings.
+func appendFinding(b []byte, f Finding) []byte {
+	b = binary.AppendVarint(b, f.ProposalID)
+	b = binary.AppendVarint(b, f.JobID)
+	b = binary.AppendVarint(b, f.FreelancerID)
+	b = binary.AppendVarint(b, f.Charged)
+	b = binary.AppendVarint(b, f.Refunded)
+	b = binary.AppendVarint(b, f.LedgerEntryID)
+	if f.EventAt == nil {
+		b = append(b, 0)
+	} else {
+		b = append(b, 1)
+		b = binary.AppendVarint(b, f.EventAt.UnixNano())
+	}
+	for _, s := range []string{string(f.Component), string(f.Rule), string(f.Class)} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return b
+}
+
+// readFinding decodes what appendFinding wrote; io.EOF at a record boundary.
+func readFinding(r *bufio.Reader) (Finding, error) {
+	var f Finding
+	var err error
+	ints := []*int64{&f.ProposalID, &f.JobID, &f.FreelancerID, &f.Charged, &f.Refunded, &f.LedgerEntryID}
+	for i, p := range ints {
+		if *p, err = binary.ReadVarint(r); err != nil {
+			if i > 0 && errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return f, err
+		}
+	}
+	has, err := r.ReadByte()
+	if err != nil {
+		return f, io.ErrUnexpectedEOF
+	}
+	if has == 1 {
+		ns, err := binary.ReadVarint(r)
+		if err != nil {
+			return f, io.ErrUnexpectedEOF
+		}
+		t := time.Unix(0, ns).UTC()
+		f.EventAt = &t
+	}
+	var strs [3]string
+	for i := range strs {
+		n, err := binary.ReadUvarint(r)
+		if err != nil {
+			return f, io.ErrUnexpectedEOF
+		}
+		b := make([]byte, n)
+		if _, err := io.ReadFull(r, b); err != nil {
+			return f, io.ErrUnexpectedEOF
+		}
+		strs[i] = string(b)
+	}
+	f.Component, f.Rule, f.Class = Component(strs[0]), Rule(strs[1]), Class(strs[2])
+	return f, nil
+}
