@@ -92,7 +92,7 @@ func Default() Config {
 		Database: Database{StatementTimeout: 10 * time.Minute, LockTimeout: 30 * time.Second, ConnectTimeout: 10 * time.Second},
 		Policy:   reconcile.DefaultPolicy(),
 		Limits:   reconcile.Limits{MaxRefunds: 100000, MaxConnects: 2000000},
-		Run:      reconcile.Options{BatchSize: 50000, ApplyBatchSize: 1000, Parallel: 2, Retries: 3, RetryBackoff: 200 * time.Millisecond, Lookback: time.Hour},
+		Run:      reconcile.Options{BatchSize: 50000, ApplyBatchSize: 5000, Parallel: 2, Retries: 3, RetryBackoff: 200 * time.Millisecond, Lookback: time.Hour},
 		Log:      Log{Level: "info", Format: "auto"},
 		Schedule: Schedule{Spec: "*/15 * * * *", Location: time.UTC, ListenAddress: ":9090"},
 

@@ -86,11 +86,17 @@ type Plan struct {
 	Scope string
 	Shard string
 
-	totals        Totals
-	oldestPending *time.Time
-	oldestOwed    *time.Time
+	totals                          Totals
+	oldestPending                   *time.Time
+	oldestOwed                      *time.Time
 	refunds, pending, discrepancies spool
+	events                          []Event // what the run's slices were found by
+	lookback                        time.Duration
 }
+
+// Events counts the events (job closures, auction ends) the plan was made
+// for: new ones for an incremental run, the last lookback's for a full one.
+func (p *Plan) Events() int { return len(p.events) }
 
 // ErrOutOfOrder means findings were added out of proposal, component order.
 var ErrOutOfOrder = errors.New("findings out of proposal, component order")

@@ -27,6 +27,13 @@ const (
 // Sources lists the event sources.
 var Sources = []string{SourceJobClosures, SourceAuctionEnds}
 
+// Event is one job closure or auction end a run plans for.
+type Event struct {
+	Source string
+	JobID  int64
+	At     time.Time
+}
+
 // Scope says which proposals a run plans.
 type Scope struct {
 	// BatchSize is how many proposals one planning slice covers.
@@ -38,6 +45,11 @@ type Scope struct {
 	Since map[string]time.Time
 	// Until is the settle cutoff.
 	Until time.Time
+	// Lookback is how far before a watermark rows may still appear (they
+	// were committed later than their timestamp says). A full sweep reports
+	// the events of its last Lookback, so that the next incremental run does
+	// not plan them again.
+	Lookback time.Duration
 }
 
 // Incremental reports whether the scope covers only what changed.
@@ -76,6 +88,11 @@ type Outcome struct {
 	Skipped int64
 	// Watermark, set on success, is where the next incremental run starts.
 	Watermark *time.Time
+	// Seen, with Watermark, are the events the run planned that are still
+	// inside the lookback of the new watermark; events at or before Forget
+	// are no longer needed.
+	Seen   []Event
+	Forget time.Time
 }
 
 // Store is what the run loop needs from storage. Implementations translate
@@ -85,8 +102,11 @@ type Store interface {
 	Clock(ctx context.Context) (time.Time, error)
 	// Watermarks returns the shard's watermark per event source.
 	Watermarks(ctx context.Context, shard Shard) (map[string]time.Time, error)
-	// Slices splits the scope's proposals into planning slices.
-	Slices(ctx context.Context, scope Scope) ([]Slice, error)
+	// Slices splits the scope's proposals into planning slices, and returns
+	// the events they were found by: for an incremental run those of its
+	// windows not seen by an earlier run, for a full sweep those of its last
+	// Lookback.
+	Slices(ctx context.Context, scope Scope) ([]Slice, []Event, error)
 	// PlanSlice returns every finding in one slice for the shard. It writes
 	// nothing.
 	PlanSlice(ctx context.Context, p Policy, cutoff time.Time, shard Shard, s Slice) ([]Finding, error)
@@ -239,7 +259,7 @@ func (r *Reconciler) Plan(ctx context.Context) (*Plan, error) {
 	}); err != nil {
 		return nil, err
 	}
-	scope := Scope{BatchSize: r.Options.BatchSize, Shard: r.Options.Shard, Until: now.Add(-r.Policy.SettleDelay)}
+	scope := Scope{BatchSize: r.Options.BatchSize, Shard: r.Options.Shard, Until: now.Add(-r.Policy.SettleDelay), Lookback: r.Options.Lookback}
 	if !r.Options.Full {
 		var marks map[string]time.Time
 		if err := r.retry(ctx, "read watermarks", func(ctx context.Context) (err error) {
@@ -256,13 +276,15 @@ func (r *Reconciler) Plan(ctx context.Context) (*Plan, error) {
 		}
 	}
 	var slices []Slice
+	var events []Event
 	if err := r.retry(ctx, "split into slices", func(ctx context.Context) (err error) {
-		slices, err = r.Store.Slices(ctx, scope)
+		slices, events, err = r.Store.Slices(ctx, scope)
 		return err
 	}); err != nil {
 		return nil, err
 	}
-	plan := &Plan{AsOf: now, SettleCutoff: scope.Until, Policy: r.Policy, Scope: scope.Name(), Shard: scope.Shard.String()}
+	plan := &Plan{AsOf: now, SettleCutoff: scope.Until, Policy: r.Policy, Scope: scope.Name(), Shard: scope.Shard.String(),
+		events: events, lookback: scope.Lookback}
 	if err := r.planSlices(ctx, plan, scope, slices); err != nil {
 		plan.Close()
 		return nil, err
@@ -411,6 +433,12 @@ func (r *Reconciler) execute(ctx context.Context, runID, mode string, policy Pol
 		out.Error = runErr.Error()
 	} else if mode == "run" {
 		out.Watermark = &plan.SettleCutoff
+		out.Forget = plan.SettleCutoff.Add(-plan.lookback)
+		for _, e := range plan.events {
+			if e.At.After(out.Forget) {
+				out.Seen = append(out.Seen, e)
+			}
+		}
 	}
 	return res, errors.Join(runErr, r.finish(runID, out))
 }

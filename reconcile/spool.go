@@ -24,13 +24,13 @@ var SpoolDir = ""
 // in memory, the rest in an unlinked temporary file. It can be read any number
 // of times; it is not safe for concurrent use.
 type spool struct {
-	mem  []Finding
-	file *os.File
-	w    *bufio.Writer
-	size int64 // bytes written to file
-	n    int64
-	buf  []byte
-	err  error // the first write error; every later call returns it
+	mem     []Finding
+	file    *os.File
+	w       *bufio.Writer
+	size    int64 // bytes written to file
+	n       int64
+	buf     []byte
+	err     error   // the first write error; every later call returns it
 	last    Finding // proposal and component of the last one added
 	hasLast bool
 }

@@ -232,6 +232,9 @@ var (
 	qRecordPlan    = query("record_plan.sql")
 	qAbandon       = query("abandon_runs.sql")
 	qFinishRun     = query("finish_run.sql")
+	qApplyAudit    = query("apply_audit.sql")
+	qChangedEvents = query("changed_events.sql")
+	qSaveSeen      = query("save_seen_events.sql")
 )
 
 // policyArgs are the policy fragment's parameters $1-$8.

@@ -57,51 +57,93 @@ func (s *Store) Watermarks(ctx context.Context, shard reconcile.Shard) (map[stri
 
 // idsPerSlice is how many changed proposals one incremental planning
 // statement looks up by id.
-const idsPerSlice = 5000
+const idsPerSlice = 10000
 
 // Slices splits a full sweep into proposal-id ranges of scope.BatchSize
 // proposals each, and an incremental run into lists of the changed
-// proposals' ids.
-func (s *Store) Slices(ctx context.Context, scope reconcile.Scope) ([]reconcile.Slice, error) {
+// proposals' ids; with them, the events they were found by.
+func (s *Store) Slices(ctx context.Context, scope reconcile.Scope) ([]reconcile.Slice, []reconcile.Event, error) {
 	if scope.Incremental() {
+		events, err := s.events(ctx, scope.Since[reconcile.SourceJobClosures], scope.Since[reconcile.SourceAuctionEnds],
+			scope.Until, scope.Shard.String())
+		if err != nil {
+			return nil, nil, err
+		}
+		var closed, ended []int64
+		for _, e := range events {
+			if e.Source == reconcile.SourceJobClosures {
+				closed = append(closed, e.JobID)
+			} else {
+				ended = append(ended, e.JobID)
+			}
+		}
 		var ids []int64
-		if err := s.db.SelectContext(ctx, &ids, qChanged, scope.Since[reconcile.SourceJobClosures],
-			scope.Since[reconcile.SourceAuctionEnds], scope.Until); err != nil {
-			return nil, fmt.Errorf("find changed proposals: %w", translate(err))
+		if len(events) > 0 {
+			if err := s.db.SelectContext(ctx, &ids, qChanged, pq.Array(closed), pq.Array(ended)); err != nil {
+				return nil, nil, fmt.Errorf("find changed proposals: %w", translate(err))
+			}
 		}
 		var out []reconcile.Slice
 		for start := 0; start < len(ids); start += idsPerSlice {
 			out = append(out, reconcile.Slice{IDs: ids[start:min(start+idsPerSlice, len(ids))]})
 		}
-		return out, nil
+		return out, events, nil
+	}
+	// The events of the last lookback, read before any slice is planned: all
+	// of them are planned by the slices that follow.
+	since := scope.Until.Add(-scope.Lookback)
+	events, err := s.events(ctx, since, since, scope.Until, noShard)
+	if err != nil {
+		return nil, nil, err
 	}
 	var b struct {
 		Lo int64 `db:"lo"`
 		Hi int64 `db:"hi"`
 	}
 	if err := s.db.GetContext(ctx, &b, qBounds); err != nil {
-		return nil, fmt.Errorf("read proposal bounds: %w", translate(err))
+		return nil, nil, fmt.Errorf("read proposal bounds: %w", translate(err))
 	}
 	size := scope.BatchSize
 	if size <= 0 {
 		size = 50000
 	}
 	if b.Hi < b.Lo {
-		return nil, nil
+		return nil, events, nil
 	}
 	var out []reconcile.Slice
 	for lo := b.Lo; ; {
 		var next int64
 		err := s.db.GetContext(ctx, &next, qNextBoundary, lo, size)
 		if errors.Is(err, sql.ErrNoRows) {
-			return append(out, reconcile.Slice{Lo: lo, Hi: b.Hi + 1}), nil
+			return append(out, reconcile.Slice{Lo: lo, Hi: b.Hi + 1}), events, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("split proposals into slices: %w", translate(err))
+			return nil, nil, fmt.Errorf("split proposals into slices: %w", translate(err))
 		}
 		out = append(out, reconcile.Slice{Lo: lo, Hi: next})
 		lo = next
 	}
+}
+
+// noShard names no shard: changed_events.sql subtracts no seen events.
+const noShard = "-"
+
+// events reads the events of the windows (closuresSince, until) and
+// (endsSince, until) not yet seen by the shard.
+func (s *Store) events(ctx context.Context, closuresSince, endsSince, until time.Time, shard string) ([]reconcile.Event, error) {
+	var rows []struct {
+		Source  string    `db:"source"`
+		JobID   int64     `db:"job_id"`
+		EventAt time.Time `db:"event_at"`
+	}
+	if err := s.db.SelectContext(ctx, &rows, qChangedEvents, closuresSince, endsSince, until, shard); err != nil {
+		return nil, fmt.Errorf("find changed events: %w", translate(err))
+	}
+	out := make([]reconcile.Event, len(rows))
+	for i, r := range rows {
+		out[i] = reconcile.Event{Source: r.Source, JobID: r.JobID, At: r.EventAt.UTC()}
+	}
+	return out, nil
 }
 
 type findingRow struct {
@@ -236,26 +278,29 @@ func execRows(ctx context.Context, tx *sqlx.Tx, q string, args ...any) (int64, e
 
 type appliedRow struct {
 	LedgerEntryID    int64  `db:"ledger_entry_id"`
-	ProposalID       int64  `db:"proposal_id"`
-	JobID            int64  `db:"job_id"`
 	FreelancerID     int64  `db:"freelancer_id"`
+	ProposalID       int64  `db:"proposal_id"`
 	Component        string `db:"component"`
-	Rule             string `db:"rule"`
 	Connects         int64  `db:"connects"`
+	Inserted         bool   `db:"inserted"`
 	BalancesUpdated  int64  `db:"balances_updated"`
 	BalancesExpected int64  `db:"balances_expected"`
-	RunsUpdated      int64  `db:"runs_updated"`
 }
 
-// Apply writes one batch in one transaction and one statement.
+// Apply writes one batch in one transaction: apply.sql inserts the refunds
+// still owed and moves their balances, apply_audit.sql records them and
+// moves the run's counters.
 func (s *Store) Apply(ctx context.Context, runID string, p reconcile.Policy, cutoff time.Time, refunds []reconcile.Refund) ([]reconcile.Refund, error) {
 	ids := make([]int64, len(refunds))
 	comps := make([]string, len(refunds))
 	amounts := make([]int64, len(refunds))
+	rules := make([]string, len(refunds))
+	planned := make(map[refundKey]reconcile.Refund, len(refunds))
 	for i, r := range refunds {
-		ids[i], comps[i], amounts[i] = r.ProposalID, string(r.Component), r.Connects
+		ids[i], comps[i], amounts[i], rules[i] = r.ProposalID, string(r.Component), r.Connects, string(r.Rule)
+		planned[refundKey{r.ProposalID, r.Component}] = r
 	}
-	args := append(policyArgs(p, cutoff), pq.Array(ids), pq.Array(comps), pq.Array(amounts), runID)
+	args := append(policyArgs(p, cutoff), pq.Array(ids), pq.Array(comps), pq.Array(amounts), pq.Array(rules), runID)
 
 	tx, err := s.db.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	if err != nil {
@@ -266,28 +311,63 @@ func (s *Store) Apply(ctx context.Context, runID string, p reconcile.Policy, cut
 	if err := tx.SelectContext(ctx, &rows, statement("apply.sql", byIDs), args...); err != nil {
 		return nil, fmt.Errorf("apply: %w", translate(err))
 	}
-	if len(rows) > 0 {
+	out := make([]reconcile.Refund, 0, len(rows))
+	var audit auditRows
+	for _, r := range rows {
+		pr, ok := planned[refundKey{r.ProposalID, reconcile.Component(r.Component)}]
+		if !ok {
+			return nil, fmt.Errorf("apply: wrote refund:%d:%s, which is not in the batch; batch rolled back", r.ProposalID, r.Component)
+		}
+		out = append(out, reconcile.Refund{
+			ProposalID: r.ProposalID, FreelancerID: r.FreelancerID, JobID: pr.JobID,
+			Component: reconcile.Component(r.Component), Connects: r.Connects,
+			Rule: pr.Rule, LedgerEntryID: r.LedgerEntryID, EventAt: pr.EventAt,
+		})
+		if r.Inserted {
+			audit.add(out[len(out)-1])
+		}
+	}
+	if len(rows) > 0 && rows[0].BalancesUpdated != rows[0].BalancesExpected {
 		// Every account credited must have had its balance moved, in this
 		// very transaction; otherwise nothing of the batch is kept.
-		if rows[0].BalancesUpdated != rows[0].BalancesExpected {
-			return nil, fmt.Errorf("apply: %d of %d balances updated; batch rolled back", rows[0].BalancesUpdated, rows[0].BalancesExpected)
-		}
-		if rows[0].RunsUpdated != 1 {
+		return nil, fmt.Errorf("apply: %d of %d balances updated; batch rolled back", rows[0].BalancesUpdated, rows[0].BalancesExpected)
+	}
+	if len(audit.entries) > 0 {
+		var n int64
+		err := tx.GetContext(ctx, &n, qApplyAudit, runID, pq.Array(audit.entries), pq.Array(audit.proposals), pq.Array(audit.jobs),
+			pq.Array(audit.accounts), pq.Array(audit.components), pq.Array(audit.rules), pq.Array(audit.connects))
+		if errors.Is(err, sql.ErrNoRows) {
 			return nil, fmt.Errorf("apply: run %s is not recorded; batch rolled back", runID)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("apply audit: %w", translate(err))
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("apply commit: %w", translate(err))
 	}
-	out := make([]reconcile.Refund, len(rows))
-	for i, r := range rows {
-		out[i] = reconcile.Refund{
-			ProposalID: r.ProposalID, FreelancerID: r.FreelancerID, JobID: r.JobID,
-			Component: reconcile.Component(r.Component), Connects: r.Connects,
-			Rule: reconcile.Rule(r.Rule), LedgerEntryID: r.LedgerEntryID,
-		}
-	}
 	return out, nil
+}
+
+type refundKey struct {
+	proposal  int64
+	component reconcile.Component
+}
+
+// auditRows are the parallel arrays apply_audit.sql takes.
+type auditRows struct {
+	entries, proposals, jobs, accounts, connects []int64
+	components, rules                            []string
+}
+
+func (a *auditRows) add(r reconcile.Refund) {
+	a.entries = append(a.entries, r.LedgerEntryID)
+	a.proposals = append(a.proposals, r.ProposalID)
+	a.jobs = append(a.jobs, r.JobID)
+	a.accounts = append(a.accounts, r.FreelancerID)
+	a.connects = append(a.connects, r.Connects)
+	a.components = append(a.components, string(r.Component))
+	a.rules = append(a.rules, string(r.Rule))
 }
 
 // FinishRun closes a run record and, on success, moves the watermarks in the
@@ -306,6 +386,16 @@ func (s *Store) FinishRun(ctx context.Context, runID string, shard reconcile.Sha
 			if _, err := tx.ExecContext(ctx, qSaveWatermark, shard.String(), src, *o.Watermark, runID); err != nil {
 				return fmt.Errorf("save watermark: %w", translate(err))
 			}
+		}
+		sources := make([]string, len(o.Seen))
+		jobs := make([]int64, len(o.Seen))
+		times := make([]string, len(o.Seen)) // timestamptz text, exact to the microsecond
+		for i, e := range o.Seen {
+			sources[i], jobs[i], times[i] = e.Source, e.JobID, e.At.UTC().Format(time.RFC3339Nano)
+		}
+		if _, err := tx.ExecContext(ctx, qSaveSeen, shard.String(), runID, o.Forget,
+			pq.Array(sources), pq.Array(jobs), pq.Array(times)); err != nil {
+			return fmt.Errorf("save seen events: %w", translate(err))
 		}
 	}
 	return translate(tx.Commit())

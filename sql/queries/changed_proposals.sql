@@ -1,20 +1,17 @@
 -- name: ChangedProposals :many
 --
--- The proposals an incremental run reconciles: those of jobs closed or
--- removed in the job-closure window, and those with a bid in an auction that
--- ended in the auction window. Each window is (watermark - lookback, cutoff):
--- the lookback catches rows committed later than their timestamp says. Both
--- reads are index range scans (jobs_closed_at_idx, boost_auctions_ended_at_idx).
+-- The proposals an incremental run plans for its events: every proposal of a
+-- job closed or removed ($1), and every boosted proposal of an auction that
+-- ended ($2). Index lookups by job (proposals_job_id_idx) and by proposal
+-- (boost_bids_pkey), however scattered the jobs are over the id space.
 --
--- Parameters: $1 closures since, $2 auction ends since, $3 cutoff.
+-- Parameters: $1 job ids of closures, $2 job ids of auction ends.
 SELECT p.id
-FROM jobs j
-JOIN proposals p ON p.job_id = j.id
-WHERE j.closed_at > $1 AND j.closed_at < $3
+FROM proposals p
+WHERE p.job_id = ANY ($1::bigint[])
 UNION
 SELECT b.proposal_id
-FROM boost_auctions a
-JOIN proposals p ON p.job_id = a.job_id
+FROM proposals p
 JOIN boost_bids b ON b.proposal_id = p.id
-WHERE a.ended_at > $2 AND a.ended_at < $3
+WHERE p.job_id = ANY ($2::bigint[])
 ORDER BY 1

@@ -101,14 +101,14 @@ facts AS (
                AND NOT coalesce(t.first_eligible_at <= b.outbid_at, false)  AS outbid
     FROM ledger lg
     LEFT JOIN proposals p ON p.id = lg.proposal_id AND {{.In "p.id"}}
-    -- jobs and auctions are keyed by job, not proposal: one primary-key
-    -- lookup per proposal (OFFSET 0 keeps the planner from turning the
-    -- lookup back into a hash of the whole table), so a batch reads what
-    -- it covers, whatever the size of the marketplace.
+    -- Jobs, bids and auctions: one primary-key lookup per proposal (OFFSET 0
+    -- keeps the planner from turning a lookup back into a join over the whole
+    -- table, which it otherwise picks on its poor estimates of the CTEs), so a
+    -- batch reads what it covers, whatever the size of the marketplace.
     LEFT JOIN LATERAL (SELECT jj.id, jj.status, jj.close_reason, jj.closed_at
                        FROM jobs jj WHERE jj.id = p.job_id OFFSET 0) j ON true
     LEFT JOIN touches t ON t.proposal_id = lg.proposal_id
-    LEFT JOIN (SELECT * FROM boost_bids WHERE {{.In "proposal_id"}}) b ON b.proposal_id = lg.proposal_id
+    LEFT JOIN LATERAL (SELECT bb.outcome, bb.outbid_at FROM boost_bids bb WHERE bb.proposal_id = lg.proposal_id OFFSET 0) b ON true
     LEFT JOIN LATERAL (SELECT aa.ended_at FROM boost_auctions aa WHERE aa.job_id = p.job_id OFFSET 0) a ON true
 ),
 components AS (

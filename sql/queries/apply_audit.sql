@@ -1,0 +1,21 @@
+-- name: ApplyAudit :one
+--
+-- Records the refunds apply.sql just inserted, in the same transaction: one
+-- audit row each (ledger entry, run, proposal, job, account, component, rule,
+-- Connects) and the run's issued counters. The rows come from the program as
+-- parallel arrays (what was inserted, with the planned job and rule, which
+-- apply.sql checked against the policy), so no join is needed.
+--
+-- Parameters: $1 run id, $2 ledger entry ids, $3 proposal ids, $4 job ids,
+-- $5 accounts, $6 components, $7 rules, $8 Connects.
+WITH audit AS (
+    INSERT INTO reconciler_refunds (ledger_entry_id, run_id, proposal_id, job_id, freelancer_id, component, rule, connects)
+    SELECT e, $1, p, j, f, c, r, n
+    FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::bigint[]) AS a (e, p, j, f, c, r, n)
+    RETURNING connects
+)
+UPDATE reconciler_runs
+SET refunds_issued  = refunds_issued + (SELECT count(*) FROM audit),
+    connects_issued = connects_issued + (SELECT coalesce(sum(connects), 0) FROM audit)
+WHERE id = $1
+RETURNING refunds_issued
