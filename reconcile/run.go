@@ -294,9 +294,9 @@ func (r *Reconciler) Plan(ctx context.Context) (*Plan, error) {
 
 // planSlices plans the slices on Options.Parallel connections at once and
 // adds their findings to the plan in slice order (slices are in proposal
-// order, and so is each slice's result). The dispatcher runs at most two
-// slices per worker ahead of the slice being added, so memory holds a few
-// slices' findings, never the plan.
+// order, and so is each slice's result). The dispatcher runs at most one
+// slice more than there are workers ahead of the slice being added, so
+// memory holds a few slices' findings, never the plan.
 func (r *Reconciler) planSlices(ctx context.Context, plan *Plan, scope Scope, slices []Slice) error {
 	workers := max(r.Options.Parallel, 1)
 	ctx, cancel := context.WithCancel(ctx)
@@ -309,7 +309,7 @@ func (r *Reconciler) planSlices(ctx context.Context, plan *Plan, scope Scope, sl
 	for i := range results {
 		results[i] = make(chan result, 1)
 	}
-	window := make(chan struct{}, 2*workers) // slices dispatched but not yet added
+	window := make(chan struct{}, workers+1) // slices dispatched but not yet added
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range workers {

@@ -178,17 +178,45 @@ func readFinding(r *bufio.Reader) (Finding, error) {
 		f.EventAt = &t
 	}
 	var strs [3]string
+	var scratch [64]byte
 	for i := range strs {
 		n, err := binary.ReadUvarint(r)
 		if err != nil {
 			return f, io.ErrUnexpectedEOF
 		}
-		b := make([]byte, n)
+		b := scratch[:0]
+		if n > uint64(len(scratch)) {
+			b = make([]byte, n)
+		}
+		b = b[:n]
 		if _, err := io.ReadFull(r, b); err != nil {
 			return f, io.ErrUnexpectedEOF
 		}
-		strs[i] = string(b)
+		strs[i] = Intern(b)
 	}
 	f.Component, f.Rule, f.Class = Component(strs[0]), Rule(strs[1]), Class(strs[2])
 	return f, nil
+}
+
+// known holds the names a finding carries (components, rules, classes and
+// discrepancy kinds), so that reading one back allocates no string.
+var known = func() map[string]string {
+	m := map[string]string{}
+	for _, s := range []string{string(Base), string(Boost), string(RuleTOSRemoved), string(RuleClosedWithoutHire),
+		string(RuleBoostOutbid), string(ClassRefund), string(ClassPending), string(MissingBalance),
+		string(UnexpectedRefund), string(AmountMismatch), string(UnknownProposal), string(UnknownJob),
+		string(InvalidJobState), string(FutureTimestamp), string(PositiveFee), string(MixedAccounts),
+		string(RefundWithoutComponent), string(OutbidWithoutTime), string(InvalidBidOutcome)} {
+		m[s] = s
+	}
+	return m
+}()
+
+// Intern returns b as a string, without allocating when it is one of the
+// names a finding carries (a store scanning many rows uses it too).
+func Intern(b []byte) string {
+	if s, ok := known[string(b)]; ok {
+		return s
+	}
+	return string(b)
 }

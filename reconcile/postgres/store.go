@@ -146,18 +146,6 @@ func (s *Store) events(ctx context.Context, closuresSince, endsSince, until time
 	return out, nil
 }
 
-type findingRow struct {
-	ProposalID   int64      `db:"proposal_id"`
-	JobID        int64      `db:"job_id"`
-	FreelancerID int64      `db:"freelancer_id"`
-	Component    string     `db:"component"`
-	Rule         string     `db:"rule"`
-	Charged      int64      `db:"charged"`
-	Refunded     int64      `db:"refunded"`
-	EventAt      *time.Time `db:"event_at"`
-	Class        string     `db:"class"`
-}
-
 // PlanSlice evaluates the policy for one slice.
 func (s *Store) PlanSlice(ctx context.Context, p reconcile.Policy, cutoff time.Time, shard reconcile.Shard, sl reconcile.Slice) ([]reconcile.Finding, error) {
 	q := statement("plan.sql", filter{kind: byRange.kind, shard: shard})
@@ -166,22 +154,29 @@ func (s *Store) PlanSlice(ctx context.Context, p reconcile.Policy, cutoff time.T
 		q = statement("plan.sql", filter{kind: byIDs.kind, shard: shard})
 		args = append(policyArgs(p, cutoff), pq.Array(sl.IDs))
 	}
-	rows, err := s.db.QueryxContext(ctx, q, args...)
+	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("plan: %w", translate(err))
 	}
 	defer rows.Close()
 	var out []reconcile.Finding
+	// Names are scanned as bytes and interned: a slice of a backlog has tens
+	// of thousands of rows, and each would allocate three strings.
+	var component, rule, class []byte
 	for rows.Next() {
-		var r findingRow
-		if err := rows.StructScan(&r); err != nil {
+		var f reconcile.Finding
+		var eventAt sql.NullTime
+		if err := rows.Scan(&f.ProposalID, &f.JobID, &f.FreelancerID, &component, &rule,
+			&f.Charged, &f.Refunded, &eventAt, &class); err != nil {
 			return nil, fmt.Errorf("plan: %w", translate(err))
 		}
-		out = append(out, reconcile.Finding{
-			ProposalID: r.ProposalID, JobID: r.JobID, FreelancerID: r.FreelancerID,
-			Component: reconcile.Component(r.Component), Rule: reconcile.Rule(r.Rule),
-			Charged: r.Charged, Refunded: r.Refunded, EventAt: r.EventAt, Class: reconcile.Class(r.Class),
-		})
+		f.Component, f.Rule, f.Class = reconcile.Component(reconcile.Intern(component)),
+			reconcile.Rule(reconcile.Intern(rule)), reconcile.Class(reconcile.Intern(class))
+		if eventAt.Valid {
+			t := eventAt.Time.UTC()
+			f.EventAt = &t
+		}
+		out = append(out, f)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("plan: %w", translate(err))
