@@ -241,6 +241,10 @@ func TestConcurrentApplyWithoutLock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	refunds, err := plan.Refunds()
+	if err != nil {
+		t.Fatal(err)
+	}
 	db.MustExec(`INSERT INTO reconciler_runs (id, mode, scope, status, as_of, settle_cutoff, policy)
 	             VALUES ('a', 'run', 'full', 'running', now(), now(), '{}'), ('b', 'run', 'full', 'running', now(), now(), '{}')`)
 	var wg sync.WaitGroup
@@ -249,7 +253,7 @@ func TestConcurrentApplyWithoutLock(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w, err := r.Store.Apply(context.Background(), id, plan.Policy, plan.SettleCutoff, plan.Refunds)
+			w, err := r.Store.Apply(context.Background(), id, plan.Policy, plan.SettleCutoff, refunds)
 			if err != nil {
 				t.Errorf("apply %s: %v", id, err)
 			}

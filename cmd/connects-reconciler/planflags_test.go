@@ -51,7 +51,12 @@ func TestReviewedPlan(t *testing.T) {
 
 	// Refused: an edited plan, an old plan (exit 2), and nothing written.
 	edited := filepath.Join(t.TempDir(), "edited.json")
-	os.WriteFile(edited, []byte(strings.Replace(string(b), `"connects": 6`, `"connects": 60`, 1)), 0o600)
+	// The 20/boost refund's line, raised from 6 Connects to 60.
+	changed := strings.Replace(string(b), `"connects":6,`, `"connects":60,`, 1)
+	if changed == string(b) {
+		t.Fatalf("plan file has no refund of 6 Connects to edit:\n%s", b)
+	}
+	os.WriteFile(edited, []byte(changed), 0o600)
 	if code, _, stderr := invoke(t, env, "run", "--plan", edited); code != exitUsage || !strings.Contains(stderr, "fingerprint mismatch") {
 		t.Errorf("edited plan: exit %d, want %d naming the fingerprint:\n%s", code, exitUsage, stderr)
 	}

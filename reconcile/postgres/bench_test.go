@@ -65,7 +65,7 @@ func TestReferenceWritesWhatARunWrites(t *testing.T) {
 		t.Fatalf("reference: %v", err)
 	}
 	res := fullRun(t, job, true)
-	issued := reconcile.Sum(res.Issued, nil)
+	issued := reconcile.Sum(issuedOf(t, res), nil)
 	if wrote == 0 || wrote != st.MissingRefunds || wrote != issued.Refunds || connects != issued.Connects {
 		t.Fatalf("reference wrote %d refunds, %d Connects; the run %d, %d; the seed left %d missing; want equal and not zero",
 			wrote, connects, issued.Refunds, issued.Connects, st.MissingRefunds)
@@ -146,7 +146,7 @@ func TestActivityDay(t *testing.T) {
 	if res.Plan.Scope != "incremental" {
 		t.Fatalf("scope: got %s, want incremental", res.Plan.Scope)
 	}
-	got, want := reconcile.Sum(res.Issued, nil), plan.Totals()
+	got, want := reconcile.Sum(issuedOf(t, res), nil), plan.Totals()
 	if got.Refunds != want.Refunds || got.Connects != want.Connects || got.Refunds != st.MissingRefunds {
 		t.Fatalf("incremental wrote %d refunds (%d Connects); a full plan had %d (%d), the day left %d missing",
 			got.Refunds, got.Connects, want.Refunds, want.Connects, st.MissingRefunds)

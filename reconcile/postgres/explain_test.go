@@ -243,7 +243,7 @@ func TestExplainReasons(t *testing.T) {
 			plans[key] = plan
 		}
 		planned := map[reconcile.Component]bool{}
-		for _, r := range plans[key].Refunds {
+		for _, r := range refundsOf(t, plans[key]) {
 			if r.ProposalID == id {
 				planned[r.Component] = true
 			}

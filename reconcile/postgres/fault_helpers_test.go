@@ -54,7 +54,7 @@ func newFaultDB(t testing.TB, proposals int64, missing int) *faultDB {
 		t.Fatalf("dry plan: %v", err)
 	}
 	f.want = map[string]reconcile.Refund{}
-	for _, ref := range plan.Refunds {
+	for _, ref := range refundsOf(t, plan) {
 		f.want[componentKey(ref.ProposalID, ref.Component)] = ref
 	}
 	if len(f.want) == 0 {

@@ -93,8 +93,8 @@ func TestFaultTransientErrorsRetried(t *testing.T) {
 			if got := log.retries(); got != 2*retries {
 				t.Errorf("run 2: %d retries in all, want %d", got, 2*retries)
 			}
-			if rec := f.record(id2); rec.Status != reconcile.StatusSucceeded || int(rec.Issued) != len(f.want) || len(res.Issued) != len(f.want) {
-				t.Errorf("run 2: record %+v, issued %d, want succeeded with %d", rec, len(res.Issued), len(f.want))
+			if rec := f.record(id2); rec.Status != reconcile.StatusSucceeded || int(rec.Issued) != len(f.want) || len(issuedOf(t, res)) != len(f.want) {
+				t.Errorf("run 2: record %+v, issued %d, want succeeded with %d", rec, len(issuedOf(t, res)), len(f.want))
 			}
 			f.checkComplete(false)
 		})
@@ -166,7 +166,7 @@ func TestFaultTerminateBackend(t *testing.T) {
 		t.Errorf("the run ended after %d of %d terminations: make it longer", ended, cuts)
 	}
 	t.Logf("terminated the job's backends %d times (%d while a statement ran), %d retries, %d refunds written, %d skipped",
-		ended, hit, log.retries(), len(res.Issued), len(res.Skipped))
+		ended, hit, log.retries(), len(issuedOf(t, res)), len(skippedOf(t, res)))
 	if log.retries() == 0 {
 		t.Error("no retry was needed: the terminations hit nothing")
 	}
@@ -292,7 +292,7 @@ func TestFaultProxyCuts(t *testing.T) {
 				t.Errorf("run 2 record: %+v, want succeeded", rec2)
 			}
 			t.Logf("run 1: %d refunds then cut (%d retries, status %s); run 2: %d more, %d retries, %d skipped",
-				written1, retries1, rec1.Status, len(res.Issued), log.retries()-retries1, len(res.Skipped))
+				written1, retries1, rec1.Status, len(issuedOf(t, res)), log.retries()-retries1, len(skippedOf(t, res)))
 			f.checkComplete(false)
 		})
 	}
@@ -394,8 +394,8 @@ func TestFaultLostCommitAck(t *testing.T) {
 	// The retried batches wrote nothing themselves, but they find what the
 	// attempts whose answer was lost wrote under this run: the result lists
 	// every refund as written and none as skipped.
-	if len(res.Issued) != len(f.want) || len(res.Skipped) != 0 {
-		t.Errorf("result: %d written, %d skipped; want %d written, 0 skipped", len(res.Issued), len(res.Skipped), len(f.want))
+	if len(issuedOf(t, res)) != len(f.want) || len(skippedOf(t, res)) != 0 {
+		t.Errorf("result: %d written, %d skipped; want %d written, 0 skipped", len(issuedOf(t, res)), len(skippedOf(t, res)), len(f.want))
 	}
 	f.checkComplete(false)
 }
@@ -473,8 +473,8 @@ func TestFaultOnlineRace(t *testing.T) {
 			t.Fatalf("run %d: %v (a run must not fail because the online path wrote the same refunds)", runs, err)
 		}
 		runs++
-		issued += len(res.Issued)
-		skipped += len(res.Skipped)
+		issued += len(issuedOf(t, res))
+		skipped += len(skippedOf(t, res))
 	}
 	id := runID("race")
 	done := make(chan struct{})

@@ -169,3 +169,59 @@ func (m *market) checkBalances() {
 		m.t.Errorf("balances differ from ledger sums: %v", bad)
 	}
 }
+
+// fatalT is what the read helpers need of a test: *testing.T and *rapid.T.
+type fatalT interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
+// refundsOf reads the refunds a plan would write.
+func refundsOf(t fatalT, p *reconcile.Plan) []reconcile.Refund {
+	t.Helper()
+	rs, err := p.Refunds()
+	if err != nil {
+		t.Fatalf("read plan refunds: %v", err)
+	}
+	return rs
+}
+
+// pendingOf reads the plan's refunds still inside the settle delay.
+func pendingOf(t fatalT, p *reconcile.Plan) []reconcile.Refund {
+	t.Helper()
+	rs, err := p.PendingRefunds()
+	if err != nil {
+		t.Fatalf("read plan pending refunds: %v", err)
+	}
+	return rs
+}
+
+// discrepanciesOf reads the plan's discrepancies.
+func discrepanciesOf(t fatalT, p *reconcile.Plan) []reconcile.Discrepancy {
+	t.Helper()
+	ds, err := p.Discrepancies()
+	if err != nil {
+		t.Fatalf("read plan discrepancies: %v", err)
+	}
+	return ds
+}
+
+// issuedOf reads the refunds a run wrote.
+func issuedOf(t fatalT, res *reconcile.Result) []reconcile.Refund {
+	t.Helper()
+	rs, err := res.IssuedRefunds()
+	if err != nil {
+		t.Fatalf("read issued refunds: %v", err)
+	}
+	return rs
+}
+
+// skippedOf reads the planned refunds a run skipped.
+func skippedOf(t fatalT, res *reconcile.Result) []reconcile.Refund {
+	t.Helper()
+	rs, err := res.SkippedRefunds()
+	if err != nil {
+		t.Fatalf("read skipped refunds: %v", err)
+	}
+	return rs
+}

@@ -160,7 +160,7 @@ func TestHostileData(t *testing.T) {
 				t.Fatalf("run: %v", err)
 			}
 			var got []string
-			for _, d := range res.Plan.Discrepancies {
+			for _, d := range discrepanciesOf(t, res.Plan) {
 				got = append(got, fmt.Sprintf("%d/%s %s", d.ProposalID, d.Component, d.Kind))
 			}
 			sort.Strings(got)
@@ -169,7 +169,7 @@ func TestHostileData(t *testing.T) {
 			}
 			wantRefunds := append([]string{"99/base"}, tc.refunds...)
 			sort.Strings(wantRefunds)
-			if got := issuedKeys(res.Issued); !reflect.DeepEqual(got, wantRefunds) {
+			if got := issuedKeys(issuedOf(t, res)); !reflect.DeepEqual(got, wantRefunds) {
 				t.Errorf("refunds written:\n got %v\nwant %v", got, wantRefunds)
 			}
 		})

@@ -53,8 +53,8 @@ func TestIncrementalRuns(t *testing.T) {
 	if err != nil {
 		t.Fatalf("first run: %v", err)
 	}
-	if res.Plan.Scope != "full" || len(res.Issued) != 1 {
-		t.Fatalf("first run (no watermark: full): err %v, scope %s, issued %d; want full, 1", err, res.Plan.Scope, len(res.Issued))
+	if res.Plan.Scope != "full" || len(issuedOf(t, res)) != 1 {
+		t.Fatalf("first run (no watermark: full): err %v, scope %s, issued %d; want full, 1", err, res.Plan.Scope, len(issuedOf(t, res)))
 	}
 	first := watermark(t, m)
 	if first == nil || !first.Equal(res.Plan.SettleCutoff) {
@@ -91,19 +91,19 @@ func TestIncrementalRuns(t *testing.T) {
 	if err != nil || res.Plan.Scope != "incremental" {
 		t.Fatalf("second run: err %v, scope %s", err, res.Plan.Scope)
 	}
-	if got, want := issuedKeys(res.Issued), []string{"20/base", "30/boost"}; !reflect.DeepEqual(got, want) {
+	if got, want := issuedKeys(issuedOf(t, res)), []string{"20/base", "30/boost"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("incremental run wrote %v, want %v", got, want)
 	}
 	noop, err := incremental().Run(ctx, "noop")
-	if err != nil || len(noop.Plan.Refunds) != 0 {
-		t.Errorf("no-op incremental run: err %v, planned %d", err, len(noop.Plan.Refunds))
+	if err != nil || len(refundsOf(t, noop.Plan)) != 0 {
+		t.Errorf("no-op incremental run: err %v, planned %d", err, len(refundsOf(t, noop.Plan)))
 	}
 	full := m.reconciler(p)
 	res, err = full.Run(ctx, "full")
 	if err != nil || res.Plan.Scope != "full" {
 		t.Fatalf("full run: err %v", err)
 	}
-	if got, want := issuedKeys(res.Issued), []string{"40/base"}; !reflect.DeepEqual(got, want) {
+	if got, want := issuedKeys(issuedOf(t, res)), []string{"40/base"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("full sweep wrote %v, want %v", got, want)
 	}
 	m.checkBalances()
@@ -149,7 +149,7 @@ func TestShardsPartitionTheWork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(whole.Refunds) == 0 {
+	if len(refundsOf(t, whole)) == 0 {
 		t.Fatal("the seeded marketplace owes nothing: the test would prove nothing")
 	}
 	const n = 3
@@ -162,7 +162,7 @@ func TestShardsPartitionTheWork(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, f := range part.Refunds {
+		for _, f := range refundsOf(t, part) {
 			k := fmt.Sprintf("%d/%s@%d", f.ProposalID, f.Component, f.FreelancerID)
 			seen[k]++
 			union = append(union, k)
@@ -174,7 +174,7 @@ func TestShardsPartitionTheWork(t *testing.T) {
 		}
 	}
 	var want []string
-	for _, f := range whole.Refunds {
+	for _, f := range refundsOf(t, whole) {
 		want = append(want, fmt.Sprintf("%d/%s@%d", f.ProposalID, f.Component, f.FreelancerID))
 	}
 	sort.Strings(union)

@@ -356,7 +356,7 @@ func TestPolicyRules(t *testing.T) {
 				t.Errorf("ledger refunds:\n got %v\nwant %v", got, tc.want)
 			}
 			gotRules := map[string]reconcile.Rule{}
-			for _, f := range res.Issued {
+			for _, f := range issuedOf(t, res) {
 				gotRules[fmt.Sprintf("%d/%s", f.ProposalID, f.Component)] = f.Rule
 			}
 			if tc.rules == nil {
@@ -366,15 +366,15 @@ func TestPolicyRules(t *testing.T) {
 				t.Errorf("rules of refunds written:\n got %v\nwant %v", gotRules, tc.rules)
 			}
 			var gotDisc []string
-			for _, d := range res.Plan.Discrepancies {
+			for _, d := range discrepanciesOf(t, res.Plan) {
 				gotDisc = append(gotDisc, fmt.Sprintf("%d/%s %s", d.ProposalID, d.Component, d.Kind))
 			}
 			sort.Strings(gotDisc)
 			if !reflect.DeepEqual(gotDisc, tc.discrepancies) {
 				t.Errorf("discrepancies:\n got %v\nwant %v", gotDisc, tc.discrepancies)
 			}
-			if res.Plan.Pending != tc.pending {
-				t.Errorf("pending: got %d, want %d", res.Plan.Pending, tc.pending)
+			if res.Plan.Totals().Pending != tc.pending {
+				t.Errorf("pending: got %d, want %d", res.Plan.Totals().Pending, tc.pending)
 			}
 			if tc.discrepancies == nil || !containsKind(tc.discrepancies, "missing_balance") {
 				m.checkBalances()
@@ -385,8 +385,8 @@ func TestPolicyRules(t *testing.T) {
 			if err != nil {
 				t.Fatalf("second run: %v", err)
 			}
-			if len(again.Issued) != 0 || len(again.Plan.Refunds) != 0 {
-				t.Errorf("second run: planned %d, wrote %d; want nothing", len(again.Plan.Refunds), len(again.Issued))
+			if len(issuedOf(t, again)) != 0 || len(refundsOf(t, again.Plan)) != 0 {
+				t.Errorf("second run: planned %d, wrote %d; want nothing", len(refundsOf(t, again.Plan)), len(issuedOf(t, again)))
 			}
 		})
 	}
@@ -420,8 +420,8 @@ func TestApplySkipsRefundsNoLongerOwed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(plan.Refunds) != 3 {
-		t.Fatalf("planned %d refunds, want 3", len(plan.Refunds))
+	if len(refundsOf(t, plan)) != 3 {
+		t.Fatalf("planned %d refunds, want 3", len(refundsOf(t, plan)))
 	}
 	// Meanwhile: job 1 reopened; proposal 20 refunded online.
 	m.exec(`UPDATE jobs SET status = 'open', close_reason = NULL, closed_at = NULL WHERE id = 1`)
@@ -430,7 +430,7 @@ func TestApplySkipsRefundsNoLongerOwed(t *testing.T) {
 	store := r.Store
 	m.exec(`INSERT INTO reconciler_runs (id, mode, scope, status, as_of, settle_cutoff, policy)
 	        VALUES ('manual', 'run', 'full', 'running', now(), now(), '{}')`)
-	written, err := store.Apply(context.Background(), "manual", plan.Policy, plan.SettleCutoff, plan.Refunds)
+	written, err := store.Apply(context.Background(), "manual", plan.Policy, plan.SettleCutoff, refundsOf(t, plan))
 	if err != nil {
 		t.Fatal(err)
 	}

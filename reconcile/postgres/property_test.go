@@ -82,12 +82,12 @@ func TestPropertyReconcileMatchesModel(t *testing.T) {
 		}
 		wantRun := propModelPlan(w, pol, res.Plan.AsOf)
 		propComparePlan(rt, "run's plan", res.Plan, pol, wantRun)
-		propEqualStrings(rt, "refunds the run wrote vs the model", propRefundStrings(res.Issued), propRefundStrings(wantRun.Refunds))
-		propEqualStrings(rt, "refunds the run wrote vs the dry-run plan", propRefundStrings(res.Issued), propRefundStrings(dry.Refunds))
-		if len(res.Skipped) != 0 {
-			rt.Fatalf("run skipped %v; nothing changed between plan and apply", propRefundStrings(res.Skipped))
+		propEqualStrings(rt, "refunds the run wrote vs the model", propRefundStrings(issuedOf(rt, res)), propRefundStrings(wantRun.Refunds))
+		propEqualStrings(rt, "refunds the run wrote vs the dry-run plan", propRefundStrings(issuedOf(rt, res)), propRefundStrings(refundsOf(rt, dry)))
+		if len(skippedOf(rt, res)) != 0 {
+			rt.Fatalf("run skipped %v; nothing changed between plan and apply", propRefundStrings(skippedOf(rt, res)))
 		}
-		for _, f := range res.Issued {
+		for _, f := range issuedOf(rt, res) {
 			if f.LedgerEntryID == 0 {
 				rt.Fatalf("issued refund %d/%s has no ledger entry id", f.ProposalID, f.Component)
 			}
@@ -118,9 +118,9 @@ func TestPropertyReconcileMatchesModel(t *testing.T) {
 		if err != nil {
 			rt.Fatalf("second run: %v", err)
 		}
-		if len(again.Plan.Refunds) != 0 || len(again.Issued) != 0 {
+		if len(refundsOf(rt, again.Plan)) != 0 || len(issuedOf(rt, again)) != 0 {
 			rt.Fatalf("second run planned %v and wrote %v; want nothing",
-				propRefundStrings(again.Plan.Refunds), propRefundStrings(again.Issued))
+				propRefundStrings(refundsOf(rt, again.Plan)), propRefundStrings(issuedOf(rt, again)))
 		}
 		wantAgain := propModelPlan(w, pol, again.Plan.AsOf)
 		if len(wantAgain.Refunds) != 0 {
@@ -135,9 +135,9 @@ func TestPropertyReconcileMatchesModel(t *testing.T) {
 		if err != nil {
 			rt.Fatalf("incremental run: %v", err)
 		}
-		if incRes.Status != reconcile.StatusSucceeded || len(incRes.Plan.Refunds) != 0 || len(incRes.Issued) != 0 {
+		if incRes.Status != reconcile.StatusSucceeded || len(refundsOf(rt, incRes.Plan)) != 0 || len(issuedOf(rt, incRes)) != 0 {
 			rt.Fatalf("incremental run: status %s, planned %v, wrote %v; want succeeded, nothing", incRes.Status,
-				propRefundStrings(incRes.Plan.Refunds), propRefundStrings(incRes.Issued))
+				propRefundStrings(refundsOf(rt, incRes.Plan)), propRefundStrings(issuedOf(rt, incRes)))
 		}
 		propEqualStrings(rt, "ledger refund entries after a second run", propLedgerRefunds(rt, m), w.refundEntries())
 		m.checkBalances()
@@ -609,14 +609,15 @@ func propComparePlan(t *rapid.T, what string, got *reconcile.Plan, pol reconcile
 	if got.Scope != "full" {
 		t.Fatalf("%s: scope %q, want full", what, got.Scope)
 	}
-	propEqualStrings(t, what+": refunds", propRefundStrings(got.Refunds), propRefundStrings(want.Refunds))
-	for i, r := range got.Refunds { // same order: both sorted by proposal, component
+	gotRefunds := refundsOf(t, got)
+	propEqualStrings(t, what+": refunds", propRefundStrings(gotRefunds), propRefundStrings(want.Refunds))
+	for i, r := range gotRefunds { // same order: both sorted by proposal, component
 		if w := want.Refunds[i].EventAt; r.EventAt == nil || !r.EventAt.Equal(*w) {
 			t.Fatalf("%s: refund %d/%s: event at %v, want %v", what, r.ProposalID, r.Component, r.EventAt, *w)
 		}
 	}
 	gotD, wantD := []string{}, []string{}
-	for _, d := range got.Discrepancies {
+	for _, d := range discrepanciesOf(t, got) {
 		gotD = append(gotD, propDiscrepancyString(propDiscrepancy{
 			ProposalID: d.ProposalID, Component: d.Component, Kind: d.Kind, JobID: d.JobID,
 			Rule: d.Rule, Charged: d.Charged, Refunded: d.Refunded,
@@ -628,12 +629,12 @@ func propComparePlan(t *rapid.T, what string, got *reconcile.Plan, pol reconcile
 	sort.Strings(gotD)
 	sort.Strings(wantD)
 	propEqualStrings(t, what+": discrepancies", gotD, wantD)
-	if got.Pending != want.Pending {
-		t.Fatalf("%s: pending %d, want %d", what, got.Pending, want.Pending)
+	if got.Totals().Pending != want.Pending {
+		t.Fatalf("%s: pending %d, want %d", what, got.Totals().Pending, want.Pending)
 	}
-	if (got.OldestPending == nil) != (want.OldestPending == nil) ||
-		(got.OldestPending != nil && !got.OldestPending.Equal(*want.OldestPending)) {
-		t.Fatalf("%s: oldest pending %v, want %v", what, got.OldestPending, want.OldestPending)
+	if oldest := got.OldestPending(); (oldest == nil) != (want.OldestPending == nil) ||
+		(oldest != nil && !oldest.Equal(*want.OldestPending)) {
+		t.Fatalf("%s: oldest pending %v, want %v", what, oldest, want.OldestPending)
 	}
 }
 
