@@ -14,7 +14,7 @@ CREATE TABLE reconciler_seen_events (
     PRIMARY KEY (shard, source, job_id, event_at)
 );
 CREATE INDEX reconciler_seen_events_prune_idx ON reconciler_seen_events (shard, event_at);
-GRANT SELECT, INSERT, DELETE ON reconciler_seen_events TO connects_reconciler;
+GRANT SELECT, INSERT, UPDATE, DELETE ON reconciler_seen_events TO connects_reconciler;
 
 -- +goose Down
 DROP TABLE reconciler_seen_events;
