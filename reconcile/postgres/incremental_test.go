@@ -244,3 +244,79 @@ func TestRunInterruptedWhilePlanning(t *testing.T) {
 		t.Errorf("an interrupted run set the watermark to %v", w)
 	}
 }
+
+// An incremental run re-reads its lookback window every time, but plans only
+// the events no successful run planned before: right after a run that saw
+// everything it plans nothing; a closure committed late (timestamp inside the
+// lookback, before the watermark) and a job closed again (new closed_at) are
+// planned; a refused run records nothing as seen.
+func TestIncrementalPlansOnlyUnseenEvents(t *testing.T) {
+	t.Parallel()
+	m := newMarket(t)
+	p := reconcile.DefaultPolicy()
+	p.SettleDelay = 0
+	incremental := func() *reconcile.Reconciler {
+		r := m.reconciler(p)
+		r.Options.Full = false
+		r.Options.Lookback = time.Hour
+		return r
+	}
+	ctx := context.Background()
+	seen := func() int {
+		var n int
+		if err := m.db.Get(&n, `SELECT count(*) FROM reconciler_seen_events`); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	m.job(1, "closed", "no_hire", ago(10*min1))
+	m.proposal(10, 1, 100, nil)
+	m.fee(100, 10, "base", 4)
+	res, err := incremental().Run(ctx, "first")
+	if err != nil || res.Plan.Scope != "full" || len(issuedOf(t, res)) != 1 {
+		t.Fatalf("first run: err %v; want a full run writing 10/base", err)
+	}
+	if got := seen(); got != 1 {
+		t.Fatalf("seen events after a full run: got %d, want 1 (job 1's closure, inside the lookback)", got)
+	}
+
+	again, err := incremental().Run(ctx, "again")
+	if err != nil || again.Plan.Scope != "incremental" {
+		t.Fatalf("second run: err %v", err)
+	}
+	if again.Plan.Events() != 0 || again.Plan.Totals().Refunds != 0 {
+		t.Errorf("a tick with nothing new planned %d events, %d refunds; want 0, 0", again.Plan.Events(), again.Plan.Totals().Refunds)
+	}
+
+	// Committed now, stamped 20 minutes before the watermark: a late commit.
+	m.job(2, "closed", "no_hire", ago(20*min1))
+	m.proposal(20, 2, 101, nil)
+	m.fee(101, 20, "base", 4)
+	// Job 1 reopened, proposed to, and closed again: a new event for the
+	// same job.
+	m.proposal(11, 1, 102, nil)
+	m.fee(102, 11, "base", 6)
+	m.exec(`UPDATE jobs SET closed_at = now() - interval '1 second' WHERE id = 1`)
+
+	refused := incremental()
+	refused.Limits = reconcile.Limits{MaxRefunds: 1}
+	if _, err := refused.Run(ctx, "refused"); err == nil {
+		t.Fatal("a run over its limit must be refused")
+	}
+	late, err := incremental().Run(ctx, "late")
+	if err != nil {
+		t.Fatalf("late run: %v", err)
+	}
+	if late.Plan.Events() != 2 {
+		t.Errorf("events planned after a late commit and a re-close: got %d, want 2", late.Plan.Events())
+	}
+	if got, want := issuedKeys(issuedOf(t, late)), []string{"11/base", "20/base"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("late run wrote %v, want %v", got, want)
+	}
+	last, err := incremental().Run(ctx, "last")
+	if err != nil || last.Plan.Events() != 0 {
+		t.Errorf("the tick after: err %v, events %d; want none", err, last.Plan.Events())
+	}
+	m.checkBalances()
+}
