@@ -18,6 +18,7 @@ const (
 	ClassMissingBalance   Class = Class(MissingBalance)
 	ClassUnexpectedRefund Class = Class(UnexpectedRefund)
 	ClassAmountMismatch   Class = Class(AmountMismatch)
+	ClassWrongAccount     Class = Class(WrongAccount)
 )
 
 // Finding is one proposal component the policy has something to say about.
@@ -29,6 +30,7 @@ type Finding struct {
 	Rule         Rule  // empty when no rule entitles the component
 	Charged      int64 // charged(P, C)
 	Refunded     int64 // sum of existing refund entries, 0 when none
+	RefundedTo   int64 // the account an existing refund credited, 0 when none
 	EventAt      *time.Time
 	Class        Class
 	// LedgerEntryID is set on refunds a run wrote.
@@ -70,6 +72,9 @@ type Discrepancy struct {
 	Rule         Rule            `json:"rule,omitempty"`
 	Charged      int64           `json:"charged"`
 	Refunded     int64           `json:"refunded"`
+	// RefundedTo is the account the existing refund credited, for
+	// wrong_account (FreelancerID is the account charged).
+	RefundedTo int64 `json:"refunded_to,omitempty"`
 }
 
 // Plan is what a run found: the refunds to write, the owed refunds still
@@ -192,11 +197,15 @@ func (r Refund) finding() Finding {
 
 // discrepancy is a finding as a discrepancy.
 func (f Finding) discrepancy() Discrepancy {
-	return Discrepancy{
+	d := Discrepancy{
 		ProposalID: f.ProposalID, Component: f.Component, Kind: DiscrepancyKind(f.Class),
 		FreelancerID: f.FreelancerID, JobID: f.JobID, Rule: f.Rule,
 		Charged: f.Charged, Refunded: f.Refunded,
 	}
+	if d.Kind == WrongAccount {
+		d.RefundedTo = f.RefundedTo
+	}
+	return d
 }
 
 // Amount is a count of refunds and the Connects they return.

@@ -348,7 +348,8 @@ func decodePlan(r io.Reader) (p *Plan, fp string, h planHead, err error) {
 					return fmt.Errorf("discrepancy %d: kind %q", n, d.Kind)
 				}
 				return p.Add(Finding{ProposalID: d.ProposalID, JobID: d.JobID, FreelancerID: d.FreelancerID,
-					Component: d.Component, Rule: d.Rule, Charged: d.Charged, Refunded: d.Refunded, Class: Class(d.Kind)})
+					Component: d.Component, Rule: d.Rule, Charged: d.Charged, Refunded: d.Refunded,
+					RefundedTo: d.RefundedTo, Class: Class(d.Kind)})
 			})
 		default:
 			return p, "", h, fmt.Errorf("unknown field %q", key)

@@ -40,6 +40,9 @@ type DiscrepancyKind string
 const (
 	// UnexpectedRefund is a refund that no rule entitles.
 	UnexpectedRefund DiscrepancyKind = "unexpected_refund"
+	// WrongAccount is a refund credited to another account than the one
+	// charged for the component, whatever its amount.
+	WrongAccount DiscrepancyKind = "wrong_account"
 	// AmountMismatch is a refund whose amount differs from what was charged.
 	AmountMismatch DiscrepancyKind = "amount_mismatch"
 	// MissingBalance is an owed refund whose account has no balance row: the
@@ -60,6 +63,12 @@ const (
 	OutbidWithoutTime      DiscrepancyKind = "outbid_without_time"
 	InvalidBidOutcome      DiscrepancyKind = "invalid_bid_outcome"
 )
+
+// DiscrepancyKinds lists every kind, the contract's first (in their order of
+// precedence), then missing_balance, then the defects.
+var DiscrepancyKinds = []DiscrepancyKind{UnexpectedRefund, WrongAccount, AmountMismatch, MissingBalance,
+	UnknownProposal, UnknownJob, InvalidJobState, FutureTimestamp, PositiveFee, MixedAccounts,
+	RefundWithoutComponent, OutbidWithoutTime, InvalidBidOutcome}
 
 // EligibleInteractions are the contract's default interaction kinds that
 // count as the client having interacted with a proposal.

@@ -139,6 +139,7 @@ func appendFinding(b []byte, f Finding) []byte {
 	b = binary.AppendVarint(b, f.Charged)
 	b = binary.AppendVarint(b, f.Refunded)
 	b = binary.AppendVarint(b, f.LedgerEntryID)
+	b = binary.AppendVarint(b, f.RefundedTo)
 	if f.EventAt == nil {
 		b = append(b, 0)
 	} else {
@@ -156,7 +157,7 @@ func appendFinding(b []byte, f Finding) []byte {
 func readFinding(r *bufio.Reader) (Finding, error) {
 	var f Finding
 	var err error
-	ints := []*int64{&f.ProposalID, &f.JobID, &f.FreelancerID, &f.Charged, &f.Refunded, &f.LedgerEntryID}
+	ints := []*int64{&f.ProposalID, &f.JobID, &f.FreelancerID, &f.Charged, &f.Refunded, &f.LedgerEntryID, &f.RefundedTo}
 	for i, p := range ints {
 		if *p, err = binary.ReadVarint(r); err != nil {
 			if i > 0 && errors.Is(err, io.EOF) {
@@ -204,7 +205,7 @@ var known = func() map[string]string {
 	m := map[string]string{}
 	for _, s := range []string{string(Base), string(Boost), string(RuleTOSRemoved), string(RuleClosedWithoutHire),
 		string(RuleBoostOutbid), string(ClassRefund), string(ClassPending), string(MissingBalance),
-		string(UnexpectedRefund), string(AmountMismatch), string(UnknownProposal), string(UnknownJob),
+		string(UnexpectedRefund), string(WrongAccount), string(AmountMismatch), string(UnknownProposal), string(UnknownJob),
 		string(InvalidJobState), string(FutureTimestamp), string(PositiveFee), string(MixedAccounts),
 		string(RefundWithoutComponent), string(OutbidWithoutTime), string(InvalidBidOutcome)} {
 		m[s] = s

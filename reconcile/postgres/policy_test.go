@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,7 +32,9 @@ func TestPolicyRules(t *testing.T) {
 		want map[string]string
 		// rules says which rule issued each refund the run wrote.
 		rules map[string]reconcile.Rule
-		// discrepancies are "proposal/component kind".
+		// discrepancies are "proposal/component kind", then " rule=R" when
+		// a rule is named and " to=A" for the account a wrong_account
+		// refund credited.
 		discrepancies []string
 		pending       int64
 	}{
@@ -285,7 +288,7 @@ func TestPolicyRules(t *testing.T) {
 				m.entry(100, 3, "refund", 10, "base", "online:10:base")
 			},
 			want:          map[string]string{"10/base": "3@100"},
-			discrepancies: []string{"10/base amount_mismatch"},
+			discrepancies: []string{"10/base amount_mismatch rule=closed_without_hire"},
 		},
 		{
 			name: "precedence: a removed job's outbid boost is refunded as tos_removed",
@@ -332,7 +335,41 @@ func TestPolicyRules(t *testing.T) {
 				m.exec(`DELETE FROM connects_balances WHERE freelancer_id = 100`)
 			},
 			want:          map[string]string{},
-			discrepancies: []string{"10/base missing_balance"},
+			discrepancies: []string{"10/base missing_balance rule=closed_without_hire"},
+		},
+		{
+			name: "a refund credited to another account than the one charged is reported, not counted as paid",
+			build: func(m *market) {
+				m.job(1, "closed", "no_hire", ago(2*h))
+				m.proposal(10, 1, 36, nil)
+				m.fee(36, 10, "base", 14)
+				m.entry(1, 14, "refund", 10, "base", "online:10:base") // to freelancer 1, not 36
+			},
+			want:          map[string]string{"10/base": "14@1"},
+			discrepancies: []string{"10/base wrong_account rule=closed_without_hire to=1"},
+		},
+		{
+			name: "wrong_account takes precedence over amount_mismatch",
+			build: func(m *market) {
+				m.job(1, "closed", "no_hire", ago(2*h))
+				m.proposal(10, 1, 36, nil)
+				m.fee(36, 10, "base", 14)
+				m.entry(1, 9, "refund", 10, "base", "online:10:base")
+			},
+			want:          map[string]string{"10/base": "9@1"},
+			discrepancies: []string{"10/base wrong_account rule=closed_without_hire to=1"},
+		},
+		{
+			name: "unexpected_refund takes precedence over wrong_account; no rule is named for a never-charged component",
+			build: func(m *market) {
+				m.job(1, "closed", "no_hire", ago(2*h))
+				m.proposal(10, 1, 36, nil)
+				m.fee(36, 10, "base", 4)
+				m.entry(1, 5, "refund", 10, "boost", "online:10:boost") // the boost was never charged
+			},
+			want:          map[string]string{"10/base": "4@36", "10/boost": "5@1"},
+			rules:         map[string]reconcile.Rule{"10/base": reconcile.RuleClosedWithoutHire},
+			discrepancies: []string{"10/boost unexpected_refund"},
 		},
 	}
 	for _, tc := range cases {
@@ -367,7 +404,14 @@ func TestPolicyRules(t *testing.T) {
 			}
 			var gotDisc []string
 			for _, d := range discrepanciesOf(t, res.Plan) {
-				gotDisc = append(gotDisc, fmt.Sprintf("%d/%s %s", d.ProposalID, d.Component, d.Kind))
+				text := fmt.Sprintf("%d/%s %s", d.ProposalID, d.Component, d.Kind)
+				if d.Rule != "" {
+					text += " rule=" + string(d.Rule)
+				}
+				if d.RefundedTo != 0 {
+					text += fmt.Sprintf(" to=%d", d.RefundedTo)
+				}
+				gotDisc = append(gotDisc, text)
 			}
 			sort.Strings(gotDisc)
 			if !reflect.DeepEqual(gotDisc, tc.discrepancies) {
@@ -394,7 +438,7 @@ func TestPolicyRules(t *testing.T) {
 
 func containsKind(list []string, kind string) bool {
 	for _, s := range list {
-		if len(s) >= len(kind) && s[len(s)-len(kind):] == kind {
+		if f := strings.Fields(s); len(f) > 1 && f[1] == kind {
 			return true
 		}
 	}

@@ -167,7 +167,7 @@ func (s *Store) PlanSlice(ctx context.Context, p reconcile.Policy, cutoff time.T
 		var f reconcile.Finding
 		var eventAt sql.NullTime
 		if err := rows.Scan(&f.ProposalID, &f.JobID, &f.FreelancerID, &component, &rule,
-			&f.Charged, &f.Refunded, &eventAt, &class); err != nil {
+			&f.Charged, &f.Refunded, &f.RefundedTo, &eventAt, &class); err != nil {
 			return nil, fmt.Errorf("plan: %w", translate(err))
 		}
 		f.Component, f.Rule, f.Class = reconcile.Component(reconcile.Intern(component)),

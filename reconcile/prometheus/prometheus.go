@@ -48,7 +48,7 @@ var lastRunStatuses = Statuses[:4]
 
 var components = []reconcile.Component{reconcile.Base, reconcile.Boost}
 
-var kinds = []reconcile.DiscrepancyKind{reconcile.UnexpectedRefund, reconcile.AmountMismatch, reconcile.MissingBalance}
+var kinds = reconcile.DiscrepancyKinds
 
 // Metrics holds the job's metrics. Its methods are safe for concurrent use.
 type Metrics struct {

@@ -138,8 +138,18 @@ connects_reconciler_last_run_status{status="succeeded"} 1
 # HELP connects_reconciler_discrepancies Discrepancies the last run of each scope found, by kind; a full sweep sees all of them, an incremental run those among what changed.
 # TYPE connects_reconciler_discrepancies gauge
 connects_reconciler_discrepancies{kind="amount_mismatch",scope="full"} 0
+connects_reconciler_discrepancies{kind="future_timestamp",scope="full"} 0
+connects_reconciler_discrepancies{kind="invalid_bid_outcome",scope="full"} 0
+connects_reconciler_discrepancies{kind="invalid_job_state",scope="full"} 0
 connects_reconciler_discrepancies{kind="missing_balance",scope="full"} 0
+connects_reconciler_discrepancies{kind="mixed_accounts",scope="full"} 0
+connects_reconciler_discrepancies{kind="outbid_without_time",scope="full"} 0
+connects_reconciler_discrepancies{kind="positive_fee",scope="full"} 0
+connects_reconciler_discrepancies{kind="refund_without_component",scope="full"} 0
 connects_reconciler_discrepancies{kind="unexpected_refund",scope="full"} 2
+connects_reconciler_discrepancies{kind="unknown_job",scope="full"} 0
+connects_reconciler_discrepancies{kind="unknown_proposal",scope="full"} 0
+connects_reconciler_discrepancies{kind="wrong_account",scope="full"} 0
 # HELP connects_reconciler_oldest_owed_refund_age_seconds Age, at the last run's end, of the oldest event entitling a refund that was owed and still not in the ledger; 0 when none.
 # TYPE connects_reconciler_oldest_owed_refund_age_seconds gauge
 connects_reconciler_oldest_owed_refund_age_seconds 690
@@ -201,5 +211,28 @@ func TestGrouping(t *testing.T) {
 		if got := fmt.Sprint(Grouping(tt.o)); got != tt.want {
 			t.Errorf("Grouping(%+v): got %s, want %s", tt.o, got, tt.want)
 		}
+	}
+}
+
+// Every kind's gauge is set on every run: a defect found by one run and gone
+// by the next reads 0 again (schedule mode serves one registry for hours).
+func TestDiscrepancyGaugesReset(t *testing.T) {
+	t.Parallel()
+	m := New()
+	withDefect := &reconcile.Plan{AsOf: t0, Scope: "full"}
+	if err := withDefect.Add(reconcile.Finding{ProposalID: 5, Component: reconcile.Base, Class: reconcile.Class(reconcile.InvalidJobState)}); err != nil {
+		t.Fatal(err)
+	}
+	gauge := func() float64 {
+		return testutil.ToFloat64(m.discrepancies.WithLabelValues(string(reconcile.InvalidJobState), "full"))
+	}
+	m.Record(Run{Result: &reconcile.Result{Status: reconcile.StatusSucceeded, Plan: withDefect}, Started: t0, Ended: t0.Add(time.Second)})
+	if got := gauge(); got != 1 {
+		t.Fatalf("after a run finding the defect: got %v, want 1", got)
+	}
+	m.Record(Run{Result: &reconcile.Result{Status: reconcile.StatusSucceeded, Plan: &reconcile.Plan{AsOf: t0, Scope: "full"}},
+		Started: t0, Ended: t0.Add(time.Second)})
+	if got := gauge(); got != 0 {
+		t.Errorf("after a run no longer finding it: got %v, want 0", got)
 	}
 }

@@ -6,7 +6,7 @@
 -- so only the few interesting rows cross the wire.
 WITH {{template "policy.sql" .}}
 SELECT proposal_id, job_id, freelancer_id, component, coalesce(rule, '') AS rule,
-       charged, coalesce(refunded, 0) AS refunded, event_at, class
+       charged, coalesce(refunded, 0) AS refunded, coalesce(refunded_to, 0) AS refunded_to, event_at, class
 FROM decisions
 WHERE class IS NOT NULL
 ORDER BY proposal_id, component

@@ -7,7 +7,10 @@
 --   refund             owed, settled, missing: the job writes it
 --   pending            owed and missing, but its event is inside the settle delay
 --   missing_balance    owed and missing, but the charged account has no balance row
---   unexpected_refund  a refund exists that no rule entitles (or nothing was charged)
+--   unexpected_refund  a refund exists that no rule entitles (or nothing was
+--                      charged); its rule is NULL, as no rule entitles it
+--   wrong_account      a refund exists credited to another account than the
+--                      one charged (whatever its amount); refunded_to names it
 --   amount_mismatch    a refund exists whose amount differs from the charge
 --   a defect kind      the data this component depends on is broken, so the
 --                      job neither refunds nor judges it (see "defects" below)
@@ -47,6 +50,10 @@ ledger AS (
            min(l.freelancer_id) FILTER (WHERE l.entry_type = 'boost_fee')      AS boost_account,
            sum(l.amount) FILTER (WHERE l.entry_type = 'refund' AND l.component = 'base')  AS base_refunded,
            sum(l.amount) FILTER (WHERE l.entry_type = 'refund' AND l.component = 'boost') AS boost_refunded,
+           -- at most one refund per component (the contract's unique index),
+           -- so min is the account it was credited to
+           min(l.freelancer_id) FILTER (WHERE l.entry_type = 'refund' AND l.component = 'base')  AS base_refunded_to,
+           min(l.freelancer_id) FILTER (WHERE l.entry_type = 'refund' AND l.component = 'boost') AS boost_refunded_to,
            bool_or(l.amount > 0) FILTER (WHERE l.entry_type = 'proposal_fee')  AS base_positive_fee,
            bool_or(l.amount > 0) FILTER (WHERE l.entry_type = 'boost_fee')     AS boost_positive_fee,
            max(l.freelancer_id) FILTER (WHERE l.entry_type = 'proposal_fee')
@@ -71,7 +78,7 @@ touches AS (
 facts AS (
     SELECT lg.proposal_id, coalesce(p.job_id, 0) AS job_id, p.freelancer_id, j.closed_at, a.ended_at,
            lg.base_charged, lg.boost_charged, lg.base_account, lg.boost_account,
-           lg.base_refunded, lg.boost_refunded,
+           lg.base_refunded, lg.boost_refunded, lg.base_refunded_to, lg.boost_refunded_to,
            lg.base_positive_fee, lg.boost_positive_fee, lg.base_mixed, lg.boost_mixed,
            CASE
                WHEN p.id IS NULL THEN 'unknown_proposal'
@@ -119,6 +126,7 @@ components AS (
            CASE c.component WHEN 'base' THEN coalesce(f.base_charged, 0)
                 ELSE coalesce(f.boost_charged, 0) END                           AS charged,
            CASE c.component WHEN 'base' THEN f.base_refunded ELSE f.boost_refunded END AS refunded,
+           CASE c.component WHEN 'base' THEN f.base_refunded_to ELSE f.boost_refunded_to END AS refunded_to,
            CASE c.component WHEN 'base' THEN coalesce(f.base_account, f.freelancer_id, 0)
                 ELSE coalesce(f.boost_account, f.freelancer_id, 0) END         AS freelancer_id,
            CASE c.component
@@ -144,14 +152,19 @@ components AS (
     CROSS JOIN (VALUES ('base'), ('boost')) AS c (component)
 ),
 entitled AS (
-    SELECT c.proposal_id, c.job_id, c.component, c.freelancer_id, c.charged, c.refunded, c.rule, c.defect,
+    SELECT c.proposal_id, c.job_id, c.component, c.freelancer_id, c.charged, c.refunded, c.refunded_to, c.rule, c.defect,
            CASE c.rule WHEN 'boost_outbid' THEN c.ended_at ELSE c.closed_at END AS event_at
     FROM components c
     WHERE (c.charged <> 0 OR c.refunded IS NOT NULL OR (c.defect IS NOT NULL AND c.component = 'base'))
       AND {{.Shard "c.freelancer_id"}}
 ),
 decisions AS (
-    SELECT e.*,
+    SELECT e.proposal_id, e.job_id, e.component, e.freelancer_id, e.charged, e.refunded, e.refunded_to,
+           e.defect, e.event_at,
+           -- a rule is named only where one entitles the component: not on a
+           -- refund of what was never charged (unexpected_refund below)
+           CASE WHEN e.defect IS NULL AND e.refunded IS NOT NULL AND e.charged <= 0 THEN NULL
+                ELSE e.rule END AS rule,
            CASE
                WHEN e.defect IS NOT NULL THEN e.defect
                WHEN e.refunded IS NULL AND e.rule IS NOT NULL AND e.charged > 0 THEN
@@ -164,6 +177,7 @@ decisions AS (
                        ELSE 'refund'
                    END
                WHEN e.refunded IS NOT NULL AND (e.rule IS NULL OR e.charged <= 0) THEN 'unexpected_refund'
+               WHEN e.refunded IS NOT NULL AND e.refunded_to <> e.freelancer_id THEN 'wrong_account'
                WHEN e.refunded IS NOT NULL AND e.refunded <> e.charged THEN 'amount_mismatch'
            END AS class
     FROM entitled e
