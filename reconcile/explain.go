@@ -59,6 +59,13 @@ type ComponentFacts struct {
 	Class Class
 	// EventAt is when the entitling event happened.
 	EventAt *time.Time
+	// Reason is the policy's reason code: the rule that entitles the
+	// component, or the exclusion that decided it (Reason* constants).
+	Reason string
+	// ReasonAlso is, for a boost, the other rule's exclusion, or "".
+	ReasonAlso string
+	// RefundedTo is the account an existing refund credited.
+	RefundedTo int64
 }
 
 // LedgerEntry is one row of the Connects ledger.
@@ -88,6 +95,7 @@ const (
 	StatusPending          = "pending"           // owed, not in the ledger, inside the settle delay
 	StatusMissingBalance   = "missing_balance"   // owed, but the account has no balance row
 	StatusAmountMismatch   = "amount_mismatch"   // owed, refunded with another amount
+	StatusWrongAccount     = "wrong_account"     // refunded to another account than the one charged
 	StatusUnexpectedRefund = "unexpected_refund" // refunded although not owed
 	StatusNotOwed          = "not_owed"          // nothing owed, nothing refunded
 )
@@ -118,6 +126,9 @@ type ComponentExplanation struct {
 	Charged   int64     `json:"charged"`
 	Refunded  int64     `json:"refunded"`
 	Account   int64     `json:"account"`
+	// RefundedTo is the account the existing refund credited, when it is
+	// not the one charged (wrong_account).
+	RefundedTo int64 `json:"refunded_to,omitempty"`
 	// Owed and Rule are the policy's verdict (policy.sql), never recomputed.
 	Owed bool `json:"owed"`
 	Rule Rule `json:"rule,omitempty"`
@@ -133,21 +144,38 @@ type ComponentExplanation struct {
 }
 
 // Explain words the facts of one proposal under policy p. The verdict (owed
-// or not, and the rule) is the policy fragment's, taken as is from the facts;
-// only the wording of the reason is derived here. Should the wording's reading
-// of the facts ever find no exclusion for a component the policy does not
-// owe, it says so (ReasonNoRule) rather than contradict the policy.
+// or not, the rule) and the reason code are the policy fragment's, taken as
+// is from the facts; only the words are chosen here, quoting the times that
+// decided.
 func Explain(f ProposalFacts, p Policy) Explanation {
 	e := Explanation{ProposalFacts: f}
 	for _, c := range f.Components {
 		x := ComponentExplanation{Component: c.Component, Charged: c.Charged, Refunded: c.Refunded,
 			Account: c.Account, Owed: c.Owed, EventAt: c.EventAt}
+		if c.Class == ClassWrongAccount {
+			x.RefundedTo = c.RefundedTo
+		}
 		if c.Owed {
 			x.Rule = c.Rule
 			x.Reason = string(c.Rule)
 			x.Why = ruleWhy(f, c, p)
 		} else {
-			x.Reason, x.Why = exclusion(f, c, p)
+			x.Reason = c.Reason
+			if x.Reason == "" {
+				x.Reason = ReasonNothingCharged // no decision row: no fee, no refund
+			}
+			// Which rule an exclusion is about: the bid's (rule 3) codes, and
+			// for a boost whose job's close no rule covers, the rule_off of
+			// boost_outbid; the other code of a boost is the other side's.
+			bid := c.Component == Boost && (isBidReason(x.Reason) || x.Reason == ReasonRuleOff && !closeCovered(f))
+			x.Why = exclusionWhy(x.Reason, bid, f, c, p)
+			if c.ReasonAlso != "" {
+				other := "boost_outbid does not apply: "
+				if bid {
+					other = "the job's close gives no boost refund: "
+				}
+				x.Why += "; and " + other + exclusionWhy(c.ReasonAlso, !bid, f, c, p)
+			}
 		}
 		x.Status, x.Outcome = status(c, p)
 		if x.Status == StatusPending && c.EventAt != nil {
@@ -169,10 +197,13 @@ func status(c ComponentFacts, p Policy) (string, string) {
 		return StatusMissing, "NOT REFUNDED: owed and missing from the ledger; the next run writes it"
 	case c.Class == ClassMissingBalance:
 		return StatusMissingBalance, "NOT REFUNDED: the account has no connects_balances row, so the job cannot credit it; reported to finance"
-	case c.Class == ClassAmountMismatch:
-		return StatusAmountMismatch, fmt.Sprintf("refunded %d Connects for a charge of %d: amount_mismatch, reported to finance, never changed by the job", c.Refunded, c.Charged)
 	case c.Class == ClassUnexpectedRefund:
 		return StatusUnexpectedRefund, fmt.Sprintf("refunded %d Connects although nothing is owed: unexpected_refund, reported to finance, never reversed by the job", c.Refunded)
+	case c.Class == ClassWrongAccount:
+		return StatusWrongAccount, fmt.Sprintf("NOT REFUNDED TO THE ACCOUNT CHARGED: a refund of %d Connects went to account %d, but account %d was charged: wrong_account, reported to finance for a person to correct (the job never moves or reverses an entry)",
+			c.Refunded, c.RefundedTo, c.Account)
+	case c.Class == ClassAmountMismatch:
+		return StatusAmountMismatch, fmt.Sprintf("refunded %d Connects for a charge of %d: amount_mismatch, reported to finance, never changed by the job", c.Refunded, c.Charged)
 	case c.Owed && c.HasRefund:
 		return StatusRefunded, fmt.Sprintf("refunded %d Connects", c.Refunded)
 	case c.Owed:
@@ -189,29 +220,55 @@ func ts(t *time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-func before(a, b *time.Time) bool          { return a != nil && b != nil && a.Before(*b) }
-func atOrBy(a, b *time.Time) bool          { return a != nil && b != nil && !a.After(*b) }
-func withdrawnBefore(f ProposalFacts) bool { return before(f.WithdrawnAt, f.ClosedAt) }
+// pair formats two times for a sentence that compares them: to the second,
+// unless they differ only within it, then to the microsecond, so the words
+// never read "14:16:37Z, before 14:16:37Z".
+func pair(a, b *time.Time) (string, string) {
+	if a != nil && b != nil && !a.Equal(*b) && a.Truncate(time.Second).Equal(b.Truncate(time.Second)) {
+		const micro = "2006-01-02T15:04:05.000000Z07:00"
+		return a.UTC().Format(micro), b.UTC().Format(micro)
+	}
+	return ts(a), ts(b)
+}
 
-func interaction(f ProposalFacts) string {
-	return fmt.Sprintf("%s at %s", f.FirstEligibleKind, ts(f.FirstEligibleAt))
+// earlier says "A at X, before B at Y" with the precision that decides, or
+// "A at the same moment as B (X)" when the two are equal.
+func earlier(whatA string, a *time.Time, rel, whatB string, b *time.Time) string {
+	if a != nil && b != nil && a.Equal(*b) {
+		return fmt.Sprintf("%s at the same moment as %s (%s)", whatA, whatB, ts(a))
+	}
+	sa, sb := pair(a, b)
+	return fmt.Sprintf("%s at %s, %s %s at %s", whatA, sa, rel, whatB, sb)
+}
+
+func interactionKind(f ProposalFacts) string {
+	return fmt.Sprintf("the client's first eligible interaction (%s)", f.FirstEligibleKind)
 }
 
 // ruleWhy words why a rule entitles the component.
 func ruleWhy(f ProposalFacts, c ComponentFacts, p Policy) string {
+	kept := "the proposal was not withdrawn before"
+	if f.WithdrawnAt != nil && f.ClosedAt != nil && f.WithdrawnAt.Equal(*f.ClosedAt) {
+		kept = "the proposal was withdrawn at the same moment, which is not before"
+	} else if f.WithdrawnAt != nil {
+		w, _ := pair(f.WithdrawnAt, f.ClosedAt)
+		kept = "the proposal was withdrawn only afterwards, at " + w
+	}
 	switch c.Rule {
 	case RuleTOSRemoved:
-		s := fmt.Sprintf("the job was removed for a Terms of Service violation at %s and the proposal was not withdrawn before", ts(f.ClosedAt))
+		closed, _ := pair(f.ClosedAt, f.WithdrawnAt)
+		s := fmt.Sprintf("the job was removed for a Terms of Service violation at %s and %s", closed, kept)
 		if c.Component == Boost {
 			s += "; tos_removed refunds the boost too"
 		}
 		return s
 	case RuleClosedWithoutHire:
-		not := "withdrawn or declined"
+		not := "nor declined before it"
 		if p.RefundDeclined {
-			not = "withdrawn (refund_declined is on)"
+			not = "(refund_declined is on)"
 		}
-		s := fmt.Sprintf("the job was closed without a hire at %s and the proposal was not %s before", ts(f.ClosedAt), not)
+		closed, _ := pair(f.ClosedAt, f.WithdrawnAt)
+		s := fmt.Sprintf("the job was closed without a hire at %s and %s, %s", closed, kept, not)
 		if c.Component == Boost {
 			s += "; the client did not interact with it before the close, so the boost is refunded too"
 		}
@@ -223,102 +280,84 @@ func ruleWhy(f ProposalFacts, c ComponentFacts, p Policy) string {
 	return fmt.Sprintf("rule %s of the policy in force", c.Rule)
 }
 
-// exclusion says why nothing is owed for a component the policy does not owe.
-func exclusion(f ProposalFacts, c ComponentFacts, p Policy) (string, string) {
-	if c.Charged <= 0 {
-		if c.Component == Base {
-			return ReasonNothingCharged, "no proposal fee was charged (answering an invitation costs nothing), so there is nothing to refund"
-		}
-		return ReasonNothingCharged, "no boost fee was charged (not boosted, or a placebo auction), so there is nothing to refund"
+func isBidReason(code string) bool {
+	switch code {
+	case ReasonNotBoosted, ReasonAuctionRunning, ReasonBidWon, ReasonBidUndecided, ReasonInteractionBeforeKO:
+		return true
 	}
-	jobCode, jobWhy, candidate := jobExclusion(f, c, p)
-	if c.Component == Base {
-		return orNoRule(jobCode, jobWhy)
-	}
-	bidCode, bidWhy := bidExclusion(f, p)
-	switch {
-	case jobCode == "" && bidCode == "":
-		return orNoRule("", "")
-	case jobCode == "":
-		return bidCode, bidWhy
-	case bidCode == "":
-		return jobCode, jobWhy
-	case candidate || !f.HasBid:
-		return jobCode, jobWhy + "; and boost_outbid does not apply: " + bidWhy
-	default:
-		return bidCode, bidWhy + "; and the job's close gives no boost refund: " + jobWhy
-	}
+	return false
 }
 
-func orNoRule(code, why string) (string, string) {
-	if code == "" {
-		return ReasonNoRule, "no rule of the policy in force entitles it (the policy's SQL decided this; the facts above are what it looked at)"
-	}
-	return code, why
+// closeCovered tells whether the job's close is one rules 1 and 2 cover.
+func closeCovered(f ProposalFacts) bool {
+	return f.ClosedAt != nil && (f.JobStatus == "removed" && f.CloseReason == "tos_violation" ||
+		f.JobStatus == "closed" && f.CloseReason == "no_hire")
 }
 
-// jobExclusion is why rules 1 and 2 (the job's close) do not entitle the
-// component; candidate is true when the close is one they cover.
-func jobExclusion(f ProposalFacts, c ComponentFacts, p Policy) (code, why string, candidate bool) {
+// exclusionWhy words an exclusion code of the policy: why nothing is owed;
+// bid says the code is about rule 3 (boost_outbid).
+func exclusionWhy(code string, bid bool, f ProposalFacts, c ComponentFacts, p Policy) string {
 	closed := ts(f.ClosedAt)
-	switch {
-	case f.JobStatus == "open":
-		return ReasonOpenJob, "the job is open: nothing is owed while a job is open, however long it has been idle (a reopened job is open again)", false
-	case f.JobStatus == "closed" && f.CloseReason == "hired":
-		return ReasonHired, fmt.Sprintf("the job was closed with a hire at %s: no rule refunds the proposals of a hired job", closed), false
-	case f.JobStatus == "closed" && f.CloseReason == "expired":
-		return ReasonExpired, fmt.Sprintf("the job post expired at %s: no rule refunds the proposals of an expired job", closed), false
-	case f.JobStatus == "closed" && f.CloseReason == "inactivity":
-		return ReasonInactivity, fmt.Sprintf("the platform closed the job for inactivity at %s: no rule refunds those", closed), false
-	case f.JobStatus == "removed" && f.CloseReason == "tos_violation" && f.ClosedAt != nil:
-		switch {
-		case !p.TOSRemoved:
-			return ReasonRuleOff, fmt.Sprintf("the job was removed for a ToS violation at %s, but rule tos_removed is off in the policy in force", closed), true
-		case withdrawnBefore(f):
-			return ReasonWithdrawn, fmt.Sprintf("the proposal was withdrawn at %s, before the job was removed at %s", ts(f.WithdrawnAt), closed), true
-		case c.Component == Boost && !p.TOSRemovedBoost:
-			return ReasonRuleOff, "tos_removed_boost is off: rule tos_removed does not refund boosts in the policy in force", true
+	switch code {
+	case ReasonNothingCharged:
+		if c.Component == Base {
+			return "no proposal fee was charged (answering an invitation costs nothing), so there is nothing to refund"
 		}
-		return "", "", true
-	case f.JobStatus == "closed" && f.CloseReason == "no_hire" && f.ClosedAt != nil:
+		return "no boost fee was charged (not boosted, or a placebo auction), so there is nothing to refund"
+	case ReasonOpenJob:
+		return "the job is open: nothing is owed while a job is open, however long it has been idle (a reopened job is open again)"
+	case ReasonHired:
+		return fmt.Sprintf("the job was closed with a hire at %s: no rule refunds the proposals of a hired job", closed)
+	case ReasonExpired:
+		return fmt.Sprintf("the job post expired at %s: no rule refunds the proposals of an expired job", closed)
+	case ReasonInactivity:
+		return fmt.Sprintf("the platform closed the job for inactivity at %s: no rule refunds those", closed)
+	case ReasonWithdrawn:
+		event := "the job was closed"
+		if f.JobStatus == "removed" {
+			event = "the job was removed"
+		}
+		return earlier("the proposal was withdrawn", f.WithdrawnAt, "before", event, f.ClosedAt)
+	case ReasonDeclined:
+		return earlier("the client declined the proposal", f.FirstDeclinedAt, "before", "closing the job without a hire", f.ClosedAt) +
+			" (refund_declined is off)"
+	case ReasonInteractionBeforeEnd:
+		return earlier(interactionKind(f), f.FirstEligibleAt, "before", "closing the job", f.ClosedAt) + ", so the boost is kept"
+	case ReasonInteractionBeforeKO:
+		return earlier(interactionKind(f), f.FirstEligibleAt, "at or before", "the boost was outbid", f.OutbidAt) +
+			", so the boost is kept"
+	case ReasonRuleOff:
 		switch {
+		case bid:
+			return "rule boost_outbid is off in the policy in force"
+		case f.JobStatus == "removed" && !p.TOSRemoved:
+			return fmt.Sprintf("the job was removed for a ToS violation at %s, but rule tos_removed is off in the policy in force", closed)
+		case f.JobStatus == "removed":
+			return "tos_removed_boost is off: rule tos_removed does not refund boosts in the policy in force"
 		case !p.ClosedWithoutHire:
-			return ReasonRuleOff, fmt.Sprintf("the job was closed without a hire at %s, but rule closed_without_hire is off in the policy in force", closed), true
-		case withdrawnBefore(f):
-			return ReasonWithdrawn, fmt.Sprintf("the proposal was withdrawn at %s, before the job was closed at %s", ts(f.WithdrawnAt), closed), true
-		case before(f.FirstDeclinedAt, f.ClosedAt) && !p.RefundDeclined:
-			return ReasonDeclined, fmt.Sprintf("the client declined the proposal at %s, before closing the job without a hire at %s (refund_declined is off)", ts(f.FirstDeclinedAt), closed), true
-		case c.Component == Boost && !p.ClosedWithoutHireBoost:
-			return ReasonRuleOff, "closed_without_hire_boost is off: rule closed_without_hire does not refund boosts in the policy in force", true
-		case c.Component == Boost && before(f.FirstEligibleAt, f.ClosedAt):
-			return ReasonInteractionBeforeEnd, fmt.Sprintf("the client interacted with the proposal (%s) before closing the job at %s, so the boost is kept", interaction(f), closed), true
+			return fmt.Sprintf("the job was closed without a hire at %s, but rule closed_without_hire is off in the policy in force", closed)
+		default:
+			return "closed_without_hire_boost is off: rule closed_without_hire does not refund boosts in the policy in force"
 		}
-		return "", "", true
+	case ReasonNotBoosted:
+		return "the proposal has no boost bid"
+	case ReasonAuctionRunning:
+		return "the boost auction is still running: a boost is refunded only after its auction has ended"
+	case ReasonBidWon:
+		return fmt.Sprintf("the boost won its auction (ended at %s): it got what it paid for", ts(f.AuctionEndedAt))
+	case ReasonBidUndecided:
+		return fmt.Sprintf("the auction ended at %s but the bid's outcome was never decided (%q)", ts(f.AuctionEndedAt), f.BidOutcome)
+	case ReasonNoRule:
+		if f.JobStatus != "open" && f.JobStatus != "" {
+			reason := f.CloseReason
+			if reason == "" {
+				reason = "no close reason"
+			}
+			return fmt.Sprintf("the job is %s (%s): no rule of the policy in force covers that", f.JobStatus, reason)
+		}
+		return "no rule of the policy in force entitles it"
 	}
-	reason := f.CloseReason
-	if reason == "" {
-		reason = "no close reason"
-	}
-	return ReasonNoRule, fmt.Sprintf("the job is %s (%s): no rule covers that", f.JobStatus, reason), false
-}
-
-// bidExclusion is why rule 3 (boost_outbid) does not entitle the boost.
-func bidExclusion(f ProposalFacts, p Policy) (string, string) {
-	switch {
-	case !f.HasBid:
-		return ReasonNotBoosted, "the proposal has no boost bid"
-	case !p.BoostOutbid:
-		return ReasonRuleOff, "rule boost_outbid is off in the policy in force"
-	case !f.HasAuction || f.AuctionEndedAt == nil:
-		return ReasonAuctionRunning, "the boost auction is still running: a boost is refunded only after its auction has ended"
-	case f.BidOutcome == "won":
-		return ReasonBidWon, fmt.Sprintf("the boost won its auction (ended at %s): it got what it paid for", ts(f.AuctionEndedAt))
-	case f.BidOutcome != "outbid" || f.OutbidAt == nil:
-		return ReasonBidUndecided, fmt.Sprintf("the auction ended at %s but the bid's outcome was never decided (%q)", ts(f.AuctionEndedAt), f.BidOutcome)
-	case atOrBy(f.FirstEligibleAt, f.OutbidAt):
-		return ReasonInteractionBeforeKO, fmt.Sprintf("the boost was outbid at %s, but the client had interacted with the proposal (%s) at or before the knock-out", ts(f.OutbidAt), interaction(f))
-	}
-	return "", ""
+	return fmt.Sprintf("the policy's reason %q", code)
 }
 
 // Text writes the explanation for a person.
@@ -338,7 +377,7 @@ func (e Explanation) Text() string {
 	}
 	fmt.Fprintf(&b, "  submitted %s, %s\n", ts(&e.SubmittedAt), w)
 	if e.FirstEligibleAt != nil {
-		fmt.Fprintf(&b, "  first eligible interaction: %s\n", interaction(e.ProposalFacts))
+		fmt.Fprintf(&b, "  first eligible interaction: %s at %s\n", e.FirstEligibleKind, ts(e.FirstEligibleAt))
 	} else {
 		fmt.Fprintf(&b, "  no eligible interaction\n")
 	}

@@ -46,7 +46,8 @@ func (s *Store) ProposalFacts(ctx context.Context, p reconcile.Policy, cutoff ti
 		if err := rows.Scan(&f.ProposalID, &f.JobID, &f.FreelancerID, &f.SubmittedAt, &f.WithdrawnAt,
 			&f.JobStatus, &f.CloseReason, &f.ClosedAt, &f.HasAuction, &f.AuctionEndedAt,
 			&f.HasBid, &f.BidOutcome, &f.OutbidAt, &f.FirstEligibleAt, &f.FirstEligibleKind, &f.FirstDeclinedAt,
-			&component, &c.Charged, &c.HasRefund, &c.Refunded, &c.Account, &rule, &c.Owed, &class, &c.EventAt); err != nil {
+			&component, &c.Charged, &c.HasRefund, &c.Refunded, &c.Account, &rule, &c.Owed, &class, &c.EventAt,
+			&c.Reason, &c.ReasonAlso, &c.RefundedTo); err != nil {
 			return nil, fmt.Errorf("explain: %w", translate(err))
 		}
 		c.Component, c.Rule, c.Class = reconcile.Component(component), reconcile.Rule(rule), reconcile.Class(class)

@@ -132,7 +132,7 @@ func TestExplainReasons(t *testing.T) {
 				m.touch(p, "impression", ago(5*h)) // counts for nothing
 				m.touch(p, "opened", ago(3*h))     // exactly at the knock-out
 			},
-			want: map[reconcile.Component]want{reconcile.Boost: {false, reconcile.ReasonInteractionBeforeKO, reconcile.StatusNotOwed, "(opened at"}},
+			want: map[reconcile.Component]want{reconcile.Boost: {false, reconcile.ReasonInteractionBeforeKO, reconcile.StatusNotOwed, "(opened) at the same moment as the boost was outbid"}},
 		},
 		{
 			name: "outbid before any interaction on a hired job",
@@ -157,7 +157,7 @@ func TestExplainReasons(t *testing.T) {
 			},
 			want: map[reconcile.Component]want{
 				reconcile.Base:  {true, "closed_without_hire", reconcile.StatusMissing, ""},
-				reconcile.Boost: {false, reconcile.ReasonInteractionBeforeEnd, reconcile.StatusNotOwed, "(messaged at"},
+				reconcile.Boost: {false, reconcile.ReasonInteractionBeforeEnd, reconcile.StatusNotOwed, "(messaged) at "},
 			},
 		},
 		{

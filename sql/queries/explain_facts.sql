@@ -3,10 +3,11 @@
 -- What the policy looks at for each of the proposals $9, and what it decides,
 -- one row per proposal and component. The verdict (rule, class) comes from the
 -- policy fragment itself (rendered byIDs, evaluated with the run's settle
--- cutoff $1), so explain can never disagree with the job; the facts beside it
--- (job status, withdrawal, interactions, the boost bid) let the caller say why
--- in words. A component with no fee and no refund has no decision row: nothing
--- was charged.
+-- cutoff $1), and so does the reason code (the rule, or the exclusion that
+-- decided it), so explain can never disagree with the job; the facts beside
+-- it (job status, withdrawal, interactions, the boost bid) give the times the
+-- caller's words quote. A component with no fee and no refund has no
+-- decision row: nothing was charged.
 --
 -- Parameters: $1-$8 the policy's, $9 proposal ids.
 WITH {{template "policy.sql" .}}
@@ -36,7 +37,10 @@ SELECT p.id                                    AS proposal_id,
        coalesce(d.rule, '')                    AS rule,
        coalesce(d.rule IS NOT NULL AND d.charged > 0, false) AS owed,
        coalesce(d.class, '')                   AS class,
-       d.event_at
+       d.event_at,
+       coalesce(d.reason, 'nothing_charged')   AS reason,
+       coalesce(d.reason_also, '')             AS reason_also,
+       coalesce(d.refunded_to, 0)              AS refunded_to
 FROM proposals p
 JOIN jobs j ON j.id = p.job_id
 LEFT JOIN boost_auctions a ON a.job_id = p.job_id

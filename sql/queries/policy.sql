@@ -77,6 +77,10 @@ touches AS (
 ),
 facts AS (
     SELECT lg.proposal_id, coalesce(p.job_id, 0) AS job_id, p.freelancer_id, j.closed_at, a.ended_at,
+           j.status AS job_status, j.close_reason, b.proposal_id IS NOT NULL AS has_bid, b.outcome AS bid_outcome,
+           b.outbid_at, coalesce(t.first_eligible_at <= b.outbid_at, false) AS touched_by_knockout,
+           j.status = 'removed' AND j.close_reason = 'tos_violation' AND j.closed_at IS NOT NULL AS removal,
+           j.status = 'closed' AND j.close_reason = 'no_hire' AND j.closed_at IS NOT NULL AS no_hire_close,
            lg.base_charged, lg.boost_charged, lg.base_account, lg.boost_account,
            lg.base_refunded, lg.boost_refunded, lg.base_refunded_to, lg.boost_refunded_to,
            lg.base_positive_fee, lg.boost_positive_fee, lg.base_mixed, lg.boost_mixed,
@@ -115,7 +119,7 @@ facts AS (
     LEFT JOIN LATERAL (SELECT jj.id, jj.status, jj.close_reason, jj.closed_at
                        FROM jobs jj WHERE jj.id = p.job_id OFFSET 0) j ON true
     LEFT JOIN touches t ON t.proposal_id = lg.proposal_id
-    LEFT JOIN LATERAL (SELECT bb.outcome, bb.outbid_at FROM boost_bids bb WHERE bb.proposal_id = lg.proposal_id OFFSET 0) b ON true
+    LEFT JOIN LATERAL (SELECT bb.proposal_id, bb.outcome, bb.outbid_at FROM boost_bids bb WHERE bb.proposal_id = lg.proposal_id OFFSET 0) b ON true
     LEFT JOIN LATERAL (SELECT aa.ended_at FROM boost_auctions aa WHERE aa.job_id = p.job_id OFFSET 0) a ON true
 ),
 components AS (
@@ -147,20 +151,67 @@ components AS (
                ELSE coalesce(f.proposal_defect, f.bid_defect,
                    CASE WHEN f.boost_positive_fee THEN 'positive_fee' WHEN f.boost_mixed THEN 'mixed_accounts' END)
            END                                                                  AS defect,
+           -- Why rules 1 and 2 (the job's close) do not entitle the
+           -- component, and why rule 3 does not entitle the boost: reason
+           -- codes for explain, computed here so that its words can never
+           -- disagree with the policy. NULL: the rules do not exclude it.
+           CASE
+               WHEN f.job_status = 'open' THEN 'open_job'
+               WHEN f.job_status = 'closed' AND f.close_reason = 'hired' THEN 'hired'
+               WHEN f.job_status = 'closed' AND f.close_reason = 'expired' THEN 'expired'
+               WHEN f.job_status = 'closed' AND f.close_reason = 'inactivity' THEN 'inactivity'
+               WHEN f.removal THEN
+                   CASE WHEN NOT $3::boolean THEN 'rule_off'
+                        WHEN NOT f.kept THEN 'withdrawn'
+                        WHEN c.component = 'boost' AND NOT $4::boolean THEN 'rule_off' END
+               WHEN f.no_hire_close THEN
+                   CASE WHEN NOT $5::boolean THEN 'rule_off'
+                        WHEN NOT f.kept THEN 'withdrawn'
+                        WHEN f.declined AND NOT $7::boolean THEN 'declined'
+                        WHEN c.component = 'boost' AND NOT $6::boolean THEN 'rule_off'
+                        WHEN c.component = 'boost' AND f.touched_before_close THEN 'interaction_before_close' END
+               ELSE 'no_rule'
+           END                                                                  AS close_exclusion,
+           CASE WHEN c.component = 'base' THEN NULL
+                WHEN NOT f.has_bid THEN 'not_boosted'
+                WHEN NOT $8::boolean THEN 'rule_off'
+                WHEN f.ended_at IS NULL THEN 'auction_running'
+                WHEN f.bid_outcome = 'won' THEN 'bid_won'
+                WHEN f.bid_outcome IS DISTINCT FROM 'outbid' OR f.outbid_at IS NULL THEN 'bid_undecided'
+                WHEN f.touched_by_knockout THEN 'interaction_before_knockout'
+           END                                                                  AS bid_exclusion,
+           f.removal OR f.no_hire_close                                         AS close_covered,
            f.closed_at, f.ended_at
     FROM facts f
     CROSS JOIN (VALUES ('base'), ('boost')) AS c (component)
 ),
 entitled AS (
     SELECT c.proposal_id, c.job_id, c.component, c.freelancer_id, c.charged, c.refunded, c.refunded_to, c.rule, c.defect,
-           CASE c.rule WHEN 'boost_outbid' THEN c.ended_at ELSE c.closed_at END AS event_at
+           CASE c.rule WHEN 'boost_outbid' THEN c.ended_at ELSE c.closed_at END AS event_at,
+           -- reason: the rule that entitles the component, or the exclusion
+           -- that decides it (for the boost, the close's when the close is
+           -- one rules 1 and 2 cover or there is no bid, else the bid's);
+           -- reason_also: for the boost, the other rule's exclusion.
+           CASE WHEN c.charged <= 0 THEN 'nothing_charged'
+                WHEN c.rule IS NOT NULL THEN c.rule
+                WHEN c.component = 'base' THEN coalesce(c.close_exclusion, 'no_rule')
+                WHEN c.close_exclusion IS NULL AND c.bid_exclusion IS NULL THEN 'no_rule'
+                WHEN c.close_exclusion IS NULL THEN c.bid_exclusion
+                WHEN c.bid_exclusion IS NULL OR c.close_covered OR c.bid_exclusion = 'not_boosted' THEN c.close_exclusion
+                ELSE c.bid_exclusion
+           END AS reason,
+           CASE WHEN c.charged <= 0 OR c.rule IS NOT NULL OR c.component = 'base'
+                     OR c.close_exclusion IS NULL OR c.bid_exclusion IS NULL THEN NULL
+                WHEN c.close_covered OR c.bid_exclusion = 'not_boosted' THEN c.bid_exclusion
+                ELSE c.close_exclusion
+           END AS reason_also
     FROM components c
     WHERE (c.charged <> 0 OR c.refunded IS NOT NULL OR (c.defect IS NOT NULL AND c.component = 'base'))
       AND {{.Shard "c.freelancer_id"}}
 ),
 decisions AS (
     SELECT e.proposal_id, e.job_id, e.component, e.freelancer_id, e.charged, e.refunded, e.refunded_to,
-           e.defect, e.event_at,
+           e.defect, e.event_at, e.reason, e.reason_also,
            -- a rule is named only where one entitles the component: not on a
            -- refund of what was never charged (unexpected_refund below)
            CASE WHEN e.defect IS NULL AND e.refunded IS NOT NULL AND e.charged <= 0 THEN NULL
