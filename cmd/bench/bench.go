@@ -24,6 +24,7 @@ import (
 
 	"github.com/connects/connects-reconciler/reconcile"
 	"github.com/connects/connects-reconciler/reconcile/postgres"
+	"github.com/connects/connects-reconciler/synth"
 )
 
 // Shards is how many shards run in parallel (the machine has 2 cores).
@@ -141,7 +142,7 @@ type row struct {
 	FullWrote      int64
 	Same           bool // the full run wrote the reference's refunds
 	NoopFull       proc
-	Activity       postgres.ActivityStats
+	Activity       synth.ActivityStats
 	DryRun         proc
 	Incremental    proc
 	IncrWrote      int64
@@ -176,8 +177,8 @@ func (b *bench) measure(ctx context.Context, n int64) (*row, error) {
 			return err
 		}
 		t0 := time.Now()
-		st, err := postgres.Seed(ctx, db, postgres.SeedOptions{
-			Seed: b.cfg.Seed, Proposals: n, Anchor: anchor, MissingPercent: postgres.DefaultMissingPercent,
+		st, err := synth.Seed(ctx, db, synth.SeedOptions{
+			Seed: b.cfg.Seed, Proposals: n, Anchor: anchor, MissingPercent: synth.DefaultMissingPercent,
 		}, b.log)
 		if err != nil {
 			return err
@@ -199,7 +200,7 @@ func (b *bench) measure(ctx context.Context, n int64) (*row, error) {
 	b.progress("%s: seeded in %s: %d refunds owed, %d missing", human(n), secs(r.Seed), r.Owed, r.Missing)
 
 	// 2. The reference, on B.
-	var refPrint postgres.Fingerprint
+	var refPrint synth.Fingerprint
 	// The reference's session has the settings the job's sessions get
 	// (postgres.Open), without timeouts.
 	err = withJobSession(ctx, urlB, func(db *sqlx.DB) error {
@@ -208,12 +209,12 @@ func (b *bench) measure(ctx context.Context, n int64) (*row, error) {
 			return err
 		}
 		t0 := time.Now()
-		wrote, _, err := postgres.Reference(ctx, db, reconcile.DefaultPolicy(), now)
+		wrote, err := synth.FragmentReference(ctx, db, reconcile.DefaultPolicy(), now)
 		if err != nil {
 			return err
 		}
-		r.Reference, r.ReferenceWrote = time.Since(t0), wrote
-		refPrint, err = postgres.RefundFingerprint(ctx, db)
+		r.Reference, r.ReferenceWrote = time.Since(t0), wrote.Refunds
+		refPrint, err = synth.RefundFingerprint(ctx, db)
 		return err
 	})
 	if err != nil {
@@ -253,15 +254,15 @@ func (b *bench) measure(ctx context.Context, n int64) (*row, error) {
 	err = withDB(ctx, urlA, func(db *sqlx.DB) error {
 		// The last successful run was minutes ago; say it was a day ago, so
 		// that the day generated now lies inside the next run's window.
-		if _, err := postgres.RewindWatermarks(ctx, db, day); err != nil {
+		if _, err := synth.RewindWatermarks(ctx, db, day); err != nil {
 			return err
 		}
 		var now time.Time
 		if err := db.GetContext(ctx, &now, "SELECT date_trunc('second', now()) - interval '1 second'"); err != nil {
 			return err
 		}
-		r.Activity, err = postgres.Activity(ctx, db, postgres.ActivityOptions{
-			Seed: b.cfg.Seed + 1, Anchor: now, Span: day, Percent: 1, MissingPercent: postgres.DefaultMissingPercent,
+		r.Activity, err = synth.Activity(ctx, db, synth.ActivityOptions{
+			Seed: b.cfg.Seed + 1, Anchor: now, Span: day, Percent: 1, MissingPercent: synth.DefaultMissingPercent,
 		}, b.log)
 		return err
 	})
@@ -366,9 +367,9 @@ func (b *bench) export(ctx context.Context, dbURL string, anchor time.Time, r *r
 		return fmt.Errorf("export manifest: %w", err)
 	}
 	r.ExportRows = m.Rows
-	var all postgres.Fingerprint
+	var all synth.Fingerprint
 	err = withDB(ctx, dbURL, func(db *sqlx.DB) (err error) {
-		all, err = postgres.RefundFingerprint(ctx, db)
+		all, err = synth.RefundFingerprint(ctx, db)
 		return err
 	})
 	if err != nil {
@@ -382,10 +383,10 @@ func (b *bench) export(ctx context.Context, dbURL string, anchor time.Time, r *r
 }
 
 // samePrint reports whether a database holds the refunds of the reference.
-func (b *bench) samePrint(ctx context.Context, dbURL string, want postgres.Fingerprint) (bool, error) {
-	var got postgres.Fingerprint
+func (b *bench) samePrint(ctx context.Context, dbURL string, want synth.Fingerprint) (bool, error) {
+	var got synth.Fingerprint
 	err := withDB(ctx, dbURL, func(db *sqlx.DB) (err error) {
-		got, err = postgres.RefundFingerprint(ctx, db)
+		got, err = synth.RefundFingerprint(ctx, db)
 		return err
 	})
 	return got == want, err
