@@ -38,8 +38,8 @@ func TestTableVerdicts(t *testing.T) {
 	t.Parallel()
 	r := &row{Size: 5_000_000, Plain: 100 * time.Second, Full: proc{Wall: 120 * time.Second, RSS: 30 << 10},
 		FullWrote: 1000, NoopFull: proc{Wall: 110 * time.Second},
-		Shapes: [2]shape{{Name: "online 95%", Incremental: proc{Wall: 5 * time.Second}}, {Name: "online down", Incremental: proc{Wall: 7 * time.Second}}},
-		NoopIncr: proc{Wall: 200 * time.Millisecond},
+		Shapes:       [2]shape{{Name: "online 95%", Incremental: proc{Wall: 5 * time.Second}}, {Name: "online down", Incremental: proc{Wall: 7 * time.Second}}},
+		NoopIncr:     proc{Wall: 200 * time.Millisecond},
 		BacklogPlain: 50 * time.Second, Backlog: proc{Wall: 150 * time.Second, RSS: 100 << 10},
 		Export: &proc{Wall: 3 * time.Second}, Copy: time.Second,
 		Same: true, FragmentSame: true, ShardsSame: true, BacklogSame: true}
