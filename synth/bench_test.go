@@ -158,6 +158,22 @@ func TestActivityDay(t *testing.T) {
 	if outside != 0 {
 		t.Fatalf("jobs closed after the anchor: got %d, want 0", outside)
 	}
+	// Scattered over the whole id space: the day closed jobs posted a month
+	// and more before it, and late interactions reached proposals of the
+	// oldest tenth of the ids.
+	var old, lateOld int64
+	if err := db.Get(&old, `SELECT count(*) FROM jobs j WHERE j.closed_at > $1::timestamptz - interval '1 day'
+	    AND (SELECT min(p.submitted_at) FROM proposals p WHERE p.job_id = j.id) < $1::timestamptz - interval '30 days'`, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Get(&lateOld, `SELECT count(*) FROM proposal_interactions i
+	    WHERE i.occurred_at > $1::timestamptz - interval '1 day' AND i.proposal_id < (SELECT max(id) / 10 FROM proposals)`, now); err != nil {
+		t.Fatal(err)
+	}
+	if old == 0 || lateOld == 0 || st.LateInteractions == 0 {
+		t.Fatalf("closures of jobs posted over 30 days ago: %d; interactions of the day on the oldest tenth of proposals: %d; late interactions %d; want some of each",
+			old, lateOld, st.LateInteractions)
+	}
 
 	p := reconcile.DefaultPolicy()
 	p.SettleDelay = 0
