@@ -85,7 +85,7 @@ package synth
 // 56 refund delay, 57-58 unexpected refund; freelancers 60 pack, 61 time
 // shift. Activity uses the same salts for the same draws (it runs the same
 // statements) and adds closures 14-16, auction ends 17-19 of jobs, and late
-// interactions 57-59 of proposals, which the seed does not use.
+// interactions 63-65 of proposals; Backlog uses 61-62 of proposals.
 
 import (
 	"context"

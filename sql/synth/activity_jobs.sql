@@ -14,7 +14,7 @@
 -- Every draw is hashint8extended(id * 64 + salt, $1) of the row's own id, so
 -- the day is the same for the same state, seed and anchor. Salts: jobs 1-13,
 -- closures 14-16, auction ends 17-19, proposals 20-25, bids 30-32, fees 33-39,
--- interactions 40-50, online refunds 51-56, late interactions 57-59.
+-- interactions 40-50, online refunds 51-56, late interactions 63-65.
 --
 -- Parameters: $1 seed, $2 anchor, $3 span in seconds, $4 percent.
 CREATE TEMPORARY TABLE synth_jobs ON COMMIT DROP AS
