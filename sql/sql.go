@@ -1,6 +1,7 @@
 // Package sql holds every SQL statement of connects-reconciler as embedded
 // files: the marketplace schema used for development and tests, the job's own
-// migrations, and the queries. It holds no logic.
+// migrations, the queries the job runs, and the synthetic-data generators'
+// statements. It holds no logic.
 package sql
 
 import "embed"
@@ -17,7 +18,15 @@ var Marketplace embed.FS
 //go:embed migrations/*.sql
 var Migrations embed.FS
 
-// Queries holds the job's statements, one per file, named after the file.
+// Queries holds the job's statements, one per file, named after the file:
+// only what the job runs in production.
 //
 //go:embed queries/*.sql
 var Queries embed.FS
+
+// Synth holds the statements of the synthetic marketplace (package synth):
+// the seed, a day of activity, the benchmark's references. Never run by the
+// job.
+//
+//go:embed synth/*.sql
+var Synth embed.FS

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/connects/connects-reconciler/reconcile"
 	"github.com/connects/connects-reconciler/reconcile/postgres"
+	"github.com/connects/connects-reconciler/synth"
 )
 
 // Shards is how many shards run in parallel (the machine has 2 cores).
@@ -132,52 +134,81 @@ func (b *bench) progress(format string, args ...any) {
 
 // row is what one size measured.
 type row struct {
-	Size           int64
-	Seed           time.Duration
-	Owed, Missing  int64 // refunds owed and left missing by the seed
-	Reference      time.Duration
-	ReferenceWrote int64
-	Full           proc
-	FullWrote      int64
-	Same           bool // the full run wrote the reference's refunds
-	NoopFull       proc
-	Activity       postgres.ActivityStats
-	DryRun         proc
-	Incremental    proc
-	IncrWrote      int64
-	IncrSame       bool // the incremental run wrote what a full plan planned
-	NoopIncr       proc
-	Shards         proc // wall clock of all shards in parallel; the largest RSS
-	ShardsSame     bool
-	Export         *proc // nil: not built
-	ExportRows     int64
-	failures       []error
+	Size          int64
+	Seed          time.Duration
+	Owed, Missing int64 // refunds owed and left missing by the seed
+
+	Plain, Fragment time.Duration // the two references, on copies of the seed
+	PlainWrote      int64
+	FragmentSame    bool // the fragment reference wrote the plain one's refunds
+	Full            proc
+	FullWrote       int64
+	Same            bool // the full run wrote the plain reference's refunds
+	NoopFull        proc
+	Shapes          [2]shape // a day with the online path up (95% refunded), and down
+	NoopIncr        proc     // right after the first shape's incremental run
+	Backlog         proc
+	BacklogMissing  int64 // refunds the backlog left missing (the plain reference's count)
+	BacklogPlain    time.Duration
+	BacklogSame     bool
+	Shards          proc // wall clock of all shards in parallel; the largest RSS
+	ShardsSame      bool
+	Export          *proc // nil: not built
+	ExportRows      int64
+	Copy            time.Duration // COPY (SELECT ...) TO STDOUT of the export's rows; 0: not measured
+	CopyRows        int64
+	failures        []error
+}
+
+// shape is one day of activity and the incremental run after it.
+type shape struct {
+	Name        string
+	Missing     int // percent of the day's owed refunds the online path did not write
+	Activity    synth.ActivityStats
+	DryRun      proc
+	Incremental proc
+	Wrote       int64
+	Same        bool // the incremental run wrote what a full plan planned
 }
 
 func (r *row) fail(format string, args ...any) {
 	r.failures = append(r.failures, fmt.Errorf("%s proposals: "+format, append([]any{human(r.Size)}, args...)...))
 }
 
-// measure runs every step for one size.
+// Flags of the binary's runs: no settle delay, limits lifted.
+var (
+	fullFlags = []string{"run", "--full", "--settle-delay", "0s", "--max-refunds", "0", "--max-connects", "0", "--format", "json"}
+	dryFlags  = []string{"run", "--dry-run", "--full", "--settle-delay", "0s", "--max-refunds", "0", "--max-connects", "0", "--format", "json"}
+	incrFlags = []string{"run", "--settle-delay", "0s", "--max-refunds", "0", "--max-connects", "0", "--format", "json"}
+)
+
+// backlogMissing is the share of all owed refunds missing in the backlog case.
+const backlogMissing = 50
+
+// measure runs every step for one size. Every case starts from a file copy of
+// the seeded template T, so that the job and the references meet identical
+// data; copies are dropped as soon as their case is done.
 func (b *bench) measure(ctx context.Context, n int64) (*row, error) {
 	r := &row{Size: n}
 	prefix := fmt.Sprintf("crbench_%s%d_%d", b.cfg.Label, os.Getpid(), n)
-	nameA, nameB, nameC := prefix+"_a", prefix+"_b", prefix+"_c"
-	urlA, urlB, urlC := b.dbURL(nameA), b.dbURL(nameB), b.dbURL(nameC)
+	name := func(s string) string { return prefix + "_" + s }
+	copyOf := func(db, template string) (string, error) {
+		return b.dbURL(name(db)), b.createDB(ctx, name(db), name(template))
+	}
 
-	// 1. Seed A, then make the identical copies B (reference) and C (shards).
+	// 1. Seed the template T.
 	b.progress("%s: seeding", human(n))
-	if err := b.createDB(ctx, nameA, ""); err != nil {
+	if err := b.createDB(ctx, name("t"), ""); err != nil {
 		return nil, err
 	}
 	anchor := time.Now().UTC().Add(-seedAge).Truncate(time.Second)
-	err := withDB(ctx, urlA, func(db *sqlx.DB) error {
+	err := withDB(ctx, b.dbURL(name("t")), func(db *sqlx.DB) error {
 		if err := postgres.Migrate(ctx, db, true, zap.NewNop()); err != nil {
 			return err
 		}
 		t0 := time.Now()
-		st, err := postgres.Seed(ctx, db, postgres.SeedOptions{
-			Seed: b.cfg.Seed, Proposals: n, Anchor: anchor, MissingPercent: postgres.DefaultMissingPercent,
+		st, err := synth.Seed(ctx, db, synth.SeedOptions{
+			Seed: b.cfg.Seed, Proposals: n, Anchor: anchor, MissingPercent: synth.DefaultMissingPercent,
 		}, b.log)
 		if err != nil {
 			return err
@@ -191,57 +222,56 @@ func (b *bench) measure(ctx context.Context, n int64) (*row, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seed: %w", err)
 	}
-	for _, name := range []string{nameB, nameC} {
-		if err := b.createDB(ctx, name, nameA); err != nil {
-			return nil, err
-		}
-	}
 	b.progress("%s: seeded in %s: %d refunds owed, %d missing", human(n), secs(r.Seed), r.Owed, r.Missing)
 
-	// 2. The reference, on B.
-	var refPrint postgres.Fingerprint
-	// The reference's session has the settings the job's sessions get
-	// (postgres.Open), without timeouts.
-	err = withJobSession(ctx, urlB, func(db *sqlx.DB) error {
-		var now time.Time
-		if err := db.GetContext(ctx, &now, "SELECT now()"); err != nil {
-			return err
-		}
-		t0 := time.Now()
-		wrote, _, err := postgres.Reference(ctx, db, reconcile.DefaultPolicy(), now)
-		if err != nil {
-			return err
-		}
-		r.Reference, r.ReferenceWrote = time.Since(t0), wrote
-		refPrint, err = postgres.RefundFingerprint(ctx, db)
-		return err
-	})
+	// 2. The references, each on its copy: the plain one (the limit) and the
+	// job's policy fragment as one statement. Both must write the same refunds.
+	urlP, err := copyOf("plain", "t")
 	if err != nil {
-		return r, fmt.Errorf("reference: %w", err)
+		return nil, err
 	}
-	b.progress("%s: reference wrote %d refunds in %s", human(n), r.ReferenceWrote, secs(r.Reference))
-	if r.ReferenceWrote != r.Missing {
-		r.fail("the reference wrote %d refunds, the seed left %d missing", r.ReferenceWrote, r.Missing)
+	plain, err := b.reference(ctx, urlP, false)
+	if err != nil {
+		return r, err
+	}
+	r.Plain, r.PlainWrote = plain.took, plain.wrote
+	urlF, err := copyOf("fragment", "t")
+	if err != nil {
+		return r, err
+	}
+	fragment, err := b.reference(ctx, urlF, true)
+	if err != nil {
+		return r, err
+	}
+	r.Fragment, r.FragmentSame = fragment.took, fragment.print == plain.print
+	b.drop(name("plain"), name("fragment"))
+	b.progress("%s: plain reference wrote %d refunds in %s, fragment reference %d in %s", human(n),
+		plain.wrote, secs(r.Plain), fragment.wrote, secs(r.Fragment))
+	if !r.FragmentSame {
+		r.fail("the fragment reference's refunds (%+v) differ from the plain reference's (%+v)", fragment.print, plain.print)
+	}
+	if r.PlainWrote != r.Missing {
+		r.fail("the plain reference wrote %d refunds, the seed left %d missing", r.PlainWrote, r.Missing)
 	}
 
-	// 3. The full run, on A.
-	full := []string{"run", "--full", "--settle-delay", "0s", "--max-refunds", "0", "--max-connects", "0", "--format", "json"}
-	if r.Full, err = b.exec(ctx, urlA, "full", full...); err != nil {
+	// 3. The full run and a no-op one, on A.
+	urlA, err := copyOf("a", "t")
+	if err != nil {
+		return r, err
+	}
+	if r.Full, err = b.exec(ctx, urlA, "full", fullFlags...); err != nil {
 		return r, err
 	}
 	r.FullWrote = int64(len(r.Full.Report.Refunds))
-	r.Same, err = b.samePrint(ctx, urlA, refPrint)
-	if err != nil {
+	if r.Same, err = b.samePrint(ctx, urlA, plain.print); err != nil {
 		return r, err
 	}
 	if !r.Same {
-		r.fail("the full run's refunds differ from the reference's")
+		r.fail("the full run's refunds differ from the plain reference's")
 	}
-	b.progress("%s: full run wrote %d refunds in %s (%.2f× the reference), peak RSS %s",
-		human(n), r.FullWrote, secs(r.Full.Wall), ratio(r.Full.Wall, r.Reference), mib(r.Full.RSS))
-
-	// 4. A no-op full run.
-	if r.NoopFull, err = b.exec(ctx, urlA, "noop-full", full...); err != nil {
+	b.progress("%s: full run wrote %d refunds in %s (%.2f× the plain reference), peak RSS %s MiB",
+		human(n), r.FullWrote, secs(r.Full.Wall), ratio(r.Full.Wall, r.Plain), mib(r.Full.RSS))
+	if r.NoopFull, err = b.exec(ctx, urlA, "noop-full", fullFlags...); err != nil {
 		return r, err
 	}
 	if got := len(r.NoopFull.Report.Refunds); got != 0 {
@@ -249,71 +279,175 @@ func (b *bench) measure(ctx context.Context, n int64) (*row, error) {
 	}
 	b.progress("%s: no-op full run in %s", human(n), secs(r.NoopFull.Wall))
 
-	// 5. One day of new activity, then an incremental run and a no-op one.
-	err = withDB(ctx, urlA, func(db *sqlx.DB) error {
+	// 4. A day of activity scattered over the whole id space, then the
+	// incremental run: on A with the online path up, on D (A as it is now)
+	// with it down.
+	urlD, err := copyOf("d", "a")
+	if err != nil {
+		return r, err
+	}
+	r.Shapes = [2]shape{{Name: "online path refunding 95%", Missing: synth.DefaultMissingPercent}, {Name: "online path down", Missing: 100}}
+	for i, dbURL := range []string{urlA, urlD} {
+		if err := b.day(ctx, dbURL, r, &r.Shapes[i]); err != nil {
+			return r, err
+		}
+		if i == 0 {
+			if r.NoopIncr, err = b.exec(ctx, urlA, "noop-incremental", incrFlags...); err != nil {
+				return r, err
+			}
+			if got := len(r.NoopIncr.Report.Refunds); got != 0 {
+				r.fail("the no-op incremental run wrote %d refunds", got)
+			}
+			b.progress("%s: no-op incremental run in %s", human(n), secs(r.NoopIncr.Wall))
+		}
+	}
+	b.drop(name("d"))
+
+	// 5. The export of every refund, and COPY of the same rows, on A.
+	if err := b.export(ctx, urlA, anchor, r); err != nil {
+		return r, err
+	}
+	b.drop(name("a"))
+
+	// 6. Shards in parallel, on C.
+	urlC, err := copyOf("c", "t")
+	if err != nil {
+		return r, err
+	}
+	if r.Shards, err = b.shards(ctx, urlC); err != nil {
+		return r, err
+	}
+	if r.ShardsSame, err = b.samePrint(ctx, urlC, plain.print); err != nil {
+		return r, err
+	}
+	if !r.ShardsSame {
+		r.fail("the shards' refunds differ from the plain reference's")
+	}
+	b.drop(name("c"))
+	b.progress("%s: %d shards in parallel in %s", human(n), Shards, secs(r.Shards.Wall))
+
+	// 7. The backlog: the online path failed for half of what is owed. The
+	// job's full run on E, the plain reference on its copy EP.
+	urlE, err := copyOf("e", "t")
+	if err != nil {
+		return r, err
+	}
+	err = withDB(ctx, urlE, func(db *sqlx.DB) error {
+		// The seed left DefaultMissingPercent missing; take away the share of
+		// the rest that leaves backlogMissing percent of all owed missing.
+		pct := 100 * float64(backlogMissing-synth.DefaultMissingPercent) / float64(100-synth.DefaultMissingPercent)
+		if _, err := synth.Backlog(ctx, db, b.cfg.Seed, pct); err != nil {
+			return err
+		}
+		_, err := db.ExecContext(ctx, "VACUUM ANALYZE connects_ledger, connects_balances")
+		return err
+	})
+	if err != nil {
+		return r, err
+	}
+	urlEP, err := copyOf("ep", "e")
+	if err != nil {
+		return r, err
+	}
+	backlogRef, err := b.reference(ctx, urlEP, false)
+	if err != nil {
+		return r, err
+	}
+	r.BacklogPlain, r.BacklogMissing = backlogRef.took, backlogRef.wrote
+	if r.Backlog, err = b.exec(ctx, urlE, "backlog", fullFlags...); err != nil {
+		return r, err
+	}
+	if r.BacklogSame, err = b.samePrint(ctx, urlE, backlogRef.print); err != nil {
+		return r, err
+	}
+	if !r.BacklogSame || int64(len(r.Backlog.Report.Refunds)) != r.BacklogMissing {
+		r.fail("the backlog run wrote %d refunds, not the plain reference's %d", len(r.Backlog.Report.Refunds), r.BacklogMissing)
+	}
+	b.drop(name("e"), name("ep"))
+	b.progress("%s: backlog: plain reference wrote %d refunds in %s, the job in %s, peak RSS %s MiB", human(n),
+		r.BacklogMissing, secs(r.BacklogPlain), secs(r.Backlog.Wall), mib(r.Backlog.RSS))
+	return r, nil
+}
+
+// refResult is what one reference statement did.
+type refResult struct {
+	took  time.Duration
+	wrote int64
+	print synth.Fingerprint
+}
+
+// reference runs the plain reference (or the fragment one) on a database, in
+// a session opened the way the job opens its own (postgres.Open: the same
+// session settings), without timeouts, and fingerprints the ledger after.
+func (b *bench) reference(ctx context.Context, dbURL string, fragment bool) (refResult, error) {
+	var out refResult
+	err := withJobSession(ctx, dbURL, func(db *sqlx.DB) error {
+		var now time.Time
+		if err := db.GetContext(ctx, &now, "SELECT now()"); err != nil {
+			return err
+		}
+		t0 := time.Now()
+		var w synth.Written
+		var err error
+		if fragment {
+			w, err = synth.FragmentReference(ctx, db, reconcile.DefaultPolicy(), now)
+		} else {
+			w, err = synth.PlainReference(ctx, db, now)
+		}
+		if err != nil {
+			return err
+		}
+		out.took, out.wrote = time.Since(t0), w.Refunds
+		out.print, err = synth.RefundFingerprint(ctx, db)
+		return err
+	})
+	return out, err
+}
+
+// day adds a day of activity of one shape to a database after a full run,
+// then runs a full dry run (what a full run would write) and the timed
+// incremental run, which must write exactly that: the day's missing refunds.
+func (b *bench) day(ctx context.Context, dbURL string, r *row, s *shape) error {
+	err := withDB(ctx, dbURL, func(db *sqlx.DB) error {
 		// The last successful run was minutes ago; say it was a day ago, so
 		// that the day generated now lies inside the next run's window.
-		if _, err := postgres.RewindWatermarks(ctx, db, day); err != nil {
+		if _, err := synth.RewindWatermarks(ctx, db, day); err != nil {
 			return err
 		}
 		var now time.Time
 		if err := db.GetContext(ctx, &now, "SELECT date_trunc('second', now()) - interval '1 second'"); err != nil {
 			return err
 		}
-		r.Activity, err = postgres.Activity(ctx, db, postgres.ActivityOptions{
-			Seed: b.cfg.Seed + 1, Anchor: now, Span: day, Percent: 1, MissingPercent: postgres.DefaultMissingPercent,
+		var err error
+		s.Activity, err = synth.Activity(ctx, db, synth.ActivityOptions{
+			Seed: b.cfg.Seed + 1, Anchor: now, Span: day, Percent: 1, MissingPercent: s.Missing,
 		}, b.log)
 		return err
 	})
 	if err != nil {
-		return r, fmt.Errorf("activity: %w", err)
+		return fmt.Errorf("activity (%s): %w", s.Name, err)
 	}
-	b.progress("%s: a day of activity: %d new proposals, %d closures, %d auction ends, %d refunds owed, %d missing",
-		human(n), r.Activity.NewProposals, r.Activity.Closures, r.Activity.AuctionEnds, r.Activity.RefundsOwed, r.Activity.MissingRefunds)
-	dry := []string{"run", "--dry-run", "--full", "--settle-delay", "0s", "--max-refunds", "0", "--max-connects", "0", "--format", "json"}
-	if r.DryRun, err = b.exec(ctx, urlA, "dry-run", dry...); err != nil {
-		return r, err
+	a := s.Activity
+	b.progress("%s: a day (%s): %d new proposals, %d closures, %d auction ends, %d late interactions, %d refunds owed, %d missing",
+		human(r.Size), s.Name, a.NewProposals, a.Closures, a.AuctionEnds, a.LateInteractions, a.RefundsOwed, a.MissingRefunds)
+	tag := strings.ReplaceAll(s.Name, " ", "-")
+	if s.DryRun, err = b.exec(ctx, dbURL, "dry-run-"+tag, dryFlags...); err != nil {
+		return err
 	}
-	incr := []string{"run", "--settle-delay", "0s", "--max-refunds", "0", "--max-connects", "0", "--format", "json"}
-	if r.Incremental, err = b.exec(ctx, urlA, "incremental", incr...); err != nil {
-		return r, err
+	if s.Incremental, err = b.exec(ctx, dbURL, "incremental-"+tag, incrFlags...); err != nil {
+		return err
 	}
-	r.IncrWrote = int64(len(r.Incremental.Report.Refunds))
-	r.IncrSame = sameRefunds(r.DryRun.Report.Refunds, r.Incremental.Report.Refunds)
-	if !r.IncrSame {
-		r.fail("the incremental run wrote %d refunds (%d Connects), a full plan had %d (%d Connects)",
-			r.IncrWrote, r.Incremental.Report.connects(), len(r.DryRun.Report.Refunds), r.DryRun.Report.connects())
+	s.Wrote = int64(len(s.Incremental.Report.Refunds))
+	s.Same = sameRefunds(s.DryRun.Report.Refunds, s.Incremental.Report.Refunds)
+	if !s.Same {
+		r.fail("%s: the incremental run wrote %d refunds (%d Connects), a full plan had %d (%d Connects)", s.Name,
+			s.Wrote, s.Incremental.Report.connects(), len(s.DryRun.Report.Refunds), s.DryRun.Report.connects())
 	}
-	if r.IncrWrote != r.Activity.MissingRefunds {
-		r.fail("the incremental run wrote %d refunds, the day left %d missing", r.IncrWrote, r.Activity.MissingRefunds)
+	if s.Wrote != a.MissingRefunds {
+		r.fail("%s: the incremental run wrote %d refunds, the day left %d missing", s.Name, s.Wrote, a.MissingRefunds)
 	}
-	b.progress("%s: incremental run wrote %d refunds in %s", human(n), r.IncrWrote, secs(r.Incremental.Wall))
-	if r.NoopIncr, err = b.exec(ctx, urlA, "noop-incremental", incr...); err != nil {
-		return r, err
-	}
-	if got := len(r.NoopIncr.Report.Refunds); got != 0 {
-		r.fail("the no-op incremental run wrote %d refunds", got)
-	}
-	b.progress("%s: no-op incremental run in %s", human(n), secs(r.NoopIncr.Wall))
-
-	// 6. Shards in parallel, on C.
-	if r.Shards, err = b.shards(ctx, urlC); err != nil {
-		return r, err
-	}
-	r.ShardsSame, err = b.samePrint(ctx, urlC, refPrint)
-	if err != nil {
-		return r, err
-	}
-	if !r.ShardsSame {
-		r.fail("the shards' refunds differ from the reference's")
-	}
-	b.progress("%s: %d shards in parallel in %s", human(n), Shards, secs(r.Shards.Wall))
-
-	// 7. The export of every refund in the period, on A.
-	if err := b.export(ctx, urlA, anchor, r); err != nil {
-		return r, err
-	}
-	return r, nil
+	b.progress("%s: incremental run (%s) wrote %d refunds in %s", human(r.Size), s.Name, s.Wrote, secs(s.Incremental.Wall))
+	return nil
 }
 
 // shards runs every shard of a full run at once and returns the wall clock
@@ -340,7 +474,8 @@ func (b *bench) shards(ctx context.Context, dbURL string) (proc, error) {
 }
 
 // export times the export command over the whole period, when the binary
-// has one.
+// has one, and COPY (SELECT ...) TO STDOUT of the same rows through psql,
+// when psql is on the PATH.
 func (b *bench) export(ctx context.Context, dbURL string, anchor time.Time, r *row) error {
 	help, _ := exec.CommandContext(ctx, b.bin, "export", "-h").CombinedOutput()
 	if bytes.Contains(help, []byte(`unknown command "export"`)) {
@@ -366,9 +501,9 @@ func (b *bench) export(ctx context.Context, dbURL string, anchor time.Time, r *r
 		return fmt.Errorf("export manifest: %w", err)
 	}
 	r.ExportRows = m.Rows
-	var all postgres.Fingerprint
+	var all synth.Fingerprint
 	err = withDB(ctx, dbURL, func(db *sqlx.DB) (err error) {
-		all, err = postgres.RefundFingerprint(ctx, db)
+		all, err = synth.RefundFingerprint(ctx, db)
 		return err
 	})
 	if err != nil {
@@ -378,14 +513,91 @@ func (b *bench) export(ctx context.Context, dbURL string, anchor time.Time, r *r
 		r.fail("the export has %d rows, the ledger %d refunds", r.ExportRows, all.Refunds)
 	}
 	b.progress("%s: export of %d refunds in %s", human(r.Size), r.ExportRows, secs(p.Wall))
+	if err := b.copyRows(ctx, dbURL, r); err != nil {
+		return err
+	}
+	if r.Copy > 0 && r.CopyRows != all.Refunds {
+		r.fail("COPY sent %d rows, the ledger has %d refunds", r.CopyRows, all.Refunds)
+	}
 	return nil
 }
 
-// samePrint reports whether a database holds the refunds of the reference.
-func (b *bench) samePrint(ctx context.Context, dbURL string, want postgres.Fingerprint) (bool, error) {
-	var got postgres.Fingerprint
+// copyRows times COPY (the export's rows) TO STDOUT in CSV through psql into
+// a file: the server's own speed for shipping the same rows.
+func (b *bench) copyRows(ctx context.Context, dbURL string, r *row) error {
+	psql, err := exec.LookPath("psql")
+	if err != nil {
+		b.progress("%s: COPY: psql is not on the PATH; not measured", human(r.Size))
+		return nil
+	}
+	q := "COPY (" + strings.TrimSpace(synth.ExportCopyQuery()) + ") TO STDOUT (FORMAT csv, HEADER)"
+	path := filepath.Join(b.tmp, "copy.csv")
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var stderr bytes.Buffer
+	conn, env := psqlConn(dbURL)
+	cmd := exec.CommandContext(ctx, psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", conn, "-c", q)
+	cmd.Env = append(cleanEnv(), env...)
+	cmd.Stdout, cmd.Stderr = f, &stderr
+	t0 := time.Now()
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("psql COPY: %w\n%s", err, stderr.String())
+	}
+	r.Copy = time.Since(t0)
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	lines, err := countLines(f)
+	if err != nil {
+		return err
+	}
+	r.CopyRows = lines - 1 // the header
+	b.progress("%s: COPY of %d rows in %s", human(r.Size), r.CopyRows, secs(r.Copy))
+	return nil
+}
+
+// psqlConn returns a URL psql (libpq) reads as Go's database/sql does: libpq
+// does not decode "+" in a URL's query as a space, so the options parameter
+// (e.g. "-c jit=off") moves to PGOPTIONS.
+func psqlConn(dbURL string) (string, []string) {
+	u, err := url.Parse(dbURL)
+	if err != nil || u.Scheme == "" {
+		return dbURL, nil
+	}
+	q := u.Query()
+	opts := q.Get("options")
+	if opts == "" {
+		return dbURL, nil
+	}
+	q.Del("options")
+	u.RawQuery = q.Encode()
+	return u.String(), []string{"PGOPTIONS=" + opts}
+}
+
+// countLines counts the newlines of a reader.
+func countLines(rd io.Reader) (int64, error) {
+	var n int64
+	buf := make([]byte, 1<<16)
+	for {
+		k, err := rd.Read(buf)
+		n += int64(bytes.Count(buf[:k], []byte{'\n'}))
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+// samePrint reports whether a database holds the refunds of a reference.
+func (b *bench) samePrint(ctx context.Context, dbURL string, want synth.Fingerprint) (bool, error) {
+	var got synth.Fingerprint
 	err := withDB(ctx, dbURL, func(db *sqlx.DB) (err error) {
-		got, err = postgres.RefundFingerprint(ctx, db)
+		got, err = synth.RefundFingerprint(ctx, db)
 		return err
 	})
 	return got == want, err
@@ -545,15 +757,35 @@ func (b *bench) createDB(ctx context.Context, name, template string) error {
 // context was cancelled.
 func (b *bench) dropAll() {
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	names := b.created
+	b.created = nil
+	b.mu.Unlock()
+	b.dropNames(names)
+}
+
+// drop drops some of the databases this benchmark created, to free the disk
+// as soon as their case is done.
+func (b *bench) drop(names ...string) {
+	b.mu.Lock()
+	var kept []string
+	for _, c := range b.created {
+		if !slices.Contains(names, c) {
+			kept = append(kept, c)
+		}
+	}
+	b.created = kept
+	b.mu.Unlock()
+	b.dropNames(names)
+}
+
+func (b *bench) dropNames(names []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	for _, name := range b.created {
+	for _, name := range names {
 		if _, err := b.admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+pq.QuoteIdentifier(name)+" WITH (FORCE)"); err != nil {
 			b.progress("drop database %s: %v", name, err)
 		}
 	}
-	b.created = nil
 }
 
 // withJobSession opens a database as the job does (postgres.Open: the same

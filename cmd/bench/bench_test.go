@@ -36,12 +36,18 @@ func TestConfigFromEnv(t *testing.T) {
 
 func TestTableVerdicts(t *testing.T) {
 	t.Parallel()
-	r := &row{Size: 5_000_000, Reference: 100 * time.Second, Full: proc{Wall: 120 * time.Second, RSS: 30 << 10},
-		Incremental: proc{Wall: 7 * time.Second}, NoopIncr: proc{Wall: 2 * time.Second}, Same: true, IncrSame: true, ShardsSame: true}
+	r := &row{Size: 5_000_000, Plain: 100 * time.Second, Full: proc{Wall: 120 * time.Second, RSS: 30 << 10},
+		FullWrote: 1000, NoopFull: proc{Wall: 110 * time.Second},
+		Shapes:       [2]shape{{Name: "online 95%", Incremental: proc{Wall: 5 * time.Second}}, {Name: "online down", Incremental: proc{Wall: 7 * time.Second}}},
+		NoopIncr:     proc{Wall: 200 * time.Millisecond},
+		BacklogPlain: 50 * time.Second, Backlog: proc{Wall: 150 * time.Second, RSS: 100 << 10},
+		Export: &proc{Wall: 3 * time.Second}, Copy: time.Second,
+		Same: true, FragmentSame: true, ShardsSame: true, BacklogSame: true}
 	var b bytes.Buffer
 	writeTable(&b, machine{CPUs: 2}, []*row{r})
 	out := b.String()
-	for _, want := range []string{"| 5M |", "1.20 PASS", "30.0 PASS", "5.8% MISS", "2.00 MISS", "n/a (export not built)"} {
+	for _, want := range []string{"| 5M |", "1.20 MISS", "| 100 |", "5.00 (4.2%) PASS", "7.00 (5.8%)", "0.20 PASS",
+		"3.00 MISS", "100.0 MISS", "3.00 | 1.00 | 3.00 MISS"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table: want %q in\n%s", want, out)
 		}
@@ -68,7 +74,8 @@ func TestBenchEndToEnd(t *testing.T) {
 	if err := run(context.Background(), cfg, &out, io.Discard); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
-	for _, want := range []string{"| 1500 |", "same refunds: yes", "same as a full plan: yes", "shards' refunds same as the reference: yes"} {
+	for _, want := range []string{"| 1500 |", "fragment reference the same refunds: yes", "same refunds as the plain reference: yes",
+		"shards' refunds the same: yes", "the job's run the same refunds as the plain reference: yes"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output: want %q in\n%s", want, out.String())
 		}

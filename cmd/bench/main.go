@@ -1,11 +1,16 @@
 // Command bench measures connects-reconciler against the database's own
 // limit (`make bench`, docs/benchmarks.md). For each size it seeds a
-// marketplace, copies it, and times on identical data: the reference (one
-// set-based statement that writes every missing refund), a full run of the
-// real binary, a no-op full run, an incremental run after one day of new
-// activity and a no-op one, shards run in parallel, and an export of the
-// period's refunds; then it prints one table with the targets' verdicts.
-// Every database it creates is dropped at the end, also on failure.
+// marketplace and times, each case on its own file copy of it: the plain
+// reference (the contract's rules as one INSERT ... SELECT ... WHERE NOT
+// EXISTS, the limit) and the job's policy fragment as one statement; a full
+// run of the real binary and a no-op one; a day of activity scattered over
+// the whole id space with the online path up (95% refunded) and down, each
+// followed by an incremental run, and a no-op incremental run; the export
+// against COPY of the same rows; shards in parallel; and a backlog (half of
+// all owed refunds missing, limits lifted) against the plain reference on
+// it. Then it prints one table with the targets' verdicts. The binary runs
+// as a subprocess, so the benchmark does not depend on the engine's
+// internals. Every database it creates is dropped, also on failure.
 //
 // Settings come from the environment:
 //
@@ -15,8 +20,10 @@
 //	BENCH_SEED          the seed of the marketplaces (default 1)
 //	BENCH_RUN_FLAGS     extra flags for every run of the binary, e.g. "--batch-size 100000"
 //
-// It exits 1 when a run fails or writes other refunds than the reference
-// (a correctness failure); a missed performance target is only reported.
+// It exits 1 on a correctness failure: a run fails, writes other refunds than
+// the plain reference, the two references disagree, or an incremental run
+// writes other refunds than a full plan; a missed performance target is only
+// reported.
 package main
 
 import (

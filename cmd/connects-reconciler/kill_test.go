@@ -30,8 +30,8 @@ import (
 	"github.com/rs/zerolog"
 	"go.uber.org/zap"
 
-	"github.com/connects/connects-reconciler/reconcile/postgres"
 	"github.com/connects/connects-reconciler/reconcile/postgres/pgtest"
+	"github.com/connects/connects-reconciler/synth"
 )
 
 // envInt reads a test knob from the environment.
@@ -113,7 +113,7 @@ func seededCopies(t *testing.T, proposals int64, missing, n int) []string {
 	db := sqlx.MustOpen("postgres", src)
 	anchor := time.Now().UTC().Truncate(time.Hour).Add(-2 * time.Hour)
 	t0 := time.Now()
-	st, err := postgres.Seed(context.Background(), db, postgres.SeedOptions{Seed: 9, Proposals: proposals, Anchor: anchor,
+	st, err := synth.Seed(context.Background(), db, synth.SeedOptions{Seed: 9, Proposals: proposals, Anchor: anchor,
 		MissingPercent: missing}, zap.NewNop())
 	db.Close()
 	if err != nil {
@@ -621,7 +621,7 @@ func TestConnectionCutExitCode(t *testing.T) {
 	src := pgtest.NewURL(t)
 	db := sqlx.MustOpen("postgres", src)
 	defer db.Close()
-	if _, err := postgres.Seed(context.Background(), db, postgres.SeedOptions{Seed: 3, Proposals: 2000,
+	if _, err := synth.Seed(context.Background(), db, synth.SeedOptions{Seed: 3, Proposals: 2000,
 		Anchor: time.Now().UTC().Add(-time.Hour), MissingPercent: 60}, zap.NewNop()); err != nil {
 		t.Fatal(err)
 	}
@@ -876,7 +876,7 @@ func TestSoakSchedule(t *testing.T) {
 	src := pgtest.NewURL(t)
 	db := sqlx.MustOpen("postgres", src)
 	defer db.Close()
-	if _, err := postgres.Seed(context.Background(), db, postgres.SeedOptions{Seed: 4, Proposals: 2000,
+	if _, err := synth.Seed(context.Background(), db, synth.SeedOptions{Seed: 4, Proposals: 2000,
 		Anchor: time.Now().UTC().Add(-time.Hour), MissingPercent: 30}, zap.NewNop()); err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/connects/connects-reconciler/reconcile/postgres"
+	"github.com/connects/connects-reconciler/synth"
 )
 
 func cmdSeed(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -44,7 +44,7 @@ func cmdSeed(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer db.Close()
-	stats, err := postgres.Seed(ctx, db, postgres.SeedOptions{
+	stats, err := synth.Seed(ctx, db, synth.SeedOptions{
 		Seed: *seed, Proposals: *proposals, Anchor: at, MissingPercent: *missing, Force: *force,
 	}, c.log)
 	if err != nil {

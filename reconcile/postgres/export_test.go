@@ -9,6 +9,7 @@ import (
 
 	"github.com/connects/connects-reconciler/reconcile"
 	"github.com/connects/connects-reconciler/reconcile/postgres"
+	"github.com/connects/connects-reconciler/synth"
 )
 
 func exportAll(t *testing.T, s *postgres.Store, p reconcile.Policy, from, to time.Time) []reconcile.LedgerRefund {
@@ -97,7 +98,7 @@ func TestExportTiesOutOnSeededMarket(t *testing.T) {
 	ctx := context.Background()
 	log := zaptest.NewLogger(t)
 	anchor := time.Date(2026, 10, 1, 12, 0, 0, 0, time.UTC)
-	if _, err := postgres.Seed(ctx, m.db, postgres.SeedOptions{Seed: 7, Proposals: 3000, Anchor: anchor, MissingPercent: 20}, log); err != nil {
+	if _, err := synth.Seed(ctx, m.db, synth.SeedOptions{Seed: 7, Proposals: 3000, Anchor: anchor, MissingPercent: 20}, log); err != nil {
 		t.Fatal(err)
 	}
 	r := m.reconciler(reconcile.DefaultPolicy())

@@ -19,6 +19,7 @@ import (
 	"github.com/connects/connects-reconciler/reconcile"
 	"github.com/connects/connects-reconciler/reconcile/postgres"
 	"github.com/connects/connects-reconciler/reconcile/postgres/pgtest"
+	"github.com/connects/connects-reconciler/synth"
 )
 
 // faultAnchor is the seeded marketplaces' "now": two hours in the past, so
@@ -44,7 +45,7 @@ func newFaultDB(t testing.TB, proposals int64, missing int) *faultDB {
 	f.db = sqlx.MustOpen("postgres", f.url)
 	t.Cleanup(func() { f.db.Close() })
 	ctx := context.Background()
-	if _, err := postgres.Seed(ctx, f.db, postgres.SeedOptions{Seed: 6, Proposals: proposals, Anchor: faultAnchor,
+	if _, err := synth.Seed(ctx, f.db, synth.SeedOptions{Seed: 6, Proposals: proposals, Anchor: faultAnchor,
 		MissingPercent: missing}, zap.NewNop()); err != nil {
 		t.Fatalf("seed: %v", err)
 	}

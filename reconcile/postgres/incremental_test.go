@@ -13,6 +13,7 @@ import (
 	"github.com/connects/connects-reconciler/reconcile"
 	"github.com/connects/connects-reconciler/reconcile/postgres"
 	"github.com/connects/connects-reconciler/reconcile/postgres/pgtest"
+	"github.com/connects/connects-reconciler/synth"
 )
 
 func watermark(t *testing.T, m *market) *time.Time {
@@ -124,7 +125,7 @@ func seeded(t *testing.T, proposals int64, seed int64) *market {
 	m := newMarket(t)
 	m.batch = 700
 	anchor := m.now.Add(-time.Hour).Truncate(time.Second)
-	if _, err := postgres.Seed(context.Background(), m.db, postgres.SeedOptions{
+	if _, err := synth.Seed(context.Background(), m.db, synth.SeedOptions{
 		Seed: seed, Proposals: proposals, Anchor: anchor, MissingPercent: 5,
 	}, zaptest.NewLogger(t)); err != nil {
 		t.Fatalf("seed: %v", err)
@@ -141,7 +142,7 @@ func TestShardsPartitionTheWork(t *testing.T) {
 	b := pgtest.NewDB(t)
 	// b is a byte-identical copy of a's marketplace, made by the same seed.
 	bm := &market{t: t, db: b, ctx: ctx, now: a.now, batch: 700}
-	if _, err := postgres.Seed(ctx, b, postgres.SeedOptions{Seed: 7, Proposals: 6000, Anchor: a.now.Add(-time.Hour).Truncate(time.Second), MissingPercent: 5}, zaptest.NewLogger(t)); err != nil {
+	if _, err := synth.Seed(ctx, b, synth.SeedOptions{Seed: 7, Proposals: 6000, Anchor: a.now.Add(-time.Hour).Truncate(time.Second), MissingPercent: 5}, zaptest.NewLogger(t)); err != nil {
 		t.Fatal(err)
 	}
 
