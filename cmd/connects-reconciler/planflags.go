@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/connects/connects-reconciler/internal/atomicfile"
 	"github.com/connects/connects-reconciler/reconcile"
 )
 
@@ -119,7 +120,7 @@ func (f *planFlags) save(plan *reconcile.Plan) error {
 	if err := reconcile.WritePlan(&b, plan); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(*f.out, b.Bytes()); err != nil {
+	if err := atomicfile.WriteBytes(*f.out, b.Bytes()); err != nil {
 		return fmt.Errorf("save plan: %w", err)
 	}
 	if f.log != nil {
