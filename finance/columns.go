@@ -49,13 +49,13 @@ type cell struct {
 	t    time.Time
 }
 
-func intCell(n int64) cell               { return cell{kind: cellInt, n: n} }
-func idCell(n int64) cell                { return cell{kind: cellID, n: n} }
-func textCell(s string) cell             { return cell{kind: cellText, s: s} }
-func moneyCell(c reconcile.Cents) cell   { return cell{kind: cellMoney, n: int64(c)} }
-func timeCell(t time.Time) cell          { return cell{kind: cellTime, t: t} }
-func optTimeCell(t *time.Time) cell      { return optCell(t, timeCell) }
-func optIntCell(n *int64) cell           { return optCell(n, intCell) }
+func intCell(n int64) cell             { return cell{kind: cellInt, n: n} }
+func idCell(n int64) cell              { return cell{kind: cellID, n: n} }
+func textCell(s string) cell           { return cell{kind: cellText, s: s} }
+func moneyCell(c reconcile.Cents) cell { return cell{kind: cellMoney, n: int64(c)} }
+func timeCell(t time.Time) cell        { return cell{kind: cellTime, t: t} }
+func optTimeCell(t *time.Time) cell    { return optCell(t, timeCell) }
+func optIntCell(n *int64) cell         { return optCell(n, intCell) }
 func optCell[T any](v *T, f func(T) cell) cell {
 	if v == nil {
 		return cell{kind: cellNull}
