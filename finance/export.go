@@ -167,8 +167,10 @@ func (f *Finance) refundsCSV(ctx context.Context, p Period, w io.Writer) (*summa
 	if err := e.begin(KindRefunds, &p, f.Price, refundTable.names()); err != nil {
 		return nil, err
 	}
+	var row refundRow
 	return f.streamRefunds(ctx, p, func(r *reconcile.LedgerRefund, v reconcile.Cents) error {
-		return writeRow(e, refundTable, &refundRow{r, v})
+		row = refundRow{r, v}
+		return writeRow(e, refundTable, &row)
 	})
 }
 
@@ -181,8 +183,10 @@ func (f *Finance) exportRefunds(ctx context.Context, p *Period, e *encoder) (*Ma
 	if m.GeneratedAt, m.Complete, err = f.asOf(ctx, *p); err != nil {
 		return nil, err
 	}
+	var row refundRow
 	s, err := f.streamRefunds(ctx, *p, func(r *reconcile.LedgerRefund, v reconcile.Cents) error {
-		return writeRow(e, refundTable, &refundRow{r, v})
+		row = refundRow{r, v}
+		return writeRow(e, refundTable, &row)
 	})
 	if err != nil {
 		return nil, err

@@ -147,10 +147,12 @@ func (s *summary) totals() Totals {
 func (f *Finance) streamRefunds(ctx context.Context, p Period, fn func(*reconcile.LedgerRefund, reconcile.Cents) error) (*summary, error) {
 	s := newSummary()
 	price := f.Price
+	var cur reconcile.LedgerRefund // one row at a time, reused: no allocation per row
 	err := f.Store.Refunds(ctx, f.Policy, p.From, p.To, func(r reconcile.LedgerRefund) error {
-		v := price.Value(r.Connects)
-		s.add(&r, v)
-		return fn(&r, v)
+		cur = r
+		v := price.Value(cur.Connects)
+		s.add(&cur, v)
+		return fn(&cur, v)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
