@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -318,6 +319,27 @@ func TestNiceScale(t *testing.T) {
 	} {
 		if top, step := niceScale(c.most); top != c.top || step != c.step {
 			t.Errorf("niceScale(%d) = %d, %d; want %d, %d", c.most, top, step, c.top, c.step)
+		}
+	}
+}
+
+// Writing a refund row and adding it to the summary allocates nothing, in
+// CSV and in JSON: memory and garbage do not grow with the rows.
+func TestRowsDoNotAllocate(t *testing.T) {
+	r := newTestFinance().Store.(*memStore).refunds[0] // plain text: no escaping
+	s := newSummary()
+	s.add(&r, 90)
+	for _, format := range []string{FormatCSV, FormatJSON} {
+		e := newEncoder(format, io.Discard)
+		var row refundRow
+		if n := testing.AllocsPerRun(100, func() {
+			row = refundRow{&r, 90}
+			s.add(&r, 90)
+			if err := writeRow(e, refundTable, &row); err != nil {
+				t.Fatal(err)
+			}
+		}); n != 0 {
+			t.Errorf("%s: %.1f allocations per row, want 0", format, n)
 		}
 	}
 }
