@@ -15,7 +15,7 @@ import (
 // End to end on a seeded marketplace: the report's totals tie to the ledger
 // and to the export of the same period, whose checksum it names. That the
 // page is self-contained is tested in package finance.
-func TestReportSelfContainedAndTiesOut(t *testing.T) {
+func TestReportTiesOut(t *testing.T) {
 	t.Parallel()
 	url, db, runID, from, to := seededMarket(t)
 	env := map[string]string{"DATABASE_URL": url}
