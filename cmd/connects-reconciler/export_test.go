@@ -305,25 +305,3 @@ func TestExportDiscrepancies(t *testing.T) {
 		t.Errorf("discrepancies:\n got %q\nwant %q", got, want)
 	}
 }
-
-// A price with four decimals rounds each row half away from zero; the
-// totals are the sums of the rounded rows.
-func TestExportPriceRounding(t *testing.T) {
-	t.Parallel()
-	url, db := smallMarket(t)
-	db.MustExec(`UPDATE connects_ledger SET created_at = '2026-01-01T00:00:00Z' WHERE entry_type = 'refund'`)
-	env := map[string]string{"DATABASE_URL": url, "RECONCILER_PRICE_PER_CONNECT": "0.1234"}
-	code, stdout, stderr := invoke(t, env, "export", "--from", "2026-01-01", "--to", "2026-01-02", "--kind", "summary")
-	if code != exitOK {
-		t.Fatalf("exit %d:\n%s", code, stderr)
-	}
-	// Two refunds of 4 Connects: 0.4936 rounds to 0.49 each; the total is
-	// 0.98, the sum of the rows (not 8 × 0.1234 = 0.9872 rounded).
-	if !strings.Contains(stdout, "total,,,,2,8,0.98\r\n") {
-		t.Errorf("summary at 0.1234:\n%s", stdout)
-	}
-	if code, _, stderr := invoke(t, map[string]string{"DATABASE_URL": url, "RECONCILER_PRICE_PER_CONNECT": "0.15000"},
-		"export", "--from", "2026-01-01", "--to", "2026-01-02"); code != exitUsage || !strings.Contains(stderr, "PRICE_PER_CONNECT") {
-		t.Errorf("five decimals: exit %d, want %d naming the setting:\n%s", code, exitUsage, stderr)
-	}
-}

@@ -1,19 +1,18 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"reflect"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/connects/connects-reconciler/internal/atomicfile"
 	"github.com/connects/connects-reconciler/reconcile"
 )
 
@@ -117,7 +116,7 @@ func (f *planFlags) save(plan *reconcile.Plan) error {
 	if *f.out == "" {
 		return nil
 	}
-	if err := streamFileAtomic(*f.out, func(w io.Writer) error { return reconcile.WritePlan(w, plan) }); err != nil {
+	if _, err := atomicfile.Write(*f.out, func(w io.Writer) error { return reconcile.WritePlan(w, plan) }); err != nil {
 		return fmt.Errorf("save plan: %w", err)
 	}
 	if f.log != nil {
@@ -126,33 +125,3 @@ func (f *planFlags) save(plan *reconcile.Plan) error {
 	return nil
 }
 
-// streamFileAtomic writes path through a temporary file beside it, renamed
-// into place once write has succeeded: a reader never sees half a file.
-func streamFileAtomic(path string, write func(io.Writer) error) error {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	bw := bufio.NewWriterSize(tmp, 256<<10)
-	if err := write(bw); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}

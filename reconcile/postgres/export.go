@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -19,22 +20,27 @@ func farFuture(t time.Time) time.Time { return t.AddDate(100, 0, 0) }
 // order, to fn, one at a time: memory stays constant however many there are.
 // An online refund's rule is the one the policy p assigns now. It stops at the
 // first error fn returns and returns it.
+//
+// Rows come from the server as the statement produces them (lib/pq reads each
+// row off the connection on rows.Next); the few distinct values of component,
+// issuer, rule and run id are scanned without a copy and interned.
 func (s *Store) Refunds(ctx context.Context, p reconcile.Policy, from, to time.Time, fn func(reconcile.LedgerRefund) error) error {
-	args := append(policyArgs(p, farFuture(to)), from, to)
-	rows, err := s.db.QueryContext(ctx, statement("export_refunds.sql", byRefunded), args...)
+	rows, err := s.db.QueryContext(ctx, statement("export_refunds.sql", byRefunded), exportArgs(p, from, to)...)
 	if err != nil {
 		return fmt.Errorf("export refunds: %w", translate(err))
 	}
 	defer rows.Close()
+	var r reconcile.LedgerRefund
+	var component, issuedBy, rule, runID sql.RawBytes
+	in := interner{}
 	for rows.Next() {
-		var r reconcile.LedgerRefund
-		var component, rule string
 		if err := rows.Scan(&r.EntryID, &r.CreatedAt, &r.FreelancerID, &r.ProposalID, &r.JobID, &component,
-			&r.Connects, &r.IssuedBy, &rule, &r.RunID, &r.IdempotencyKey); err != nil {
+			&r.Connects, &issuedBy, &rule, &runID, &r.IdempotencyKey); err != nil {
 			return fmt.Errorf("export refunds: %w", translate(err))
 		}
 		r.CreatedAt = r.CreatedAt.UTC()
-		r.Component, r.Rule = reconcile.Component(component), reconcile.Rule(rule)
+		r.Component, r.IssuedBy = reconcile.Component(in.get(component)), in.get(issuedBy)
+		r.Rule, r.RunID = reconcile.Rule(in.get(rule)), in.get(runID)
 		if err := fn(r); err != nil {
 			return err
 		}
@@ -43,6 +49,27 @@ func (s *Store) Refunds(ctx context.Context, p reconcile.Policy, from, to time.T
 		return fmt.Errorf("export refunds: %w", translate(err))
 	}
 	return nil
+}
+
+// exportArgs are the export statement's parameters: the policy's, with a
+// settle cutoff far in the future, then the period's (filter.Period).
+func exportArgs(p reconcile.Policy, from, to time.Time) []any {
+	return append(policyArgs(p, farFuture(to)), from, to)
+}
+
+// interner returns one string per distinct value of a column with few
+// values, so that a row costs no allocation for them.
+type interner map[string]string
+
+func (in interner) get(b []byte) string {
+	if v, ok := in[string(b)]; ok { // no allocation for the lookup
+		return v
+	}
+	v := string(b)
+	if len(in) < 4096 {
+		in[v] = v
+	}
+	return v
 }
 
 // Runs returns the applying runs that started in [from, to), oldest first.

@@ -173,6 +173,13 @@ func (f filter) In(col string) string {
 	}
 }
 
+// Period is called by the export's template with a timestamp column: the
+// period [start, end) is the two parameters after the policy's, as for the
+// byRefunded filter.
+func (f filter) Period(col string) string {
+	return col + " >= $9 AND " + col + " < $10"
+}
+
 // Shard is called by the templates with an account column. The shard's
 // numbers are validated integers, so they are rendered into the text.
 func (f filter) Shard(col string) string {

@@ -1,0 +1,175 @@
+package finance
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/connects/connects-reconciler/reconcile"
+)
+
+// Kinds of the discrepancies export beyond the plan's discrepancy kinds.
+const (
+	MissingRefund = "missing_refund" // owed, settled, not in the ledger: a run will write it (or was refused, or failed)
+	PendingRefund = "pending_refund" // owed, inside the settle delay: the online path may still write it
+)
+
+// discrepancyOrder is the order of the kinds in the export and the report:
+// the owed refunds, then the plan's kinds in their order.
+var discrepancyOrder = func() []string {
+	out := []string{MissingRefund, PendingRefund}
+	for _, k := range reconcile.DiscrepancyKinds {
+		out = append(out, string(k))
+	}
+	return out
+}()
+
+// Discrepancy is one line of the discrepancies export.
+type Discrepancy struct {
+	Kind         string
+	ProposalID   int64
+	Component    string
+	FreelancerID int64
+	JobID        int64
+	Rule         string
+	Charged      int64
+	Refunded     int64
+	Difference   int64 // owed minus refunded: positive is owed to the freelancer
+	ValueUSD     reconcile.Cents
+	EventAt      *time.Time // the entitling event, for owed refunds
+	AgeSeconds   *int64     // the plan's time minus EventAt
+}
+
+var discrepancyTable = table[Discrepancy]{
+	{"kind", func(d *Discrepancy) cell { return textCell(d.Kind) }},
+	{"proposal_id", func(d *Discrepancy) cell { return intCell(d.ProposalID) }},
+	{"component", func(d *Discrepancy) cell { return textCell(d.Component) }},
+	{"freelancer_id", func(d *Discrepancy) cell { return intCell(d.FreelancerID) }},
+	{"job_id", func(d *Discrepancy) cell { return idCell(d.JobID) }},
+	{"rule", func(d *Discrepancy) cell { return textCell(d.Rule) }},
+	{"charged", func(d *Discrepancy) cell { return intCell(d.Charged) }},
+	{"refunded", func(d *Discrepancy) cell { return intCell(d.Refunded) }},
+	{"difference", func(d *Discrepancy) cell { return intCell(d.Difference) }},
+	{"value_usd", func(d *Discrepancy) cell { return moneyCell(d.ValueUSD) }},
+	{"event_at", func(d *Discrepancy) cell { return optTimeCell(d.EventAt) }},
+	{"age_seconds", func(d *Discrepancy) cell { return optIntCell(d.AgeSeconds) }},
+}
+
+// discrepancies plans the whole marketplace (writing nothing): the plan
+// holds what a person must look at, as of its time. The caller closes it.
+func (f *Finance) discrepancies(ctx context.Context) (*reconcile.Plan, error) {
+	plan, err := f.Planner.Plan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
+	return plan, nil
+}
+
+// eachDiscrepancy calls fn for every line of the discrepancies listing, by
+// kind then proposal: the owed refunds missing and pending stream from the
+// plan's spool (a backlog may hold a million); the others, which a person
+// decides one by one, are sorted by kind in memory.
+func eachDiscrepancy(plan *reconcile.Plan, price reconcile.Price, fn func(Discrepancy) error) error {
+	owed := func(kind string) func(reconcile.Refund) error {
+		return func(x reconcile.Refund) error {
+			d := Discrepancy{Kind: kind, ProposalID: x.ProposalID, Component: string(x.Component), FreelancerID: x.FreelancerID,
+				JobID: x.JobID, Rule: string(x.Rule), Charged: x.Connects, Difference: x.Connects, ValueUSD: price.Value(x.Connects)}
+			if x.EventAt != nil {
+				ev := x.EventAt.UTC()
+				age := int64(plan.AsOf.Sub(*x.EventAt) / time.Second)
+				d.EventAt, d.AgeSeconds = &ev, &age
+			}
+			return fn(d)
+		}
+	}
+	if err := plan.EachRefund(owed(MissingRefund)); err != nil {
+		return err
+	}
+	if err := plan.EachPending(owed(PendingRefund)); err != nil {
+		return err
+	}
+	found, err := plan.Discrepancies()
+	if err != nil {
+		return err
+	}
+	rank := map[reconcile.DiscrepancyKind]int{}
+	for i, k := range reconcile.DiscrepancyKinds {
+		rank[k] = i
+	}
+	sort.SliceStable(found, func(i, j int) bool { return rank[found[i].Kind] < rank[found[j].Kind] })
+	for _, x := range found {
+		diff := x.Charged - x.Refunded
+		switch x.Kind {
+		case reconcile.UnexpectedRefund:
+			diff = -x.Refunded
+		case reconcile.WrongAccount:
+			diff = x.Charged // nothing reached the account charged
+		}
+		if err := fn(Discrepancy{Kind: string(x.Kind), ProposalID: x.ProposalID, Component: string(x.Component),
+			FreelancerID: x.FreelancerID, JobID: x.JobID, Rule: string(x.Rule), Charged: x.Charged, Refunded: x.Refunded,
+			Difference: diff, ValueUSD: price.Value(diff)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// listDiscrepancies reads the whole listing into memory (the HTML report).
+func listDiscrepancies(plan *reconcile.Plan, price reconcile.Price) ([]Discrepancy, error) {
+	var out []Discrepancy
+	err := eachDiscrepancy(plan, price, func(d Discrepancy) error { out = append(out, d); return nil })
+	return out, err
+}
+
+// DiscrepancyTotals count the discrepancies by kind, with what they amount
+// to.
+type DiscrepancyTotals struct {
+	Discrepancies int64                     `json:"discrepancies"`
+	ByKind        map[string]DiscrepancySum `json:"by_kind"`
+}
+
+// DiscrepancySum is the count, difference and value of one kind.
+type DiscrepancySum struct {
+	Count      int64           `json:"count"`
+	Difference int64           `json:"difference"`
+	ValueUSD   reconcile.Cents `json:"value_usd"`
+}
+
+func sumDiscrepancies(ds []Discrepancy) DiscrepancyTotals {
+	t := DiscrepancyTotals{ByKind: map[string]DiscrepancySum{}}
+	for _, d := range ds {
+		t.add(d)
+	}
+	return t
+}
+
+func (t *DiscrepancyTotals) add(d Discrepancy) {
+	t.Discrepancies++
+	s := t.ByKind[d.Kind]
+	s.Count++
+	s.Difference += d.Difference
+	s.ValueUSD += d.ValueUSD
+	t.ByKind[d.Kind] = s
+}
+
+func (f *Finance) exportDiscrepancies(ctx context.Context, _ *Period, e *encoder) (*Manifest, error) {
+	plan, err := f.discrepancies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer plan.Close()
+	m := &Manifest{Kind: KindDiscrepancies, GeneratedAt: plan.AsOf, Complete: true, Columns: discrepancyTable.names()}
+	if err := e.begin(m.Kind, nil, f.Price, m.Columns); err != nil {
+		return nil, err
+	}
+	t := DiscrepancyTotals{ByKind: map[string]DiscrepancySum{}}
+	if err := eachDiscrepancy(plan, f.Price, func(d Discrepancy) error {
+		t.add(d)
+		return writeRow(e, discrepancyTable, &d)
+	}); err != nil {
+		return nil, err
+	}
+	m.Rows, m.Totals = t.Discrepancies, t
+	return m, e.end(t)
+}

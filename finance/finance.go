@@ -1,0 +1,104 @@
+// Package finance makes what the finance team reads: exports of a period's
+// refund entries (CSV or JSON, with a checksum and a manifest), their summary,
+// the discrepancies now, and a self-contained HTML report.
+//
+// It reads the database only through two narrow interfaces, Store (refund
+// entries, runs, the clock) and Planner (a dry-run plan), so its formatting
+// and aggregation are tested without a database; reconcile/postgres.Store and
+// reconcile.Reconciler implement them. Each export kind is one Spec in Specs:
+// its columns, whether it takes a period, and how it writes; each row type is
+// described once, by a table of columns that gives both its CSV cells and its
+// JSON values.
+package finance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/connects/connects-reconciler/reconcile"
+)
+
+// Store is what finance reads from the database.
+type Store interface {
+	// Clock is the database's clock.
+	Clock(ctx context.Context) (time.Time, error)
+	// Refunds streams every refund entry created in [from, to), in
+	// created_at, id order, to fn, one at a time; an online refund's rule is
+	// the one the policy p assigns now. It stops at the first error fn
+	// returns and returns it.
+	Refunds(ctx context.Context, p reconcile.Policy, from, to time.Time, fn func(reconcile.LedgerRefund) error) error
+	// Runs returns the applying runs that started in [from, to), oldest
+	// first.
+	Runs(ctx context.Context, from, to time.Time) ([]reconcile.RunSummary, error)
+}
+
+// Planner makes a dry-run plan of the whole marketplace (nothing written):
+// the discrepancies export and the report list what it finds.
+// *reconcile.Reconciler with Options.Full implements it.
+type Planner interface {
+	Plan(ctx context.Context) (*reconcile.Plan, error)
+}
+
+// Finance makes exports and reports.
+type Finance struct {
+	Store   Store
+	Planner Planner
+	Policy  reconcile.Policy
+	Price   reconcile.Price
+}
+
+// Period is a half-open interval [From, To) of UTC times.
+type Period struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+}
+
+// TimeLayout is RFC 3339 in UTC with microseconds, PostgreSQL's precision:
+// fixed width, so that text order is time order.
+const TimeLayout = "2006-01-02T15:04:05.000000Z07:00"
+
+func fmtTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
+
+// ParseTime reads a date (UTC midnight) or an RFC 3339 time given to the
+// flag named flag.
+func ParseTime(flag, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, fmt.Errorf("--%s is required (a date like 2026-11-01 or an RFC 3339 time)", flag)
+	}
+	if t, err := time.Parse("2006-01-02", v); err == nil {
+		return t.UTC(), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--%s must be a date like 2026-11-01 or an RFC 3339 time, got %q", flag, v)
+	}
+	return t.UTC(), nil
+}
+
+// ParsePeriod reads --from and --to: to must be after from.
+func ParsePeriod(from, to string) (Period, error) {
+	f, err1 := ParseTime("from", from)
+	t, err2 := ParseTime("to", to)
+	if err := errors.Join(err1, err2); err != nil {
+		return Period{}, err
+	}
+	if !t.After(f) {
+		return Period{}, fmt.Errorf("--to %s must be after --from %s (the period is [from, to))", fmtTime(t), fmtTime(f))
+	}
+	return Period{From: f, To: t}, nil
+}
+
+// asOf reads the database clock: the moment the data of period p stands
+// for, and whether p was over (complete) at the export.
+func (f *Finance) asOf(ctx context.Context, p Period) (time.Time, bool, error) {
+	now, err := f.Store.Clock(ctx)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	if !p.To.After(now) {
+		return p.To, true, nil
+	}
+	return now, false, nil
+}

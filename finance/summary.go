@@ -1,0 +1,161 @@
+package finance
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/connects/connects-reconciler/reconcile"
+)
+
+// Amount is a count of refunds, their Connects and their value.
+type Amount struct {
+	Refunds  int64           `json:"refunds"`
+	Connects int64           `json:"connects"`
+	Value    reconcile.Cents `json:"value_usd"`
+}
+
+func (a *Amount) add(connects int64, v reconcile.Cents) {
+	a.Refunds++
+	a.Connects += connects
+	a.Value += v
+}
+
+func (a *Amount) plus(b Amount) {
+	a.Refunds += b.Refunds
+	a.Connects += b.Connects
+	a.Value += b.Value
+}
+
+// summaryKey is one line of the summary: a UTC day (days since 1970-01-01,
+// so that no row allocates a string), a rule, a component and an issuer.
+type summaryKey struct {
+	Day       int64
+	Rule      reconcile.Rule
+	Component reconcile.Component
+	IssuedBy  string
+}
+
+func unixDay(t time.Time) int64 {
+	s := t.Unix()
+	if s < 0 {
+		return (s - 86399) / 86400
+	}
+	return s / 86400
+}
+
+func dayString(d int64) string { return time.Unix(d*86400, 0).UTC().Format("2006-01-02") }
+
+// summary aggregates refund entries per day, rule, component and issuer,
+// with control totals. It holds one entry per group, never the rows.
+type summary struct {
+	groups   map[summaryKey]*Amount
+	total    Amount
+	byIssuer map[string]*Amount
+	byRule   map[reconcile.Rule]*Amount
+}
+
+func newSummary() *summary {
+	return &summary{groups: map[summaryKey]*Amount{}, byIssuer: map[string]*Amount{}, byRule: map[reconcile.Rule]*Amount{}}
+}
+
+func (s *summary) add(r *reconcile.LedgerRefund, v reconcile.Cents) {
+	k := summaryKey{Day: unixDay(r.CreatedAt), Rule: r.Rule, Component: r.Component, IssuedBy: r.IssuedBy}
+	get(s.groups, k).add(r.Connects, v)
+	get(s.byIssuer, r.IssuedBy).add(r.Connects, v)
+	get(s.byRule, r.Rule).add(r.Connects, v)
+	s.total.add(r.Connects, v)
+}
+
+func get[K comparable](m map[K]*Amount, k K) *Amount {
+	a, ok := m[k]
+	if !ok {
+		a = &Amount{}
+		m[k] = a
+	}
+	return a
+}
+
+// ruleRank orders rules by precedence, "no rule" last.
+func ruleRank(r reconcile.Rule) int {
+	for i, x := range reconcile.Rules {
+		if x == r {
+			return i
+		}
+	}
+	if r == "" {
+		return len(reconcile.Rules) + 1
+	}
+	return len(reconcile.Rules)
+}
+
+func ruleLess(a, b reconcile.Rule) bool {
+	if ra, rb := ruleRank(a), ruleRank(b); ra != rb {
+		return ra < rb
+	}
+	return a < b
+}
+
+// keys returns the summary's lines in day, rule precedence, component,
+// issuer order.
+func (s *summary) keys() []summaryKey {
+	keys := make([]summaryKey, 0, len(s.groups))
+	for k := range s.groups {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		switch {
+		case a.Day != b.Day:
+			return a.Day < b.Day
+		case a.Rule != b.Rule:
+			return ruleLess(a.Rule, b.Rule)
+		case a.Component != b.Component:
+			return a.Component < b.Component
+		default:
+			return a.IssuedBy < b.IssuedBy
+		}
+	})
+	return keys
+}
+
+// Totals are an export's control totals: they equal the sums of the refund
+// rows exactly.
+type Totals struct {
+	Amount
+	ByIssuer map[string]Amount         `json:"by_issued_by"`
+	ByRule   map[reconcile.Rule]Amount `json:"by_rule"`
+}
+
+func (s *summary) totals() Totals {
+	t := Totals{Amount: s.total, ByIssuer: map[string]Amount{}, ByRule: map[reconcile.Rule]Amount{}}
+	for k, a := range s.byIssuer {
+		t.ByIssuer[k] = *a
+	}
+	for k, a := range s.byRule {
+		if k == "" {
+			k = "none"
+		}
+		t.ByRule[k] = *a
+	}
+	return t
+}
+
+// streamRefunds streams the period's refund entries with their value to fn
+// and returns their summary.
+func (f *Finance) streamRefunds(ctx context.Context, p Period, fn func(*reconcile.LedgerRefund, reconcile.Cents) error) (*summary, error) {
+	s := newSummary()
+	price := f.Price
+	var cur reconcile.LedgerRefund // one row at a time, reused: no allocation per row
+	err := f.Store.Refunds(ctx, f.Policy, p.From, p.To, func(r reconcile.LedgerRefund) error {
+		cur = r
+		v := price.Value(cur.Connects)
+		s.add(&cur, v)
+		return fn(&cur, v)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	return s, nil
+}
