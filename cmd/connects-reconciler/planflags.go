@@ -124,4 +124,3 @@ func (f *planFlags) save(plan *reconcile.Plan) error {
 	}
 	return nil
 }
-
