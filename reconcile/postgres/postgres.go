@@ -8,6 +8,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -150,10 +151,10 @@ type filter struct {
 }
 
 var (
-	byRange = filter{kind: "range"} // $9 <= col < $10
-	byIDs   = filter{kind: "ids"}   // col = ANY($9)
+	byRange = filter{kind: "range"} // $2 <= col < $3
+	byIDs   = filter{kind: "ids"}   // col = ANY($2)
 	byAll   = filter{kind: "all"}   // every proposal: the single-statement reference
-	// byRefunded: proposals with a refund entry created in [$9, $10), for
+	// byRefunded: proposals with a refund entry created in [$2, $3), for
 	// exports that name the rule behind every refund in a period.
 	byRefunded = filter{kind: "refunded"}
 )
@@ -162,12 +163,12 @@ var (
 func (f filter) In(col string) string {
 	switch f.kind {
 	case "range":
-		return col + " >= $9 AND " + col + " < $10"
+		return col + " >= $2 AND " + col + " < $3"
 	case "ids":
-		return col + " = ANY ($9::bigint[])"
+		return col + " = ANY ($2::bigint[])"
 	case "refunded":
 		return col + ` IN (SELECT r.proposal_id FROM connects_ledger r
-		    WHERE r.entry_type = 'refund' AND r.created_at >= $9 AND r.created_at < $10)`
+		    WHERE r.entry_type = 'refund' AND r.created_at >= $2 AND r.created_at < $3)`
 	default:
 		return "TRUE"
 	}
@@ -177,7 +178,7 @@ func (f filter) In(col string) string {
 // period [start, end) is the two parameters after the policy's, as for the
 // byRefunded filter.
 func (f filter) Period(col string) string {
-	return col + " >= $9 AND " + col + " < $10"
+	return col + " >= $2 AND " + col + " < $3"
 }
 
 // Shard is called by the templates with an account column. The shard's
@@ -244,10 +245,23 @@ var (
 	qSaveSeen      = query("save_seen_events.sql")
 )
 
-// policyArgs are the policy fragment's parameters $1-$8.
+// policyArgs are the policy fragment's parameters: $1, one jsonb object of
+// the policy's JSON fields (tos_removed, eligible_interactions, ...) and the
+// settle cutoff, which policy.sql unpacks by name.
 func policyArgs(p reconcile.Policy, cutoff time.Time) []any {
-	return []any{cutoff, pq.Array(p.EligibleInteractions), p.TOSRemoved, p.TOSRemovedBoost,
-		p.ClosedWithoutHire, p.ClosedWithoutHireBoost, p.RefundDeclined, p.BoostOutbid}
+	b, err := json.Marshal(p)
+	if err != nil {
+		panic(fmt.Sprintf("encode policy: %v", err)) // a Policy always encodes
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		panic(fmt.Sprintf("decode policy: %v", err))
+	}
+	m["cutoff"] = cutoff.UTC().Format(time.RFC3339Nano)
+	if b, err = json.Marshal(m); err != nil {
+		panic(fmt.Sprintf("encode policy: %v", err))
+	}
+	return []any{string(b)}
 }
 
 // translate maps driver errors to domain errors: connection loss,

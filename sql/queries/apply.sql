@@ -15,10 +15,10 @@
 -- what was planned inside one statement costs a nested loop over two CTE
 -- scans (the planner cannot see their sizes), quadratic in the batch.
 --
--- Parameters after the policy's: $9 proposal ids, $10 components, $11 planned
--- Connects, $12 planned rules (parallel arrays), $13 run id.
+-- Parameters after the policy's: $2 proposal ids, $3 components, $4 planned
+-- Connects, $5 planned rules (parallel arrays), $6 run id.
 WITH items AS (
-    SELECT * FROM unnest($9::bigint[], $10::text[], $11::bigint[], $12::text[]) AS i (proposal_id, component, connects, rule)
+    SELECT * FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::text[]) AS i (proposal_id, component, connects, rule)
 ),
 {{template "policy.sql" .}},
 owed AS (
@@ -53,7 +53,7 @@ already AS (
     SELECT rr.ledger_entry_id AS id, rr.freelancer_id, rr.proposal_id, rr.component, rr.connects AS amount
     FROM items i
     JOIN LATERAL (SELECT * FROM reconciler_refunds r
-                  WHERE r.proposal_id = i.proposal_id AND r.component = i.component AND r.run_id = $13
+                  WHERE r.proposal_id = i.proposal_id AND r.component = i.component AND r.run_id = $6
                   OFFSET 0) rr ON true
 )
 SELECT w.id AS ledger_entry_id, w.freelancer_id, w.proposal_id, w.component, w.amount AS connects, w.inserted,

@@ -1,6 +1,6 @@
 -- name: ExplainFacts :many
 --
--- What the policy looks at for each of the proposals $9, and what it decides,
+-- What the policy looks at for each of the proposals $2, and what it decides,
 -- one row per proposal and component. The verdict (rule, class) comes from the
 -- policy fragment itself (rendered byIDs, evaluated with the run's settle
 -- cutoff $1), and so does the reason code (the rule, or the exclusion that
@@ -9,7 +9,7 @@
 -- caller's words quote. A component with no fee and no refund has no
 -- decision row: nothing was charged.
 --
--- Parameters: $1-$8 the policy's, $9 proposal ids.
+-- Parameters: $1 the policy's, $2 proposal ids.
 WITH {{template "policy.sql" .}}
 SELECT p.id                                    AS proposal_id,
        p.job_id,
@@ -26,7 +26,7 @@ SELECT p.id                                    AS proposal_id,
        b.outbid_at,
        t.first_eligible_at,
        coalesce((SELECT i.kind FROM proposal_interactions i
-                 WHERE i.proposal_id = p.id AND i.kind = ANY ($2::text[])
+                 WHERE i.proposal_id = p.id AND i.kind = ANY ((SELECT eligible FROM params)::text[])
                  ORDER BY i.occurred_at, i.id LIMIT 1), '') AS first_eligible_kind,
        t.first_declined_at,
        c.component,

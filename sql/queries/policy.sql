@@ -37,11 +37,21 @@
 -- The template call .Shard "col" keeps the accounts of one shard (TRUE when unsharded): a
 -- freelancer's balance is only ever touched by one shard.
 --
--- Parameters: $1 settle cutoff (events strictly before it are settled),
--- $2 eligible interaction kinds, $3 tos_removed enabled, $4 tos_removed refunds
--- the boost, $5 closed_without_hire enabled, $6 closed_without_hire refunds the
--- boost, $7 closed_without_hire refunds declined proposals, $8 boost_outbid
--- enabled. The filter's own parameters start at $9.
+-- Parameters: $1 the policy, one jsonb object (postgres.policyArgs: the
+-- Policy's JSON fields and the settle cutoff), unpacked once in "params" and
+-- read by name, so that a new toggle touches this file, the Policy type and
+-- config only. The filter's own parameters start at $2.
+params AS (
+    SELECT (p ->> 'cutoff')::timestamptz                                  AS cutoff,
+           ARRAY(SELECT jsonb_array_elements_text(p -> 'eligible_interactions')) AS eligible,
+           (p ->> 'tos_removed')::boolean                                 AS tos_removed,
+           (p ->> 'tos_removed_boost')::boolean                           AS tos_removed_boost,
+           (p ->> 'closed_without_hire')::boolean                         AS closed_without_hire,
+           (p ->> 'closed_without_hire_boost')::boolean                   AS closed_without_hire_boost,
+           (p ->> 'refund_declined')::boolean                             AS refund_declined,
+           (p ->> 'boost_outbid')::boolean                                AS boost_outbid
+    FROM (SELECT $1::jsonb AS p) s
+),
 ledger AS (
     SELECT l.proposal_id,
            -sum(l.amount) FILTER (WHERE l.entry_type = 'proposal_fee')         AS base_charged,
@@ -69,7 +79,7 @@ ledger AS (
 ),
 touches AS (
     SELECT i.proposal_id,
-           min(i.occurred_at) FILTER (WHERE i.kind = ANY ($2::text[])) AS first_eligible_at,
+           min(i.occurred_at) FILTER (WHERE i.kind = ANY ((SELECT eligible FROM params)::text[])) AS first_eligible_at,
            min(i.occurred_at) FILTER (WHERE i.kind = 'declined')       AS first_declined_at
     FROM proposal_interactions i
     WHERE {{.In "i.proposal_id"}}
@@ -77,6 +87,9 @@ touches AS (
 ),
 facts AS (
     SELECT lg.proposal_id, coalesce(p.job_id, 0) AS job_id, p.freelancer_id, j.closed_at, a.ended_at,
+           pr.cutoff, pr.tos_removed AS tos_on, pr.tos_removed_boost AS tos_boost_on,
+           pr.closed_without_hire AS no_hire_on, pr.closed_without_hire_boost AS no_hire_boost_on,
+           pr.refund_declined, pr.boost_outbid AS outbid_on,
            j.status AS job_status, j.close_reason, b.proposal_id IS NOT NULL AS has_bid, b.outcome AS bid_outcome,
            b.outbid_at, coalesce(t.first_eligible_at <= b.outbid_at, false) AS touched_by_knockout,
            j.status = 'removed' AND j.close_reason = 'tos_violation' AND j.closed_at IS NOT NULL AS removal,
@@ -100,17 +113,18 @@ facts AS (
                WHEN b.outcome NOT IN ('won', 'outbid') THEN 'invalid_bid_outcome'
                WHEN b.outbid_at > now() OR a.ended_at > now() THEN 'future_timestamp'
            END AS bid_defect,
-           $3::boolean AND j.status = 'removed' AND j.close_reason = 'tos_violation'
+           pr.tos_removed AND j.status = 'removed' AND j.close_reason = 'tos_violation'
                AND j.closed_at IS NOT NULL                                  AS tos,
-           $5::boolean AND j.status = 'closed' AND j.close_reason = 'no_hire'
+           pr.closed_without_hire AND j.status = 'closed' AND j.close_reason = 'no_hire'
                AND j.closed_at IS NOT NULL                                  AS no_hire,
            -- "not withdrawn before closed_at"; an unknown comparison counts as withdrawn
            coalesce(p.withdrawn_at IS NULL OR p.withdrawn_at >= j.closed_at, false) AS kept,
            coalesce(t.first_declined_at < j.closed_at, false)               AS declined,
            coalesce(t.first_eligible_at < j.closed_at, false)               AS touched_before_close,
-           $8::boolean AND a.ended_at IS NOT NULL AND b.outcome = 'outbid' AND b.outbid_at IS NOT NULL
+           pr.boost_outbid AND a.ended_at IS NOT NULL AND b.outcome = 'outbid' AND b.outbid_at IS NOT NULL
                AND NOT coalesce(t.first_eligible_at <= b.outbid_at, false)  AS outbid
     FROM ledger lg
+    CROSS JOIN params pr
     LEFT JOIN proposals p ON p.id = lg.proposal_id AND {{.In "p.id"}}
     -- Jobs, bids and auctions: one primary-key lookup per proposal (OFFSET 0
     -- keeps the planner from turning a lookup back into a join over the whole
@@ -136,12 +150,12 @@ components AS (
            CASE c.component
                WHEN 'base' THEN
                    CASE WHEN f.tos AND f.kept THEN 'tos_removed'
-                        WHEN f.no_hire AND f.kept AND ($7::boolean OR NOT f.declined) THEN 'closed_without_hire'
+                        WHEN f.no_hire AND f.kept AND (f.refund_declined OR NOT f.declined) THEN 'closed_without_hire'
                    END
                ELSE
-                   CASE WHEN f.tos AND f.kept AND $4::boolean THEN 'tos_removed'
-                        WHEN f.no_hire AND f.kept AND ($7::boolean OR NOT f.declined)
-                             AND $6::boolean AND NOT f.touched_before_close THEN 'closed_without_hire'
+                   CASE WHEN f.tos AND f.kept AND f.tos_boost_on THEN 'tos_removed'
+                        WHEN f.no_hire AND f.kept AND (f.refund_declined OR NOT f.declined)
+                             AND f.no_hire_boost_on AND NOT f.touched_before_close THEN 'closed_without_hire'
                         WHEN f.outbid THEN 'boost_outbid'
                    END
            END                                                                  AS rule,
@@ -161,33 +175,33 @@ components AS (
                WHEN f.job_status = 'closed' AND f.close_reason = 'expired' THEN 'expired'
                WHEN f.job_status = 'closed' AND f.close_reason = 'inactivity' THEN 'inactivity'
                WHEN f.removal THEN
-                   CASE WHEN NOT $3::boolean THEN 'rule_off'
+                   CASE WHEN NOT f.tos_on THEN 'rule_off'
                         WHEN NOT f.kept THEN 'withdrawn'
-                        WHEN c.component = 'boost' AND NOT $4::boolean THEN 'rule_off' END
+                        WHEN c.component = 'boost' AND NOT f.tos_boost_on THEN 'rule_off' END
                WHEN f.no_hire_close THEN
-                   CASE WHEN NOT $5::boolean THEN 'rule_off'
+                   CASE WHEN NOT f.no_hire_on THEN 'rule_off'
                         WHEN NOT f.kept THEN 'withdrawn'
-                        WHEN f.declined AND NOT $7::boolean THEN 'declined'
-                        WHEN c.component = 'boost' AND NOT $6::boolean THEN 'rule_off'
+                        WHEN f.declined AND NOT f.refund_declined THEN 'declined'
+                        WHEN c.component = 'boost' AND NOT f.no_hire_boost_on THEN 'rule_off'
                         WHEN c.component = 'boost' AND f.touched_before_close THEN 'interaction_before_close' END
                ELSE 'no_rule'
            END                                                                  AS close_exclusion,
            CASE WHEN c.component = 'base' THEN NULL
                 WHEN NOT f.has_bid THEN 'not_boosted'
-                WHEN NOT $8::boolean THEN 'rule_off'
+                WHEN NOT f.outbid_on THEN 'rule_off'
                 WHEN f.ended_at IS NULL THEN 'auction_running'
                 WHEN f.bid_outcome = 'won' THEN 'bid_won'
                 WHEN f.bid_outcome IS DISTINCT FROM 'outbid' OR f.outbid_at IS NULL THEN 'bid_undecided'
                 WHEN f.touched_by_knockout THEN 'interaction_before_knockout'
            END                                                                  AS bid_exclusion,
            f.removal OR f.no_hire_close                                         AS close_covered,
-           f.closed_at, f.ended_at
+           f.closed_at, f.ended_at, f.cutoff
     FROM facts f
     CROSS JOIN (VALUES ('base'), ('boost')) AS c (component)
 ),
 entitled AS (
     SELECT c.proposal_id, c.job_id, c.component, c.freelancer_id, c.charged, c.refunded, c.refunded_to, c.rule, c.defect,
-           CASE c.rule WHEN 'boost_outbid' THEN c.ended_at ELSE c.closed_at END AS event_at,
+           CASE c.rule WHEN 'boost_outbid' THEN c.ended_at ELSE c.closed_at END AS event_at, c.cutoff,
            -- reason: the rule that entitles the component, or the exclusion
            -- that decides it (for the boost, the close's when the close is
            -- one rules 1 and 2 cover or there is no bid, else the bid's);
@@ -220,7 +234,7 @@ decisions AS (
                WHEN e.defect IS NOT NULL THEN e.defect
                WHEN e.refunded IS NULL AND e.rule IS NOT NULL AND e.charged > 0 THEN
                    CASE
-                       WHEN NOT (e.event_at < $1) THEN 'pending'
+                       WHEN NOT (e.event_at < e.cutoff) THEN 'pending'
                        -- a scalar count, not EXISTS: evaluated only for owed
                        -- rows, one index lookup each, never a hash of every balance
                        WHEN (SELECT count(*) FROM connects_balances cb
