@@ -88,6 +88,7 @@ func cmdExport(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer db.Close()
+	defer c.closeReplica()
 	f := newFinance(c, db)
 
 	write := func(w io.Writer) (*manifest, error) {
@@ -171,7 +172,7 @@ type finance struct {
 }
 
 func newFinance(c *command, db *sqlx.DB) *finance {
-	return &finance{cfg: c.cfg, log: c.log, store: postgres.NewStore(db, c.log)}
+	return &finance{cfg: c.cfg, log: c.log, store: c.newStore(db, c.log)}
 }
 
 func (f *finance) price() reconcile.Price   { return f.cfg.PricePerConnect }

@@ -45,6 +45,7 @@ func cmdReport(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer db.Close()
+	defer c.closeReplica()
 	f := newFinance(c, db)
 	data, err := f.report(ctx, p)
 	if err != nil {

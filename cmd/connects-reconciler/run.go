@@ -10,7 +10,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/connects/connects-reconciler/reconcile"
-	"github.com/connects/connects-reconciler/reconcile/postgres"
 	"github.com/connects/connects-reconciler/reconcile/prometheus"
 )
 
@@ -45,9 +44,10 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		return err
 	}
 	defer db.Close()
+	defer c.closeReplica()
 
 	r := &reconcile.Reconciler{
-		Store:   postgres.NewStore(db, log),
+		Store:   c.newStore(db, log),
 		Policy:  c.cfg.Policy,
 		Limits:  c.cfg.Limits,
 		Options: c.cfg.Run,

@@ -21,7 +21,7 @@ func farFuture(t time.Time) time.Time { return t.AddDate(100, 0, 0) }
 // first error fn returns and returns it.
 func (s *Store) Refunds(ctx context.Context, p reconcile.Policy, from, to time.Time, fn func(reconcile.LedgerRefund) error) error {
 	args := append(policyArgs(p, farFuture(to)), from, to)
-	rows, err := s.db.QueryContext(ctx, statement("export_refunds.sql", byRefunded), args...)
+	rows, err := s.read.QueryContext(ctx, statement("export_refunds.sql", byRefunded), args...)
 	if err != nil {
 		return fmt.Errorf("export refunds: %w", translate(err))
 	}
@@ -47,7 +47,7 @@ func (s *Store) Refunds(ctx context.Context, p reconcile.Policy, from, to time.T
 
 // Runs returns the applying runs that started in [from, to), oldest first.
 func (s *Store) Runs(ctx context.Context, from, to time.Time) ([]reconcile.RunSummary, error) {
-	rows, err := s.db.QueryContext(ctx, qReportRuns, from, to)
+	rows, err := s.read.QueryContext(ctx, qReportRuns, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("read runs: %w", translate(err))
 	}
