@@ -39,13 +39,18 @@ func CheckStandby(ctx context.Context, db *sqlx.DB) error {
 	return nil
 }
 
+// ReplicaCatchUpWait is how long Reads waits for the replica to replay up to
+// the primary's position before it measures the lag.
+var ReplicaCatchUpWait = 2 * time.Second
+
 // Reads reads the primary's clock and WAL position, then how far the replica
 // has replayed. When the replica has replayed up to the primary's position,
 // it has every transaction committed before that clock reading: the reads
 // are complete (Until nil, lag 0), however long ago the last transaction was
 // (an idle primary). Otherwise they are complete up to the commit time of the
 // last transaction the replica replayed (pg_last_xact_replay_timestamp()),
-// and the lag is the primary's clock less that time.
+// and the lag is the primary's clock less that time. It waits up to
+// ReplicaCatchUpWait for the replica to reach the primary's position first.
 func (s *Store) Reads(ctx context.Context) (reconcile.Reads, error) {
 	if s.replica == "" {
 		now, err := s.Clock(ctx)
@@ -64,8 +69,26 @@ func (s *Store) Reads(ctx context.Context) (reconcile.Reads, error) {
 		ReplayedAt sql.NullTime `db:"replayed_at"`
 		Paused     bool         `db:"paused"`
 	}
-	if err := s.read.GetContext(ctx, &r, qReplicaPos, p.LSN); err != nil {
-		return reconcile.Reads{}, fmt.Errorf("read the replica's replay position: %w", s.readErr(err))
+	// The run's own record was just committed on the primary: give the
+	// replica a moment to replay up to the position, so an idle primary
+	// (whose last transaction may be hours old) reads as caught up.
+	wait := time.NewTimer(ReplicaCatchUpWait)
+	defer wait.Stop()
+	for {
+		if err := s.read.GetContext(ctx, &r, qReplicaPos, p.LSN); err != nil {
+			return reconcile.Reads{}, fmt.Errorf("read the replica's replay position: %w", s.readErr(err))
+		}
+		if r.CaughtUp || !r.InRecovery || r.Paused {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return reconcile.Reads{}, ctx.Err()
+		case <-wait.C:
+		case <-time.After(20 * time.Millisecond):
+			continue
+		}
+		break
 	}
 	if !r.InRecovery {
 		return reconcile.Reads{}, fmt.Errorf("replica %s %w: point replica_database_url at a standby of the primary, or unset it to plan on the primary",
