@@ -123,7 +123,7 @@ func TestReplicaCommand(t *testing.T) {
 	for {
 		var planning bool
 		err := c.Standby.Get(&planning, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
-		    WHERE application_name = 'connects-reconciler' AND state = 'active' AND query LIKE '%FROM decisions%')`)
+		    WHERE application_name = 'connects-reconciler' AND state = 'active' AND query LIKE '%name: Plan :many%')`)
 		if err == nil && planning {
 			break
 		}
