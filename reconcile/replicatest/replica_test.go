@@ -124,6 +124,22 @@ func TestPausedReplayLosesNothing(t *testing.T) {
 		t.Fatalf("after resume: wrote %d (want 24), then %d (want 0); ledger %+v (want 54 refunds, none doubled, balances equal)",
 			len(after), again, l)
 	}
+
+	// With a lookback, the events a run planned are kept as seen on the
+	// primary; a run planning on the replica subtracts them from there.
+	look := opts
+	look.Lookback = time.Hour
+	for i, want := range []int{4, 0} {
+		res, err = c.reconciler(p, look).Run(bg, "lookback-"+string(rune('a'+i)))
+		if err != nil {
+			t.Fatalf("run with a lookback: %v", err)
+		}
+		if got, n := res.Plan.Events(), len(issued(t, res)); got != want || n != 0 {
+			t.Errorf("run %d with a lookback planned %d events (want %d: the B closures, then none as seen) and wrote %d (want 0)", i+1, got, want, n)
+		}
+		res.Close()
+		c.CatchUp()
+	}
 }
 
 // staleApply is a store whose first apply batch lets the online path write
