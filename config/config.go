@@ -23,7 +23,8 @@ import (
 	"github.com/connects/connects-reconciler/reconcile"
 )
 
-// EnvPrefix is the prefix of every environment variable but DATABASE_URL.
+// EnvPrefix is the prefix of every environment variable but DATABASE_URL and
+// REPLICA_DATABASE_URL.
 const EnvPrefix = "RECONCILER_"
 
 // Config is everything the job can be told.
@@ -67,6 +68,10 @@ type Metrics struct {
 type Database struct {
 	// URL is the DSN (DATABASE_URL). Secret: never logged as is.
 	URL string
+	// ReplicaURL, when set, is a hot standby of URL (REPLICA_DATABASE_URL)
+	// that planning, dry runs, export, report and explain read; every write
+	// stays on URL. Secret like URL.
+	ReplicaURL string
 	// StatementTimeout is PostgreSQL's statement_timeout for the job's
 	// sessions: the longest one batch statement may take (default 10m, 0 none).
 	StatementTimeout time.Duration
@@ -92,7 +97,8 @@ func Default() Config {
 		Database: Database{StatementTimeout: 10 * time.Minute, LockTimeout: 30 * time.Second, ConnectTimeout: 10 * time.Second},
 		Policy:   reconcile.DefaultPolicy(),
 		Limits:   reconcile.Limits{MaxRefunds: 100000, MaxConnects: 2000000},
-		Run:      reconcile.Options{BatchSize: 50000, ApplyBatchSize: 5000, Parallel: 2, Retries: 3, RetryBackoff: 200 * time.Millisecond, Lookback: time.Hour},
+		Run: reconcile.Options{BatchSize: 50000, ApplyBatchSize: 5000, Parallel: 2, Retries: 3, RetryBackoff: 200 * time.Millisecond, Lookback: time.Hour,
+			MaxReplicaLag: 30 * time.Minute},
 		Log:      Log{Level: "info", Format: "auto"},
 		Schedule: Schedule{Spec: "*/15 * * * *", Location: time.UTC, ListenAddress: ":9090"},
 
@@ -112,8 +118,8 @@ type setting struct {
 
 // Env is the environment variable that sets the setting.
 func (s setting) Env() string {
-	if s.key == "database_url" {
-		return "DATABASE_URL"
+	if s.key == "database_url" || s.key == "replica_database_url" {
+		return strings.ToUpper(s.key)
 	}
 	return EnvPrefix + strings.ToUpper(s.key)
 }
@@ -185,6 +191,10 @@ var settings = []setting{
 	{key: "database_url", usage: "PostgreSQL URL or key=value DSN", secret: true,
 		get: func(c *Config) string { return c.Database.URL },
 		set: func(c *Config, v string) error { c.Database.URL = v; return nil }},
+	{key: "replica_database_url", usage: "hot standby of the database that planning, dry runs, export, report and explain read (empty: the database itself)", secret: true,
+		get: func(c *Config) string { return c.Database.ReplicaURL },
+		set: func(c *Config, v string) error { c.Database.ReplicaURL = v; return nil }},
+	durationSetting("max_replica_lag", "fail a run (exit 1) whose replica is further behind the primary than this (0s: no limit)", func(c *Config) *time.Duration { return &c.Run.MaxReplicaLag }, 0),
 	durationSetting("settle_delay", "reconcile events older than this (Go duration)", func(c *Config) *time.Duration { return &c.Policy.SettleDelay }, 0),
 	boolSetting("tos_removed", "rule 1: refund proposals on jobs removed for a ToS violation", func(c *Config) *bool { return &c.Policy.TOSRemoved }),
 	boolSetting("tos_removed_boost", "rule 1 refunds the boost too", func(c *Config) *bool { return &c.Policy.TOSRemovedBoost }),

@@ -261,6 +261,15 @@ func TestPods(t *testing.T) {
 					ref.SecretKeyRef.Name == secretName && ref.SecretKeyRef.Key == secretKey
 				env[e.Name] = "postgres://reconciler@db.invalid/connects"
 			}
+			if e.Name == "REPLICA_DATABASE_URL" {
+				// The replica's URL sits beside the primary's in the same
+				// Secret, optional: without it the job plans on the primary.
+				ref := e.ValueFrom
+				if e.Value != "" || ref == nil || ref.SecretKeyRef == nil || ref.SecretKeyRef.Name != secretName ||
+					ref.SecretKeyRef.Key != "replica_url" || ref.SecretKeyRef.Optional == nil || !*ref.SecretKeyRef.Optional {
+					t.Errorf("%s: REPLICA_DATABASE_URL must come from Secret %s key replica_url, optional", w, secretName)
+				}
+			}
 		}
 		if !fromSecret {
 			t.Errorf("%s: DATABASE_URL must come from Secret %s key %s", w, secretName, secretKey)

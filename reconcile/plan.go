@@ -90,6 +90,11 @@ type Plan struct {
 	// Scope is "full" or "incremental"; Shard is "I/N" or "".
 	Scope string
 	Shard string
+	// PlannedOn is where the plan read the marketplace: OnPrimary or
+	// OnReplica; ReplicaLag is how far the replica was behind then. With a
+	// replica, SettleCutoff is no later than what it had replayed.
+	PlannedOn  string
+	ReplicaLag time.Duration
 
 	totals                          Totals
 	oldestPending                   *time.Time

@@ -148,6 +148,9 @@ type Options struct {
 	// Lookback widens each incremental window backwards, for rows committed
 	// later than their timestamp says.
 	Lookback time.Duration
+	// MaxReplicaLag fails a run planning on a replica that is further behind
+	// the primary than this, with a *ReplicaLagError (0: no limit).
+	MaxReplicaLag time.Duration
 }
 
 // Reconciler plans and applies missing refunds.
@@ -252,14 +255,12 @@ func (r *Result) Close() {
 // Plan finds every missing refund and discrepancy in the run's scope. It
 // writes nothing.
 func (r *Reconciler) Plan(ctx context.Context) (*Plan, error) {
-	var now time.Time
-	if err := r.retry(ctx, "read clock", func(ctx context.Context) (err error) {
-		now, err = r.Store.Clock(ctx)
-		return err
-	}); err != nil {
+	reads, cutoff, err := r.readBound(ctx)
+	if err != nil {
 		return nil, err
 	}
-	scope := Scope{BatchSize: r.Options.BatchSize, Shard: r.Options.Shard, Until: now.Add(-r.Policy.SettleDelay), Lookback: r.Options.Lookback}
+	now := reads.Now
+	scope := Scope{BatchSize: r.Options.BatchSize, Shard: r.Options.Shard, Until: cutoff, Lookback: r.Options.Lookback}
 	if !r.Options.Full {
 		var marks map[string]time.Time
 		if err := r.retry(ctx, "read watermarks", func(ctx context.Context) (err error) {
@@ -284,7 +285,7 @@ func (r *Reconciler) Plan(ctx context.Context) (*Plan, error) {
 		return nil, err
 	}
 	plan := &Plan{AsOf: now, SettleCutoff: scope.Until, Policy: r.Policy, Scope: scope.Name(), Shard: scope.Shard.String(),
-		events: events, lookback: scope.Lookback}
+		PlannedOn: reads.On, ReplicaLag: reads.Lag, events: events, lookback: scope.Lookback}
 	if err := r.planSlices(ctx, plan, scope, slices); err != nil {
 		plan.Close()
 		return nil, err

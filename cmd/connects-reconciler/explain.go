@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/connects/connects-reconciler/reconcile"
-	"github.com/connects/connects-reconciler/reconcile/postgres"
 )
 
 // explainOutput is explain's JSON shape.
@@ -44,7 +43,8 @@ func cmdExplain(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	defer db.Close()
-	store := postgres.NewStore(db, c.log)
+	defer c.closeReplica()
+	store := c.newStore(db, c.log)
 	policy := c.cfg.Policy
 
 	ids := []int64{*proposal}

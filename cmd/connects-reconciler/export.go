@@ -13,7 +13,6 @@ import (
 
 	"github.com/connects/connects-reconciler/finance"
 	"github.com/connects/connects-reconciler/reconcile"
-	"github.com/connects/connects-reconciler/reconcile/postgres"
 )
 
 func cmdExport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -59,6 +58,7 @@ func cmdExport(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer db.Close()
+	defer c.closeReplica()
 	f := newFinance(c, db)
 	var m *finance.Manifest
 	if *out == "" {
@@ -80,7 +80,7 @@ func cmdExport(ctx context.Context, args []string, getenv func(string) string, s
 // newFinance wires finance to the store and to a full dry-run planner (for
 // the discrepancies now): the whole marketplace, every shard.
 func newFinance(c *command, db *sqlx.DB) *finance.Finance {
-	store := postgres.NewStore(db, c.log)
+	store := c.newStore(db, c.log)
 	opts := c.cfg.Run
 	opts.Full, opts.Shard = true, reconcile.Shard{}
 	planner := &reconcile.Reconciler{Store: store, Policy: c.cfg.Policy, Options: opts, Log: c.log.Named("reconcile")}

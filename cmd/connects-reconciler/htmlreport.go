@@ -29,6 +29,7 @@ func cmdReport(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer db.Close()
+	defer c.closeReplica()
 	data, err := newFinance(c, db).Report(ctx, p)
 	if err != nil {
 		return err

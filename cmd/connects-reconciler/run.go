@@ -10,7 +10,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/connects/connects-reconciler/reconcile"
-	"github.com/connects/connects-reconciler/reconcile/postgres"
 	"github.com/connects/connects-reconciler/reconcile/prometheus"
 )
 
@@ -45,9 +44,10 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		return err
 	}
 	defer db.Close()
+	defer c.closeReplica()
 
 	r := &reconcile.Reconciler{
-		Store:   postgres.NewStore(db, log),
+		Store:   c.newStore(db, log),
 		Policy:  c.cfg.Policy,
 		Limits:  c.cfg.Limits,
 		Options: c.cfg.Run,
@@ -77,6 +77,7 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		defer res.Close()
 		log.Info("run finished", append(totalsFields(res.Issued()),
 			zap.String("status", res.Status), zap.String("scope", res.Plan.Scope), zap.Int64("skipped", res.SkippedCount()),
+			zap.String("planned_on", res.Plan.PlannedOn), zap.Duration("replica_lag", res.Plan.ReplicaLag),
 			zap.Int64("planned", res.Plan.Totals().Refunds), zap.Duration("took", time.Since(start)))...)
 		if werr := writeReport(stdout, *format, report{Plan: res.Plan, Result: res, Refused: errString(limitOf(err))}); werr != nil {
 			err = errors.Join(err, werr)

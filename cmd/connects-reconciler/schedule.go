@@ -17,7 +17,6 @@ import (
 
 	"github.com/connects/connects-reconciler/config"
 	"github.com/connects/connects-reconciler/reconcile"
-	"github.com/connects/connects-reconciler/reconcile/postgres"
 	"github.com/connects/connects-reconciler/reconcile/prometheus"
 )
 
@@ -36,8 +35,9 @@ func cmdSchedule(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	defer db.Close()
+	defer c.closeReplica()
 
-	s := &scheduler{cfg: c.cfg, db: db, log: log, metrics: prometheus.New()}
+	s := &scheduler{cfg: c.cfg, db: db, replica: c.replica, log: log, metrics: prometheus.New()}
 	ln, err := net.Listen("tcp", c.cfg.Schedule.ListenAddress)
 	if err != nil {
 		return fmt.Errorf("schedule: listen: %w", err)
@@ -89,6 +89,7 @@ func cmdSchedule(ctx context.Context, args []string, getenv func(string) string,
 type scheduler struct {
 	cfg         config.Config
 	db          *sqlx.DB
+	replica     *sqlx.DB // nil: plan on db
 	log         *zap.Logger
 	metrics     *prometheus.Metrics
 	interrupted atomic.Bool
@@ -104,7 +105,7 @@ func (s *scheduler) tick(ctx context.Context) {
 	runID := newRunID(start)
 	log := s.log.With(zap.String("run_id", runID))
 	r := &reconcile.Reconciler{
-		Store:   postgres.NewStore(s.db, log),
+		Store:   storeOn(s.db, s.replica, s.cfg.Database.ReplicaURL, log),
 		Policy:  s.cfg.Policy,
 		Limits:  s.cfg.Limits,
 		Options: s.cfg.Run,

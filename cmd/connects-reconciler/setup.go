@@ -27,6 +27,9 @@ type command struct {
 	flags *config.Flags
 	cfg   config.Config
 	log   *zap.Logger
+	// replica is the read replica's pool, opened with the database when
+	// replica_database_url is set; closeReplica closes it.
+	replica *sqlx.DB
 }
 
 func newCommand(name, summary string, stderr io.Writer) *command {
@@ -69,7 +72,58 @@ func (c *command) open(ctx context.Context) (*sqlx.DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.cfg.Database.ReplicaURL != "" {
+		if c.replica, err = c.openReplica(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
 	return db, nil
+}
+
+// openReplica connects to the read replica and checks that it is a hot
+// standby: a primary there is a configuration mistake (exit 2).
+func (c *command) openReplica(ctx context.Context) (*sqlx.DB, error) {
+	dsn := c.cfg.Database.ReplicaURL
+	db, err := postgres.Open(ctx, dsn, postgres.Timeouts{
+		Statement: c.cfg.Database.StatementTimeout,
+		Lock:      c.cfg.Database.LockTimeout,
+		Connect:   c.cfg.Database.ConnectTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("replica_database_url: %w", err)
+	}
+	if err := postgres.CheckStandby(ctx, db); err != nil {
+		db.Close()
+		if errors.Is(err, postgres.ErrNotStandby) {
+			return nil, &config.Error{Problems: []error{fmt.Errorf("replica_database_url: %s %w: point it at a standby of the database, or unset it to plan on the database itself",
+				postgres.Redact(dsn), err)}}
+		}
+		return nil, fmt.Errorf("replica_database_url: %s: %w", postgres.Redact(dsn), err)
+	}
+	c.log.Info("planning on a read replica; writes go to the database", zap.String("replica", postgres.Redact(dsn)))
+	return db, nil
+}
+
+// closeReplica closes the read replica's pool, if open.
+func (c *command) closeReplica() {
+	if c.replica != nil {
+		c.replica.Close()
+	}
+}
+
+// newStore is the store over db, reading on the replica when one is open.
+func (c *command) newStore(db *sqlx.DB, log *zap.Logger) *postgres.Store {
+	return storeOn(db, c.replica, c.cfg.Database.ReplicaURL, log)
+}
+
+// storeOn is the store over db, reading on replica when it is not nil.
+func storeOn(db, replica *sqlx.DB, replicaURL string, log *zap.Logger) *postgres.Store {
+	s := postgres.NewStore(db, log)
+	if replica != nil {
+		s = s.WithReplica(replica, replicaURL)
+	}
+	return s
 }
 
 // logConfig logs every setting once, the DSN's password masked.

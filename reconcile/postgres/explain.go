@@ -20,7 +20,7 @@ var (
 // proposals, at most limit, newest first.
 func (s *Store) FreelancerProposals(ctx context.Context, freelancerID int64, limit int) ([]int64, error) {
 	var ids []int64
-	if err := s.db.SelectContext(ctx, &ids, qExplainProposals, freelancerID, limit); err != nil {
+	if err := s.read.SelectContext(ctx, &ids, qExplainProposals, freelancerID, limit); err != nil {
 		return nil, fmt.Errorf("find the freelancer's proposals: %w", translate(err))
 	}
 	return ids, nil
@@ -32,7 +32,7 @@ func (s *Store) FreelancerProposals(ctx context.Context, freelancerID int64, lim
 // the policy fragment (policy.sql) the job itself uses.
 func (s *Store) ProposalFacts(ctx context.Context, p reconcile.Policy, cutoff time.Time, ids []int64) ([]reconcile.ProposalFacts, error) {
 	args := append(policyArgs(p, cutoff), pq.Array(ids))
-	rows, err := s.db.QueryContext(ctx, statement("explain_facts.sql", byIDs), args...)
+	rows, err := s.read.QueryContext(ctx, statement("explain_facts.sql", byIDs), args...)
 	if err != nil {
 		return nil, fmt.Errorf("explain: %w", translate(err))
 	}
@@ -71,7 +71,7 @@ func (s *Store) ProposalFacts(ctx context.Context, p reconcile.Policy, cutoff ti
 	for i, f := range out {
 		found[i] = f.ProposalID
 	}
-	entries, err := s.db.QueryContext(ctx, qExplainEntries, pq.Array(found))
+	entries, err := s.read.QueryContext(ctx, qExplainEntries, pq.Array(found))
 	if err != nil {
 		return nil, fmt.Errorf("explain ledger: %w", translate(err))
 	}

@@ -25,7 +25,7 @@ func farFuture(t time.Time) time.Time { return t.AddDate(100, 0, 0) }
 // row off the connection on rows.Next); the few distinct values of component,
 // issuer, rule and run id are scanned without a copy and interned.
 func (s *Store) Refunds(ctx context.Context, p reconcile.Policy, from, to time.Time, fn func(reconcile.LedgerRefund) error) error {
-	rows, err := s.db.QueryContext(ctx, statement("export_refunds.sql", byRefunded), exportArgs(p, from, to)...)
+	rows, err := s.read.QueryContext(ctx, statement("export_refunds.sql", byRefunded), exportArgs(p, from, to)...)
 	if err != nil {
 		return fmt.Errorf("export refunds: %w", translate(err))
 	}
@@ -74,7 +74,7 @@ func (in interner) get(b []byte) string {
 
 // Runs returns the applying runs that started in [from, to), oldest first.
 func (s *Store) Runs(ctx context.Context, from, to time.Time) ([]reconcile.RunSummary, error) {
-	rows, err := s.db.QueryContext(ctx, qReportRuns, from, to)
+	rows, err := s.read.QueryContext(ctx, qReportRuns, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("read runs: %w", translate(err))
 	}

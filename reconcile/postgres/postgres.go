@@ -243,6 +243,9 @@ var (
 	qApplyAudit    = query("apply_audit.sql")
 	qChangedEvents = query("changed_events.sql")
 	qSaveSeen      = query("save_seen_events.sql")
+	qSeenEvents    = query("seen_events.sql")
+	qPrimaryPos    = query("primary_position.sql")
+	qReplicaPos    = query("replica_position.sql")
 )
 
 // policyArgs are the policy fragment's parameters: $1, one jsonb object of

@@ -19,19 +19,29 @@ import (
 
 // Store implements reconcile.Store on PostgreSQL.
 type Store struct {
-	db  *sqlx.DB
-	log *zap.Logger
+	db *sqlx.DB // the primary: every write, the lock, run records, watermarks, seen events
+	// read is where planning, dry runs, exports, reports and explain read
+	// the marketplace: a hot standby when one is configured, else db.
+	read    *sqlx.DB
+	replica string // the standby's DSN, redacted, for messages; "" when none
+	log     *zap.Logger
 }
 
 // NewStore returns a Store over db.
 func NewStore(db *sqlx.DB, log *zap.Logger) *Store {
-	return &Store{db: db, log: log.Named("postgres")}
+	return &Store{db: db, read: db, log: log.Named("postgres")}
 }
+
+var _ reconcile.ReplicaStore = (*Store)(nil)
 
 var _ reconcile.Store = (*Store)(nil)
 
-// Clock reads the database's clock.
+// Clock reads the database's clock: the primary's, or with a replica the
+// time its reads are complete to (see ReadsUntil).
 func (s *Store) Clock(ctx context.Context) (time.Time, error) {
+	if s.replica != "" {
+		return s.ReadsUntil(ctx)
+	}
 	var now time.Time
 	if err := s.db.GetContext(ctx, &now, qClock); err != nil {
 		return time.Time{}, fmt.Errorf("read clock: %w", translate(err))
@@ -79,8 +89,8 @@ func (s *Store) Slices(ctx context.Context, scope reconcile.Scope) ([]reconcile.
 		}
 		var ids []int64
 		if len(events) > 0 {
-			if err := s.db.SelectContext(ctx, &ids, qChanged, pq.Array(closed), pq.Array(ended)); err != nil {
-				return nil, nil, fmt.Errorf("find changed proposals: %w", translate(err))
+			if err := s.read.SelectContext(ctx, &ids, qChanged, pq.Array(closed), pq.Array(ended)); err != nil {
+				return nil, nil, fmt.Errorf("find changed proposals: %w", s.readErr(err))
 			}
 		}
 		var out []reconcile.Slice
@@ -100,8 +110,8 @@ func (s *Store) Slices(ctx context.Context, scope reconcile.Scope) ([]reconcile.
 		Lo int64 `db:"lo"`
 		Hi int64 `db:"hi"`
 	}
-	if err := s.db.GetContext(ctx, &b, qBounds); err != nil {
-		return nil, nil, fmt.Errorf("read proposal bounds: %w", translate(err))
+	if err := s.read.GetContext(ctx, &b, qBounds); err != nil {
+		return nil, nil, fmt.Errorf("read proposal bounds: %w", s.readErr(err))
 	}
 	size := scope.BatchSize
 	if size <= 0 {
@@ -113,12 +123,12 @@ func (s *Store) Slices(ctx context.Context, scope reconcile.Scope) ([]reconcile.
 	var out []reconcile.Slice
 	for lo := b.Lo; ; {
 		var next int64
-		err := s.db.GetContext(ctx, &next, qNextBoundary, lo, size)
+		err := s.read.GetContext(ctx, &next, qNextBoundary, lo, size)
 		if errors.Is(err, sql.ErrNoRows) {
 			return append(out, reconcile.Slice{Lo: lo, Hi: b.Hi + 1}), events, nil
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("split proposals into slices: %w", translate(err))
+			return nil, nil, fmt.Errorf("split proposals into slices: %w", s.readErr(err))
 		}
 		out = append(out, reconcile.Slice{Lo: lo, Hi: next})
 		lo = next
@@ -136,12 +146,34 @@ func (s *Store) events(ctx context.Context, closuresSince, endsSince, until time
 		JobID   int64     `db:"job_id"`
 		EventAt time.Time `db:"event_at"`
 	}
-	if err := s.db.SelectContext(ctx, &rows, qChangedEvents, closuresSince, endsSince, until, shard); err != nil {
-		return nil, fmt.Errorf("find changed events: %w", translate(err))
+	// On a standby the seen events may lag what the primary recorded: they
+	// are read from the primary and subtracted here instead.
+	subtract := shard
+	if s.replica != "" {
+		subtract = noShard
 	}
-	out := make([]reconcile.Event, len(rows))
-	for i, r := range rows {
-		out[i] = reconcile.Event{Source: r.Source, JobID: r.JobID, At: r.EventAt.UTC()}
+	if err := s.read.SelectContext(ctx, &rows, qChangedEvents, closuresSince, endsSince, until, subtract); err != nil {
+		return nil, fmt.Errorf("find changed events: %w", s.readErr(err))
+	}
+	seen := map[reconcile.Event]bool{}
+	if s.replica != "" && shard != noShard && len(rows) > 0 {
+		var seenRows []struct {
+			Source  string    `db:"source"`
+			JobID   int64     `db:"job_id"`
+			EventAt time.Time `db:"event_at"`
+		}
+		if err := s.db.SelectContext(ctx, &seenRows, qSeenEvents, shard, earlier(closuresSince, endsSince)); err != nil {
+			return nil, fmt.Errorf("read seen events: %w", translate(err))
+		}
+		for _, r := range seenRows {
+			seen[reconcile.Event{Source: r.Source, JobID: r.JobID, At: r.EventAt.UTC()}] = true
+		}
+	}
+	out := make([]reconcile.Event, 0, len(rows))
+	for _, r := range rows {
+		if e := (reconcile.Event{Source: r.Source, JobID: r.JobID, At: r.EventAt.UTC()}); !seen[e] {
+			out = append(out, e)
+		}
 	}
 	return out, nil
 }
@@ -154,9 +186,9 @@ func (s *Store) PlanSlice(ctx context.Context, p reconcile.Policy, cutoff time.T
 		q = statement("plan.sql", filter{kind: byIDs.kind, shard: shard})
 		args = append(policyArgs(p, cutoff), pq.Array(sl.IDs))
 	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.read.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("plan: %w", translate(err))
+		return nil, fmt.Errorf("plan: %w", s.readErr(err))
 	}
 	defer rows.Close()
 	var out []reconcile.Finding
@@ -168,7 +200,7 @@ func (s *Store) PlanSlice(ctx context.Context, p reconcile.Policy, cutoff time.T
 		var eventAt sql.NullTime
 		if err := rows.Scan(&f.ProposalID, &f.JobID, &f.FreelancerID, &component, &rule,
 			&f.Charged, &f.Refunded, &f.RefundedTo, &eventAt, &class); err != nil {
-			return nil, fmt.Errorf("plan: %w", translate(err))
+			return nil, fmt.Errorf("plan: %w", s.readErr(err))
 		}
 		f.Component, f.Rule, f.Class = reconcile.Component(reconcile.Intern(component)),
 			reconcile.Rule(reconcile.Intern(rule)), reconcile.Class(reconcile.Intern(class))
@@ -179,7 +211,7 @@ func (s *Store) PlanSlice(ctx context.Context, p reconcile.Policy, cutoff time.T
 		out = append(out, f)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("plan: %w", translate(err))
+		return nil, fmt.Errorf("plan: %w", s.readErr(err))
 	}
 	return out, nil
 }
@@ -256,8 +288,12 @@ func (s *Store) RecordPlan(ctx context.Context, runID string, p *reconcile.Plan)
 	if err != nil {
 		return fmt.Errorf("encode discrepancies: %w", err)
 	}
+	plannedOn := p.PlannedOn
+	if plannedOn == "" {
+		plannedOn = reconcile.OnPrimary
+	}
 	if _, err := s.db.ExecContext(ctx, qRecordPlan, runID, p.Scope, p.AsOf, p.SettleCutoff,
-		t.Refunds, t.Connects, t.Discrepancies, string(kinds)); err != nil {
+		t.Refunds, t.Connects, t.Discrepancies, string(kinds), plannedOn, p.ReplicaLag.Seconds()); err != nil {
 		return translate(err)
 	}
 	return nil

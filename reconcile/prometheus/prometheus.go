@@ -69,6 +69,8 @@ type Metrics struct {
 	discrepancies  *prom.GaugeVec
 	oldestOwedAge  *prom.GaugeVec
 	lastSuccessEnd *prom.GaugeVec
+	plannedOn      *prom.GaugeVec // {on}: 1 where the last run planned
+	replicaLag     *prom.GaugeVec
 }
 
 // New returns the metrics, every series of a known label set at zero but
@@ -98,6 +100,12 @@ func New() *Metrics {
 		lastIssued: prom.NewGaugeVec(prom.GaugeOpts{Name: name("last_run_refunds_issued"),
 			Help: "Refunds the last run wrote to the ledger, by rule and component."},
 			[]string{"rule", "component"}),
+		plannedOn: prom.NewGaugeVec(prom.GaugeOpts{Name: name("last_run_planned_on"),
+			Help: "1 for where the last run planned (primary, or replica: a hot standby), 0 for the other."},
+			[]string{"on"}),
+		replicaLag: prom.NewGaugeVec(prom.GaugeOpts{Name: name("last_run_replica_lag_seconds"),
+			Help: "How far the replica's replay was behind the primary's clock when the last run planned on it (or failed because of it); 0 when caught up."},
+			nil),
 		lastConnects: prom.NewGaugeVec(prom.GaugeOpts{Name: name("last_run_connects_refunded"),
 			Help: "Connects the last run refunded, by rule and component."},
 			[]string{"rule", "component"}),
@@ -118,7 +126,7 @@ func New() *Metrics {
 			nil),
 	}
 	m.lastRun.MustRegister(m.lastStatus, m.lastEnd, m.lastDuration, m.lastIssued, m.lastConnects,
-		m.lastPlanned, m.lastSkipped, m.discrepancies, m.oldestOwedAge, m.lastSuccessEnd)
+		m.lastPlanned, m.lastSkipped, m.discrepancies, m.oldestOwedAge, m.lastSuccessEnd, m.plannedOn, m.replicaLag)
 	m.process.MustRegister(m.runs, m.refundsIssued, m.connectsRefunded,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, s := range Statuses {
@@ -198,6 +206,18 @@ func (m *Metrics) Record(r Run) {
 			m.discrepancies.WithLabelValues(string(k), plan.Scope).Set(float64(n))
 		}
 		m.oldestOwedAge.WithLabelValues().Set(OldestOwedAge(r.Result, r.Ended.Sub(r.Started)).Seconds())
+		if plan.PlannedOn != "" {
+			for _, on := range []string{reconcile.OnPrimary, reconcile.OnReplica} {
+				m.plannedOn.WithLabelValues(on).Set(boolFloat(on == plan.PlannedOn))
+			}
+			m.replicaLag.WithLabelValues().Set(plan.ReplicaLag.Seconds())
+		}
+	}
+	var lagErr *reconcile.ReplicaLagError
+	if errors.As(r.Err, &lagErr) {
+		m.plannedOn.WithLabelValues(reconcile.OnPrimary).Set(0)
+		m.plannedOn.WithLabelValues(reconcile.OnReplica).Set(1)
+		m.replicaLag.WithLabelValues().Set(lagErr.Lag.Seconds())
 	}
 	if status == reconcile.StatusSucceeded {
 		m.lastSuccessEnd.WithLabelValues().Set(unixSeconds(r.Ended))

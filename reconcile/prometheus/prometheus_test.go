@@ -236,3 +236,26 @@ func TestDiscrepancyGaugesReset(t *testing.T) {
 		t.Errorf("after a run no longer finding it: got %v, want 0", got)
 	}
 }
+
+// Where the last run planned and the replica lag it saw, also when the lag
+// failed it.
+func TestRecordReplica(t *testing.T) {
+	m := New()
+	res := result(reconcile.StatusSucceeded, nil, nil)
+	res.Plan.PlannedOn, res.Plan.ReplicaLag = reconcile.OnReplica, 3*time.Second
+	m.Record(Run{Result: res, Started: t0, Ended: t0.Add(time.Second)})
+	if on, off, lag := testutil.ToFloat64(m.plannedOn.WithLabelValues("replica")), testutil.ToFloat64(m.plannedOn.WithLabelValues("primary")),
+		testutil.ToFloat64(m.replicaLag.WithLabelValues()); on != 1 || off != 0 || lag != 3 {
+		t.Fatalf("planned on replica %v, primary %v, lag %v; want 1, 0, 3", on, off, lag)
+	}
+	m.Record(Run{Err: &reconcile.ReplicaLagError{Lag: time.Hour, Max: 30 * time.Minute, Until: t0}, Started: t0, Ended: t0.Add(time.Second)})
+	if lag := testutil.ToFloat64(m.replicaLag.WithLabelValues()); lag != 3600 {
+		t.Fatalf("lag after a run failed on it: %v, want 3600", lag)
+	}
+	res = result(reconcile.StatusSucceeded, nil, nil)
+	res.Plan.PlannedOn = reconcile.OnPrimary
+	m.Record(Run{Result: res, Started: t0, Ended: t0.Add(time.Second)})
+	if on, lag := testutil.ToFloat64(m.plannedOn.WithLabelValues("primary")), testutil.ToFloat64(m.replicaLag.WithLabelValues()); on != 1 || lag != 0 {
+		t.Fatalf("planned on primary %v, lag %v; want 1, 0", on, lag)
+	}
+}
