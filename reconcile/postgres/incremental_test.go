@@ -225,6 +225,12 @@ func (c cancelOnClock) Clock(ctx context.Context) (time.Time, error) {
 	return time.Time{}, ctx.Err()
 }
 
+// Reads is where a run reads the clock when its store can plan on a replica.
+func (c cancelOnClock) Reads(ctx context.Context) (reconcile.Reads, error) {
+	c.cancel()
+	return reconcile.Reads{}, ctx.Err()
+}
+
 // A run stopped while planning is on record as interrupted, and moves no
 // watermark.
 func TestRunInterruptedWhilePlanning(t *testing.T) {
