@@ -191,15 +191,20 @@ func TestExitCodes(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer release()
-		code, _, stderr := invoke(t, map[string]string{"DATABASE_URL": url}, "run")
-		if code != exitLocked || !strings.Contains(stderr, "another run holds the lock") {
-			t.Errorf("exit %d, want %d:\n%s", code, exitLocked, stderr)
+		// A run that started two hours ago holds it: the tick is skipped (exit
+		// 0, not a failure) and reports the holder's age.
+		db.MustExec(`INSERT INTO reconciler_runs (id, mode, scope, status, started_at, as_of, settle_cutoff, policy)
+		    VALUES ('holder', 'run', 'full', 'running', now() - interval '2 hours', now(), now(), '{}')`)
+		defer db.MustExec(`DELETE FROM reconciler_runs WHERE id = 'holder'`)
+		code, _, stderr := invoke(t, map[string]string{"DATABASE_URL": url}, "run", "--log-format", "json")
+		if code != exitOK || !lockSkipped(stderr) || !strings.Contains(stderr, `"running_run_age":720`) {
+			t.Errorf("exit %d, want %d, skipped with the holder's age of 2h:\n%s", code, exitOK, stderr)
 		}
 	})
 }
 
 // Two runs started at the same moment: one writes, the other waits its turn
-// or exits 4; nobody is credited twice.
+// or is skipped; nobody is credited twice.
 func TestConcurrentRuns(t *testing.T) {
 	t.Parallel()
 	url, db := smallMarket(t)
@@ -216,8 +221,8 @@ func TestConcurrentRuns(t *testing.T) {
 		}
 		wg.Wait()
 		for _, c := range codes {
-			if c != exitOK && c != exitLocked {
-				t.Fatalf("round %d: exit codes %v, want 0 or 4", round, codes)
+			if c != exitOK {
+				t.Fatalf("round %d: exit codes %v, want 0 (a run that finds the lock taken is skipped)", round, codes)
 			}
 		}
 	}

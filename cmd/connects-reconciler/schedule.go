@@ -37,7 +37,7 @@ func cmdSchedule(ctx context.Context, args []string, getenv func(string) string,
 	}
 	defer db.Close()
 
-	s := &scheduler{cfg: c.cfg, db: db, log: log, metrics: prometheus.New()}
+	s := &scheduler{cfg: c.cfg, db: db, log: log, metrics: prometheus.NewLabelled(prometheus.Grouping(c.cfg.Run))}
 	ln, err := net.Listen("tcp", c.cfg.Schedule.ListenAddress)
 	if err != nil {
 		return fmt.Errorf("schedule: listen: %w", err)
@@ -46,7 +46,7 @@ func cmdSchedule(ctx context.Context, args []string, getenv func(string) string,
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
-	cl := cronLogger{log.Named("cron")}
+	cl := cronLogger{log: log.Named("cron"), skipped: s.skipped}
 	cr := cron.New(
 		cron.WithLocation(c.cfg.Schedule.Location),
 		cron.WithLogger(cl),
@@ -92,6 +92,14 @@ type scheduler struct {
 	log         *zap.Logger
 	metrics     *prometheus.Metrics
 	interrupted atomic.Bool
+	inFlight    atomic.Pointer[time.Time] // when the run in flight started
+}
+
+// skipped records a tick skipped because the previous run is still going.
+func (s *scheduler) skipped() {
+	if started := s.inFlight.Load(); started != nil {
+		s.metrics.SkippedStillRunning(time.Now(), *started)
+	}
 }
 
 // tick does what the run command does; the advisory lock still keeps a second
@@ -101,6 +109,8 @@ func (s *scheduler) tick(ctx context.Context) {
 		return
 	}
 	start := time.Now()
+	s.inFlight.Store(&start)
+	defer s.inFlight.Store(nil)
 	runID := newRunID(start)
 	log := s.log.With(zap.String("run_id", runID))
 	r := &reconcile.Reconciler{
@@ -111,7 +121,11 @@ func (s *scheduler) tick(ctx context.Context) {
 		Log:     log.Named("reconcile"),
 	}
 	res, err := r.Run(ctx, runID)
-	run := prometheus.Run{Result: res, Err: err, Canceled: ctx.Err() != nil, Started: start, Ended: time.Now()}
+	run := prometheus.Run{Result: res, Err: err, Canceled: ctx.Err() != nil, Started: start}
+	if errors.Is(err, reconcile.ErrLocked) {
+		run.RunningAge = runningAge(ctx, s.db, s.cfg.Run.Shard, log)
+	}
+	run.Ended = time.Now()
 	s.metrics.Record(run)
 	status := run.Status()
 	if status == reconcile.StatusInterrupted {
@@ -129,7 +143,8 @@ func (s *scheduler) tick(ctx context.Context) {
 	case reconcile.StatusSucceeded:
 		log.Info("run finished", fields...)
 	case prometheus.StatusLocked:
-		log.Warn("another run holds the lock; nothing done", fields...)
+		log.Warn("skipped: another run holds the lock; nothing done", append(fields,
+			zap.String("reason", prometheus.ReasonLocked), zap.Duration("running_run_age", run.RunningAge))...)
 	default:
 		log.Error("run finished", append(fields, zap.Error(err))...)
 	}
@@ -158,9 +173,10 @@ func (s *scheduler) routes() http.Handler {
 
 // recordRun records a run command's run in fresh metrics and, when a
 // Pushgateway is configured, pushes them; a failed push is logged, not fatal:
-// the run's outcome and exit code stand.
+// the run's outcome and exit code stand. A run skipped because the lock was
+// taken pushes only the skip's time and the running run's age.
 func recordRun(ctx context.Context, cfg config.Config, log *zap.Logger, run prometheus.Run) {
-	if cfg.Metrics.PushgatewayURL == "" || run.Status() == prometheus.StatusLocked {
+	if cfg.Metrics.PushgatewayURL == "" {
 		return
 	}
 	m := prometheus.New()
@@ -176,11 +192,17 @@ func recordRun(ctx context.Context, cfg config.Config, log *zap.Logger, run prom
 
 // cronLogger lets cron log through zap. Its routine messages go to debug;
 // a skipped tick (the previous run still going) is a warning.
-type cronLogger struct{ log *zap.Logger }
+type cronLogger struct {
+	log     *zap.Logger
+	skipped func() // a tick skipped while the previous run goes on
+}
 
 func (l cronLogger) Info(msg string, keysAndValues ...any) {
 	if msg == "skip" {
-		l.log.Warn("tick skipped: the previous run is still going")
+		l.log.Warn("tick skipped: the previous run is still going", zap.String("reason", prometheus.ReasonStillRunning))
+		if l.skipped != nil {
+			l.skipped()
+		}
 		return
 	}
 	l.log.Debug(msg, kvFields(keysAndValues)...)
