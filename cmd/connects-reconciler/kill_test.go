@@ -491,7 +491,7 @@ func firstDiff(got, want []string) string {
 }
 
 // Database URLs that are wrong, unreachable, malformed or lack permissions:
-// a clear message, exit 1 or 2, and the password in no line of stdout or
+// a clear message, exit 1 (retry later) or 2 (malformed: fix the configuration), and the password in no line of stdout or
 // stderr of the real process, at debug level, in JSON and console logs.
 func TestBadDatabaseURL(t *testing.T) {
 	t.Parallel()
@@ -522,9 +522,11 @@ func TestBadDatabaseURL(t *testing.T) {
 	}{
 		{"wrong port", "postgres://app:" + pw + "@127.0.0.1:1/" + db + "?sslmode=disable", nil, exitFailed, "connection refused"},
 		{"no server at the host", "postgres://app:" + pw + "@127.0.0.2:5433/" + db + "?sslmode=disable", nil, exitFailed, "connect to database"},
-		{"malformed URL (port)", "postgres://app:" + pw + "@127.0.0.1:notaport/" + db, nil, exitFailed, "not a valid URL"},
-		{"malformed URL (escape)", "postgres://app:" + pw + "%zz@127.0.0.1/" + db, nil, exitFailed, "not a valid URL"},
-		{"malformed key=value", "host=127.0.0.1 port=x user=app password=" + pw, nil, exitFailed, `"port"`},
+		{"malformed URL (port)", "postgres://app:" + pw + "@127.0.0.1:notaport/" + db, nil, exitUsage, `database url: port "notaport"`},
+		{"malformed URL (escape)", "postgres://app:" + pw + "%zz@127.0.0.1/" + db, nil, exitUsage, "database url: the user or password has a bad %-escape"},
+		{"malformed URL (sslmode)", "postgres://app:" + pw + "@127.0.0.1/" + db + "?sslmode=bogus", nil, exitUsage, `database url: sslmode "bogus"`},
+		{"malformed URL (connect_timeout)", "postgres://app:" + pw + "@127.0.0.1/" + db + "?connect_timeout=abc", nil, exitUsage, `database url: connect_timeout "abc"`},
+		{"malformed key=value", "host=127.0.0.1 port=x user=app password=" + pw, nil, exitUsage, `database url: port "x"`},
 		{"quoted key=value password", "host=127.0.0.1 port=1 user=app password='" + pw + " two words' sslmode=disable", nil, exitFailed, "connection refused"},
 		{"unknown database", dbURL(t, "crtest_missing_db", "postgres", pw), nil, exitFailed, "does not exist"},
 		{"unknown user", dbURL(t, db, "crtest_nobody", pw), nil, exitFailed, "does not exist"},

@@ -65,6 +65,7 @@ func (c *command) open(ctx context.Context) (*sqlx.DB, error) {
 		Statement: c.cfg.Database.StatementTimeout,
 		Lock:      c.cfg.Database.LockTimeout,
 		Connect:   c.cfg.Database.ConnectTimeout,
+		Stall:     c.cfg.Database.StallTimeout,
 	})
 	if err != nil {
 		return nil, err
