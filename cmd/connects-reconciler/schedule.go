@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 	_ "time/tzdata" // time zones for the schedule on images without /usr/share/zoneinfo
@@ -31,13 +32,14 @@ func cmdSchedule(ctx context.Context, args []string, getenv func(string) string,
 	}
 	log := c.log
 	c.logConfig(log)
-	db, err := c.open(ctx)
-	if err != nil {
-		return err
+	s := &scheduler{cfg: c.cfg, open: c.open, log: log, metrics: prometheus.NewLabelled(prometheus.Grouping(c.cfg.Run))}
+	// A database that does not answer yet (down, or not created yet) is not a
+	// reason to exit: the process serves /readyz 503 and each tick connects
+	// again until it answers. A malformed URL was refused by config (exit 2).
+	if _, err := s.database(ctx); err != nil {
+		log.Warn("database not reachable; serving /readyz 503 and connecting again on each tick", zap.Error(err))
 	}
-	defer db.Close()
-
-	s := &scheduler{cfg: c.cfg, db: db, log: log, metrics: prometheus.NewLabelled(prometheus.Grouping(c.cfg.Run))}
+	defer s.close()
 	ln, err := net.Listen("tcp", c.cfg.Schedule.ListenAddress)
 	if err != nil {
 		return fmt.Errorf("schedule: listen: %w", err)
@@ -88,11 +90,48 @@ func cmdSchedule(ctx context.Context, args []string, getenv func(string) string,
 // metrics.
 type scheduler struct {
 	cfg         config.Config
-	db          *sqlx.DB
+	open        func(context.Context) (*sqlx.DB, error)
+	dbMu        sync.Mutex // held while connecting
+	db          *sqlx.DB   // nil until the database first answered
 	log         *zap.Logger
 	metrics     *prometheus.Metrics
 	interrupted atomic.Bool
 	inFlight    atomic.Pointer[time.Time] // when the run in flight started
+}
+
+// errConnecting answers a readiness probe while a tick connects.
+var errConnecting = errors.New("connecting to the database")
+
+// database returns the pool, connecting first when the database has not
+// answered yet. With wait false it does not wait for a connection attempt in
+// progress (readiness probes).
+func (s *scheduler) database(ctx context.Context) (*sqlx.DB, error) { return s.databaseWait(ctx, true) }
+
+func (s *scheduler) databaseWait(ctx context.Context, wait bool) (*sqlx.DB, error) {
+	if wait {
+		s.dbMu.Lock()
+	} else if !s.dbMu.TryLock() {
+		return nil, errConnecting
+	}
+	defer s.dbMu.Unlock()
+	if s.db != nil {
+		return s.db, nil
+	}
+	db, err := s.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.db = db
+	s.log.Info("database reachable")
+	return db, nil
+}
+
+func (s *scheduler) close() {
+	s.dbMu.Lock()
+	defer s.dbMu.Unlock()
+	if s.db != nil {
+		s.db.Close()
+	}
 }
 
 // skipped records a tick skipped because the previous run is still going.
@@ -113,8 +152,16 @@ func (s *scheduler) tick(ctx context.Context) {
 	defer s.inFlight.Store(nil)
 	runID := newRunID(start)
 	log := s.log.With(zap.String("run_id", runID))
+	db, err := s.database(ctx)
+	if err != nil {
+		run := prometheus.Run{Err: err, Canceled: ctx.Err() != nil, Started: start, Ended: time.Now()}
+		s.metrics.Record(run)
+		log.Error("run finished", zap.String("status", run.Status()), zap.Duration("took", run.Ended.Sub(start)),
+			zap.Error(fmt.Errorf("database not reachable: %w", err)))
+		return
+	}
 	r := &reconcile.Reconciler{
-		Store:   postgres.NewStore(s.db, log),
+		Store:   postgres.NewStore(db, log),
 		Policy:  s.cfg.Policy,
 		Limits:  s.cfg.Limits,
 		Options: s.cfg.Run,
@@ -123,7 +170,7 @@ func (s *scheduler) tick(ctx context.Context) {
 	res, err := r.Run(ctx, runID)
 	run := prometheus.Run{Result: res, Err: err, Canceled: ctx.Err() != nil, Started: start}
 	if errors.Is(err, reconcile.ErrLocked) {
-		run.RunningAge = runningAge(ctx, s.db, s.cfg.Run.Shard, log)
+		run.RunningAge = runningAge(ctx, db, s.cfg.Run.Shard, log)
 	}
 	run.Ended = time.Now()
 	s.metrics.Record(run)
@@ -160,7 +207,11 @@ func (s *scheduler) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		if err := s.db.PingContext(ctx); err != nil {
+		db, err := s.databaseWait(ctx, false)
+		if err == nil {
+			err = db.PingContext(ctx)
+		}
+		if err != nil {
 			s.log.Warn("readiness: database does not answer", zap.Error(err))
 			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
 			return
