@@ -498,3 +498,21 @@ func (c Config) Fields(mask func(string) string) [][2]string {
 	}
 	return out
 }
+
+// Changed returns the settings whose values differ from their defaults, as
+// key and value, with secrets masked: what a compact log line needs.
+func (c Config) Changed(mask func(string) string) [][2]string {
+	def := Default()
+	var out [][2]string
+	for _, s := range settings {
+		v := s.get(&c)
+		if v == s.get(&def) {
+			continue
+		}
+		if s.secret {
+			v = mask(v)
+		}
+		out = append(out, [2]string{s.key, v})
+	}
+	return out
+}

@@ -165,6 +165,35 @@ func TestExitCodes(t *testing.T) {
 		if code, _, _ := invoke(t, map[string]string{"DATABASE_URL": url}, "run", "--nope"); code != exitUsage {
 			t.Errorf("unknown flag: exit %d, want %d", code, exitUsage)
 		}
+		// A near miss names the flag meant, in one line, without the usage page.
+		code, _, stderr := invoke(t, map[string]string{"DATABASE_URL": url}, "run", "--dry-rn")
+		if code != exitUsage || !strings.Contains(stderr, "did you mean --dry-run?") || strings.Contains(stderr, "Usage:") ||
+			strings.Count(stderr, "dry-rn") != 1 {
+			t.Errorf("mistyped flag: exit %d, want %d, one line with a suggestion and no usage page:\n%s", code, exitUsage, stderr)
+		}
+		if _, _, stderr := invoke(t, map[string]string{"DATABASE_URL": url}, "run", "--zzzzzzzz"); strings.Contains(stderr, "did you mean") {
+			t.Errorf("a flag like no other gets a suggestion:\n%s", stderr)
+		}
+		if code, _, stderr := invoke(t, nil, "run", "-h"); code != exitOK || strings.Count(stderr, "Usage:") != 1 {
+			t.Errorf("run -h: exit %d, want the usage page once:\n%s", code, stderr)
+		}
+	})
+	t.Run("console: no colour off a terminal or with NO_COLOR, a compact configuration line", func(t *testing.T) {
+		for _, env := range []map[string]string{{"DATABASE_URL": url}, {"DATABASE_URL": url, "NO_COLOR": "1"}} {
+			code, _, stderr := invoke(t, env, "run", "--dry-run", "--log-format", "console", "--settle-delay", "1m", "--full")
+			if code != exitOK || strings.Contains(stderr, "\x1b[") {
+				t.Errorf("console log to a buffer (env %v): exit %d, want 0 and no ANSI escape:\n%q", env, code, stderr)
+			}
+			var config string
+			for _, line := range strings.Split(stderr, "\n") {
+				if strings.Contains(line, "\tconfiguration\t") {
+					config = line
+				}
+			}
+			if config == "" || len(config) > 250 || !strings.Contains(config, "settle_delay=1m0s full=true") {
+				t.Errorf("configuration line (%d chars): want one under 250 naming what differs from the defaults:\n%s", len(config), stderr)
+			}
+		}
 	})
 	t.Run("unreachable database, password never printed", func(t *testing.T) {
 		code, stdout, stderr := invoke(t, map[string]string{"DATABASE_URL": "postgres://app:s3cr3t-pw@127.0.0.1:1/x?sslmode=disable"}, "run")

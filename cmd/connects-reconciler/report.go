@@ -31,6 +31,7 @@ type jsonReport struct {
 	AsOf          time.Time               `json:"as_of"`
 	SettleCutoff  time.Time               `json:"settle_cutoff"`
 	Refused       string                  `json:"refused,omitempty"`
+	NotChecked    string                  `json:"not_checked,omitempty"`
 	Refunds       []reconcile.Refund      `json:"refunds"`
 	Skipped       []reconcile.Refund      `json:"skipped,omitempty"`
 	Discrepancies []reconcile.Discrepancy `json:"discrepancies"`
@@ -52,7 +53,7 @@ func writeReport(w io.Writer, format string, r report) error {
 	totals.Pending = r.Plan.Pending
 	if format == "json" {
 		out := jsonReport{DryRun: r.DryRun, RunID: r.RunID, Status: r.Status, AsOf: r.Plan.AsOf,
-			SettleCutoff: r.Plan.SettleCutoff, Refused: r.Refused, Refunds: nonNil(refunds),
+			SettleCutoff: r.Plan.SettleCutoff, Refused: r.Refused, NotChecked: notChecked(r.Plan), Refunds: nonNil(refunds),
 			Skipped: r.Skipped, Discrepancies: nonNil(r.Plan.Discrepancies), Totals: totals, Policy: r.Plan.Policy}
 		if !r.DryRun {
 			planned := r.Plan.Totals()
@@ -63,6 +64,17 @@ func writeReport(w io.Writer, format string, r report) error {
 		return enc.Encode(out)
 	}
 	return writeTable(w, r, refunds, totals)
+}
+
+// notChecked says what an incremental run did not look at: it plans only
+// what changed since the last successful run, up to the settle cutoff, so it
+// sees neither the refunds inside the settle delay nor the discrepancies
+// among what did not change. "" for a full sweep.
+func notChecked(p *reconcile.Plan) string {
+	if p == nil || p.Scope != "incremental" {
+		return ""
+	}
+	return "incremental run; the daily full sweep reports discrepancies and refunds inside the settle delay"
 }
 
 func nonNil[T any](s []T) []T {
@@ -103,7 +115,11 @@ func writeTable(w io.Writer, r report, refunds []reconcile.Refund, totals reconc
 			fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t\n", f.ProposalID, f.Component, f.Connects, f.Rule)
 		}
 	}
-	fmt.Fprintf(tw, "\nDISCREPANCIES FOR A PERSON TO DECIDE (%d)\n", len(p.Discrepancies))
+	if notChecked(p) != "" {
+		fmt.Fprintf(tw, "\nDISCREPANCIES FOR A PERSON TO DECIDE, AMONG WHAT CHANGED (%d)\n", len(p.Discrepancies))
+	} else {
+		fmt.Fprintf(tw, "\nDISCREPANCIES FOR A PERSON TO DECIDE (%d)\n", len(p.Discrepancies))
+	}
 	if len(p.Discrepancies) > 0 {
 		fmt.Fprintln(tw, "PROPOSAL\tCOMPONENT\tKIND\tFREELANCER\tJOB\tRULE\tCHARGED\tREFUNDED\t")
 		for _, d := range p.Discrepancies {
@@ -130,6 +146,10 @@ func writeTable(w io.Writer, r report, refunds []reconcile.Refund, totals reconc
 		}
 	}
 	fmt.Fprintf(tw, "all\t\t%d\t%d\t\n", totals.Refunds, totals.Connects)
-	fmt.Fprintf(tw, "\nowed but inside the settle delay: %d; discrepancies: %d\n", totals.Pending, totals.Discrepancies)
+	if nc := notChecked(p); nc != "" {
+		fmt.Fprintf(tw, "\ndiscrepancies among what changed: %d; not checked: %s\n", totals.Discrepancies, nc)
+	} else {
+		fmt.Fprintf(tw, "\nowed but inside the settle delay: %d; discrepancies: %d\n", totals.Pending, totals.Discrepancies)
+	}
 	return tw.Flush()
 }

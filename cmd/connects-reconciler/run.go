@@ -84,6 +84,9 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		log.Info("run finished", append(totalsFields(issued),
 			zap.String("status", res.Status), zap.String("scope", res.Plan.Scope), zap.Int("skipped", len(res.Skipped)),
 			zap.Int64("planned", int64(len(res.Plan.Refunds))), zap.Duration("took", time.Since(start)))...)
+		if nc := notChecked(res.Plan); nc != "" {
+			log.Info("not checked: " + nc)
+		}
 		if werr := writeReport(stdout, *format, report{RunID: res.RunID, Status: res.Status, Plan: res.Plan,
 			Issued: res.Issued, Skipped: res.Skipped, Refused: errString(limitOf(err))}); werr != nil {
 			err = errors.Join(err, werr)
