@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -228,6 +229,15 @@ func TestExitCodes(t *testing.T) {
 		code, _, stderr := invoke(t, map[string]string{"DATABASE_URL": url}, "run", "--log-format", "json")
 		if code != exitOK || !lockSkipped(stderr) || !strings.Contains(stderr, `"running_run_age":720`) {
 			t.Errorf("exit %d, want %d, skipped with the holder's age of 2h:\n%s", code, exitOK, stderr)
+		}
+		// Applying a reviewed plan is a person's request: exit 4, so they
+		// know it was not applied.
+		planFile := filepath.Join(t.TempDir(), "plan.json")
+		if code, _, stderr := invoke(t, map[string]string{"DATABASE_URL": url}, "run", "--dry-run", "--plan-out", planFile); code != exitOK {
+			t.Fatalf("dry run with --plan-out: exit %d\n%s", code, stderr)
+		}
+		if code, _, stderr := invoke(t, map[string]string{"DATABASE_URL": url}, "run", "--plan", planFile); code != exitLocked || !lockSkipped(stderr) {
+			t.Errorf("run --plan with the lock taken: exit %d, want %d:\n%s", code, exitLocked, stderr)
 		}
 	})
 }

@@ -100,13 +100,16 @@ func TestStalledConnection(t *testing.T) {
 	// The stalled run's lock session can outlive it on the server until the
 	// proxy closes it: meanwhile a run is skipped; then one does the work.
 	deadline := time.Now().Add(30 * time.Second)
+	next, skips := time.Now(), 0
 	for {
 		p := startProc(t, bin, env, args...)
 		code := p.wait(t, time.Minute)
 		if code == exitOK && lockSkipped(p.errOut.String()) && time.Now().Before(deadline) {
+			skips++
 			time.Sleep(200 * time.Millisecond)
 			continue
 		}
+		t.Logf("next run: exit %d after %d skipped for the lock, %s", code, skips, time.Since(next).Round(time.Millisecond))
 		if code != exitOK {
 			t.Fatalf("next run: exit %d\n%s", code, p.errOut.String())
 		}
