@@ -33,12 +33,6 @@ func cmdSchedule(ctx context.Context, args []string, getenv func(string) string,
 	log := c.log
 	c.logConfig(log)
 	s := &scheduler{cfg: c.cfg, open: c.open, log: log, metrics: prometheus.NewLabelled(prometheus.Grouping(c.cfg.Run))}
-	// A database that does not answer yet (down, or not created yet) is not a
-	// reason to exit: the process serves /readyz 503 and each tick connects
-	// again until it answers. A malformed URL was refused by config (exit 2).
-	if _, err := s.database(ctx); err != nil {
-		log.Warn("database not reachable; serving /readyz 503 and connecting again on each tick", zap.Error(err))
-	}
 	defer s.close()
 	ln, err := net.Listen("tcp", c.cfg.Schedule.ListenAddress)
 	if err != nil {
@@ -47,6 +41,13 @@ func cmdSchedule(ctx context.Context, args []string, getenv func(string) string,
 	srv := &http.Server{Handler: s.routes(), ReadHeaderTimeout: 5 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+
+	// A database that does not answer yet (down, or not created yet) is not a
+	// reason to exit: the process serves /readyz 503 and each tick connects
+	// again until it answers. A malformed URL was refused by config (exit 2).
+	if _, err := s.database(ctx); err != nil {
+		log.Warn("database not reachable; serving /readyz 503 and connecting again on each tick", zap.Error(err))
+	}
 
 	cl := cronLogger{log: log.Named("cron"), skipped: s.skipped}
 	cr := cron.New(
