@@ -5,7 +5,7 @@ BIN   := bin/connects-reconciler
 STATICCHECK_VERSION := v0.8.2
 export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 
-.PHONY: help build demo test vet staticcheck lint clean bench k8s fuzz
+.PHONY: help build demo test vet staticcheck lint clean bench k8s fuzz tools alerts
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -26,7 +26,29 @@ staticcheck: ## staticcheck (installed on first use from the Go module proxy)
 lint: vet staticcheck ## gofmt check, go vet, staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
-test: lint k8s ## lint, the k8s checks, every test with the race detector against real PostgreSQL (TEST_DATABASE_URL, default 127.0.0.1:5432), a short fuzz pass
+# What the tests need besides Go and PostgreSQL, installed when missing:
+# promtool (Debian's prometheus package) for the alert rule tests, the
+# Pushgateway for the metrics tests, staticcheck from the Go module proxy.
+# apt-get runs as root, or through sudo when there is one.
+APT_GET := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
+PUSHGATEWAY := $(shell command -v prometheus-pushgateway || echo /usr/bin/prometheus-pushgateway)
+tools: ## install what the tests need when missing: promtool and prometheus-pushgateway (apt-get), staticcheck (go install)
+	@missing=""; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	[ -x "$(PUSHGATEWAY)" ] || missing="$$missing prometheus-pushgateway"; \
+	if [ -n "$$missing" ]; then \
+	  echo "tools: installing$$missing with apt-get"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $(APT_GET) update -qq && $(APT_GET) install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi; \
+	command -v promtool >/dev/null || { echo "tools: FAILED: promtool (Debian package prometheus) is needed for the alert tests" >&2; exit 1; }; \
+	[ -x "$(PUSHGATEWAY)" ] || { echo "tools: FAILED: prometheus-pushgateway is needed for the metrics tests" >&2; exit 1; }
+	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+alerts: ## promtool: check the alert rules and run their unit tests (k8s/monitoring/alerts_test.yaml)
+	cd k8s/monitoring && promtool check rules alerts.yaml && promtool test rules alerts_test.yaml
+
+test: tools lint k8s alerts ## install missing tools, lint, the k8s checks, the alert rule tests, every test with the race detector against real PostgreSQL (TEST_DATABASE_URL, default 127.0.0.1:5432), a short fuzz pass
 	$(GO) test -race -count=1 ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 

@@ -80,6 +80,12 @@ type Database struct {
 	LockTimeout time.Duration
 	// ConnectTimeout bounds connecting, unless the DSN says (default 10s).
 	ConnectTimeout time.Duration
+	// StallTimeout bounds how long a connection may pass no data while the
+	// job waits on it (a read or write deadline per socket operation, and
+	// TCP keepalives with TCP_USER_TIMEOUT): a silent connection fails as a
+	// transient error within it. Longer than StatementTimeout, which
+	// PostgreSQL enforces itself (default 11m, 0 none).
+	StallTimeout time.Duration
 }
 
 // Log configures logging.
@@ -94,7 +100,7 @@ type Log struct {
 // Default returns the configuration with every default.
 func Default() Config {
 	return Config{
-		Database: Database{StatementTimeout: 10 * time.Minute, LockTimeout: 30 * time.Second, ConnectTimeout: 10 * time.Second},
+		Database: Database{StatementTimeout: 10 * time.Minute, LockTimeout: 30 * time.Second, ConnectTimeout: 10 * time.Second, StallTimeout: 11 * time.Minute},
 		Policy:   reconcile.DefaultPolicy(),
 		Limits:   reconcile.Limits{MaxRefunds: 100000, MaxConnects: 2000000},
 		Run: reconcile.Options{BatchSize: 50000, ApplyBatchSize: 5000, Parallel: 2, Retries: 3, RetryBackoff: 200 * time.Millisecond, Lookback: time.Hour,
@@ -270,6 +276,7 @@ var settings = []setting{
 	durationSetting("statement_timeout", "longest one statement may run (0s: no limit)", func(c *Config) *time.Duration { return &c.Database.StatementTimeout }, 0),
 	durationSetting("lock_timeout", "longest a statement waits for a lock (0s: no limit)", func(c *Config) *time.Duration { return &c.Database.LockTimeout }, 0),
 	durationSetting("connect_timeout", "longest connecting may take, unless the URL says", func(c *Config) *time.Duration { return &c.Database.ConnectTimeout }, time.Second),
+	durationSetting("stall_timeout", "longest a database connection may pass no data while the job waits on it; longer than statement_timeout (0s: no limit)", func(c *Config) *time.Duration { return &c.Database.StallTimeout }, 0),
 	{key: "price_per_connect", usage: "US dollars one Connect is worth in finance exports and reports (exact decimal, up to 4 places)",
 		get: func(c *Config) string { return c.PricePerConnect.String() },
 		set: func(c *Config, v string) error {
@@ -414,6 +421,12 @@ func (f *Flags) Load(getenv func(string) string) (Config, error) {
 	}
 	if cfg.Database.URL == "" {
 		errs = append(errs, errors.New("database url: not set (DATABASE_URL or --database-url)"))
+	} else if err := checkDSN(cfg.Database.URL); err != nil {
+		errs = append(errs, fmt.Errorf("database url: %w", err))
+	}
+	if cfg.Database.StallTimeout > 0 && cfg.Database.StatementTimeout > 0 && cfg.Database.StallTimeout <= cfg.Database.StatementTimeout {
+		errs = append(errs, fmt.Errorf("stall_timeout: must be longer than statement_timeout (%s), or a statement PostgreSQL is still running would be cut off; got %s",
+			cfg.Database.StatementTimeout, cfg.Database.StallTimeout))
 	}
 	if len(errs) > 0 {
 		return cfg, &Error{Problems: errs}
@@ -498,6 +511,24 @@ func (c Config) Fields(mask func(string) string) [][2]string {
 	out := make([][2]string, 0, len(settings))
 	for _, s := range settings {
 		v := s.get(&c)
+		if s.secret {
+			v = mask(v)
+		}
+		out = append(out, [2]string{s.key, v})
+	}
+	return out
+}
+
+// Changed returns the settings whose values differ from their defaults, as
+// key and value, with secrets masked: what a compact log line needs.
+func (c Config) Changed(mask func(string) string) [][2]string {
+	def := Default()
+	var out [][2]string
+	for _, s := range settings {
+		v := s.get(&c)
+		if v == s.get(&def) {
+			continue
+		}
 		if s.secret {
 			v = mask(v)
 		}

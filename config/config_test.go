@@ -84,17 +84,17 @@ func TestEveryProblemReportedAtOnce(t *testing.T) {
 
 func TestShardFromIndexedJob(t *testing.T) {
 	t.Parallel()
-	cfg, err := load(t, map[string]string{"DATABASE_URL": "x", "JOB_COMPLETION_INDEX": "2", "RECONCILER_SHARD_COUNT": "3"})
+	cfg, err := load(t, map[string]string{"DATABASE_URL": "host=x", "JOB_COMPLETION_INDEX": "2", "RECONCILER_SHARD_COUNT": "3"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Run.Shard != (reconcile.Shard{Index: 2, Count: 3}) {
 		t.Errorf("shard: got %+v, want 2/3", cfg.Run.Shard)
 	}
-	if _, err := load(t, map[string]string{"DATABASE_URL": "x", "RECONCILER_SHARD_COUNT": "3"}); err == nil {
+	if _, err := load(t, map[string]string{"DATABASE_URL": "host=x", "RECONCILER_SHARD_COUNT": "3"}); err == nil {
 		t.Error("shard_count without an index must be an error")
 	}
-	if _, err := load(t, map[string]string{"DATABASE_URL": "x", "JOB_COMPLETION_INDEX": "3", "RECONCILER_SHARD_COUNT": "3"}); err == nil {
+	if _, err := load(t, map[string]string{"DATABASE_URL": "host=x", "JOB_COMPLETION_INDEX": "3", "RECONCILER_SHARD_COUNT": "3"}); err == nil {
 		t.Error("an index out of range must be an error")
 	}
 }
@@ -108,6 +108,40 @@ func TestSecretsMasked(t *testing.T) {
 	for _, kv := range cfg.Fields(func(string) string { return "masked" }) {
 		if strings.Contains(kv[1], "hunter2") {
 			t.Errorf("%s leaks the password", kv[0])
+		}
+	}
+}
+
+// A malformed database URL is a configuration error naming the part at
+// fault, never the password; well-formed ones pass.
+func TestMalformedDatabaseURL(t *testing.T) {
+	t.Parallel()
+	const pw = "Pw-s3cr3t"
+	bad := []struct{ dsn, says string }{
+		{"postgres://app:" + pw + "@127.0.0.1:notaport/db", `port "notaport"`},
+		{"postgres://app:" + pw + "@127.0.0.1:70000/db", `port "70000"`},
+		{"postgres://app:" + pw + "%zz@127.0.0.1/db", "the user or password has a bad %-escape"},
+		{"postgres://app:" + pw + "@127.0.0.1/db?sslmode=bogus", `sslmode "bogus"`},
+		{"postgres://app:" + pw + "@127.0.0.1/db?connect_timeout=abc", `connect_timeout "abc"`},
+		{"host=127.0.0.1 port=x user=app password=" + pw, `port "x"`},
+		{"host=127.0.0.1 user=app password='" + pw + " two' sslmode=bogus", `sslmode "bogus"`},
+		{"host=127.0.0.1 password='" + pw, "the value of password has no closing quote"},
+		{"mysql://app:" + pw + "@h/db", "not a postgres:// or postgresql:// URL"},
+	}
+	for _, c := range bad {
+		_, err := load(t, map[string]string{"DATABASE_URL": c.dsn})
+		var cerr *Error
+		if !errors.As(err, &cerr) || !strings.Contains(err.Error(), "database url: "+c.says) {
+			t.Errorf("%s: got %v, want a configuration error saying %q", c.says, err, c.says)
+		}
+		if err != nil && (strings.Contains(err.Error(), pw) || strings.Contains(err.Error(), "two")) {
+			t.Errorf("%s: the message prints the password: %v", c.says, err)
+		}
+	}
+	for _, dsn := range []string{"postgres://app:p%40ss@[::1]:5432,h2:5433/db?sslmode=verify-full&connect_timeout=5",
+		"postgresql:///db?host=/var/run/postgresql", "host=h port=5432 password='a \\' b' sslmode=disable", "host=h"} {
+		if _, err := load(t, map[string]string{"DATABASE_URL": dsn}); err != nil {
+			t.Errorf("%s: %v", dsn, err)
 		}
 	}
 }

@@ -21,14 +21,14 @@ import (
 // in testdata/fuzz/FuzzLoad; `make fuzz` runs the fuzzer for a while.
 func FuzzLoad(f *testing.F) {
 	f.Add([]byte(nil), "DATABASE_URL=postgres://u:pw@h/db", "")
-	f.Add([]byte(`{"settle_delay": "30m", "max_refunds": 5000, "closed_without_hire_boost": false}`), "DATABASE_URL=x", "--full")
+	f.Add([]byte(`{"settle_delay": "30m", "max_refunds": 5000, "closed_without_hire_boost": false}`), "DATABASE_URL=host=x", "--full")
 	f.Add([]byte(`{"eligible_interactions": ["opened", " messaged "], "lookback": "2h", "retries": 20}`),
 		"DATABASE_URL=host=h password='a b'\nRECONCILER_MAX_REFUNDS=20", "--max-refunds\n30\n--shard\n1/4")
 	f.Add([]byte(`{"settle_dealy": "30m", "batch_size": 0}`), "RECONCILER_LOOKBACK=an hour", "--apply-batch-size=x\n--log-level=loud")
-	f.Add([]byte(`[1, 2]`), "DATABASE_URL=x\nJOB_COMPLETION_INDEX=2\nRECONCILER_SHARD_COUNT=3", "")
+	f.Add([]byte(`[1, 2]`), "DATABASE_URL=host=x\nJOB_COMPLETION_INDEX=2\nRECONCILER_SHARD_COUNT=3", "")
 	f.Add([]byte(`{"shard": "3/3", "retry_backoff": "0s", "statement_timeout": "-1s"}`), "", "--full=maybe")
 	f.Add([]byte(`{"max_connects": 1e400, "apply_batch_size": 100001, "schedule": "@every 1s", "time_zone": "Mars/Olympus"}`),
-		"DATABASE_URL=x", "--connect-timeout=0s")
+		"DATABASE_URL=host=x", "--connect-timeout=0s")
 	f.Add([]byte("{\"database_url\": \"postgres://\u0000\"}"), "", "--eligible-interactions=, ,")
 	f.Fuzz(func(t *testing.T, file []byte, env, args string) {
 		fs := flag.NewFlagSet("fuzz", flag.ContinueOnError)
@@ -115,7 +115,7 @@ func TestLoadErrorsAreConfigErrors(t *testing.T) {
 		if err := fs.Parse(args); err != nil {
 			t.Fatal(err)
 		}
-		_, err := flags.Load(func(k string) string { return map[string]string{"DATABASE_URL": "x"}[k] })
+		_, err := flags.Load(func(k string) string { return map[string]string{"DATABASE_URL": "host=x"}[k] })
 		var cerr *Error
 		if !errors.As(err, &cerr) || !strings.Contains(err.Error(), "config file") {
 			t.Errorf("%v: got %v, want a *config.Error about the config file", args, err)

@@ -539,6 +539,11 @@ func checkJob(t *testing.T, w workload) {
 			t.Errorf("%s: exit code 3 (safety limit): %q; want %s", w, stops[3], want)
 		}
 	}
+	// A run that finds the lock taken exits 0 (skipped); exit 4 is only a
+	// person's reviewed plan (run --plan), which no workload here runs.
+	if action, ok := stops[4]; ok {
+		t.Errorf("%s: exit code 4 has a rule (%s); a scheduled run that finds the lock taken exits 0", w, action)
+	}
 	if _, retried := stops[1]; retried {
 		t.Errorf("%s: exit code 1 (transient failure) must be retried, not %s", w, stops[1])
 	}

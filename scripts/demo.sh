@@ -128,6 +128,10 @@ reconciler run --format table --settle-delay "$SETTLE" >"$OUT/run2.txt"
 show "$OUT/run2.txt"
 grep -q '^REFUNDS WRITTEN (0)$' "$OUT/run2.txt" ||
 	die "the second run wrote refunds (see $OUT/run2.txt); it should have written none (an event may have just passed the settle delay between the runs)"
+# The second run is incremental: it looked only at what changed since the
+# first, so its report says what it did not check instead of printing zeros.
+grep -q 'not checked: incremental run' "$OUT/run2.txt" ||
+	die "the second (incremental) run's report does not say what it did not check (see $OUT/run2.txt)"
 
 step "Check with psql: the runs recorded, and every balance equals its ledger sum"
 "$PSQL" -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -c \

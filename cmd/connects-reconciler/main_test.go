@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -165,6 +166,35 @@ func TestExitCodes(t *testing.T) {
 		if code, _, _ := invoke(t, map[string]string{"DATABASE_URL": url}, "run", "--nope"); code != exitUsage {
 			t.Errorf("unknown flag: exit %d, want %d", code, exitUsage)
 		}
+		// A near miss names the flag meant, in one line, without the usage page.
+		code, _, stderr := invoke(t, map[string]string{"DATABASE_URL": url}, "run", "--dry-rn")
+		if code != exitUsage || !strings.Contains(stderr, "did you mean --dry-run?") || strings.Contains(stderr, "Usage:") ||
+			strings.Count(stderr, "dry-rn") != 1 {
+			t.Errorf("mistyped flag: exit %d, want %d, one line with a suggestion and no usage page:\n%s", code, exitUsage, stderr)
+		}
+		if _, _, stderr := invoke(t, map[string]string{"DATABASE_URL": url}, "run", "--zzzzzzzz"); strings.Contains(stderr, "did you mean") {
+			t.Errorf("a flag like no other gets a suggestion:\n%s", stderr)
+		}
+		if code, _, stderr := invoke(t, nil, "run", "-h"); code != exitOK || strings.Count(stderr, "Usage:") != 1 {
+			t.Errorf("run -h: exit %d, want the usage page once:\n%s", code, stderr)
+		}
+	})
+	t.Run("console: no colour off a terminal or with NO_COLOR, a compact configuration line", func(t *testing.T) {
+		for _, env := range []map[string]string{{"DATABASE_URL": url}, {"DATABASE_URL": url, "NO_COLOR": "1"}} {
+			code, _, stderr := invoke(t, env, "run", "--dry-run", "--log-format", "console", "--settle-delay", "1m", "--full")
+			if code != exitOK || strings.Contains(stderr, "\x1b[") {
+				t.Errorf("console log to a buffer (env %v): exit %d, want 0 and no ANSI escape:\n%q", env, code, stderr)
+			}
+			var config string
+			for _, line := range strings.Split(stderr, "\n") {
+				if strings.Contains(line, "\tconfiguration\t") {
+					config = line
+				}
+			}
+			if config == "" || len(config) > 250 || !strings.Contains(config, "settle_delay=1m0s full=true") {
+				t.Errorf("configuration line (%d chars): want one under 250 naming what differs from the defaults:\n%s", len(config), stderr)
+			}
+		}
 	})
 	t.Run("unreachable database, password never printed", func(t *testing.T) {
 		code, stdout, stderr := invoke(t, map[string]string{"DATABASE_URL": "postgres://app:s3cr3t-pw@127.0.0.1:1/x?sslmode=disable"}, "run")
@@ -191,15 +221,29 @@ func TestExitCodes(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer release()
-		code, _, stderr := invoke(t, map[string]string{"DATABASE_URL": url}, "run")
-		if code != exitLocked || !strings.Contains(stderr, "another run holds the lock") {
-			t.Errorf("exit %d, want %d:\n%s", code, exitLocked, stderr)
+		// A run that started two hours ago holds it: the tick is skipped (exit
+		// 0, not a failure) and reports the holder's age.
+		db.MustExec(`INSERT INTO reconciler_runs (id, mode, scope, status, started_at, as_of, settle_cutoff, policy)
+		    VALUES ('holder', 'run', 'full', 'running', now() - interval '2 hours', now(), now(), '{}')`)
+		defer db.MustExec(`DELETE FROM reconciler_runs WHERE id = 'holder'`)
+		code, _, stderr := invoke(t, map[string]string{"DATABASE_URL": url}, "run", "--log-format", "json")
+		if code != exitOK || !lockSkipped(stderr) || !strings.Contains(stderr, `"running_run_age":720`) {
+			t.Errorf("exit %d, want %d, skipped with the holder's age of 2h:\n%s", code, exitOK, stderr)
+		}
+		// Applying a reviewed plan is a person's request: exit 4, so they
+		// know it was not applied.
+		planFile := filepath.Join(t.TempDir(), "plan.json")
+		if code, _, stderr := invoke(t, map[string]string{"DATABASE_URL": url}, "run", "--dry-run", "--plan-out", planFile); code != exitOK {
+			t.Fatalf("dry run with --plan-out: exit %d\n%s", code, stderr)
+		}
+		if code, _, stderr := invoke(t, map[string]string{"DATABASE_URL": url}, "run", "--plan", planFile); code != exitLocked || !lockSkipped(stderr) {
+			t.Errorf("run --plan with the lock taken: exit %d, want %d:\n%s", code, exitLocked, stderr)
 		}
 	})
 }
 
 // Two runs started at the same moment: one writes, the other waits its turn
-// or exits 4; nobody is credited twice.
+// or is skipped; nobody is credited twice.
 func TestConcurrentRuns(t *testing.T) {
 	t.Parallel()
 	url, db := smallMarket(t)
@@ -216,8 +260,8 @@ func TestConcurrentRuns(t *testing.T) {
 		}
 		wg.Wait()
 		for _, c := range codes {
-			if c != exitOK && c != exitLocked {
-				t.Fatalf("round %d: exit codes %v, want 0 or 4", round, codes)
+			if c != exitOK {
+				t.Fatalf("round %d: exit codes %v, want 0 (a run that finds the lock taken is skipped)", round, codes)
 			}
 		}
 	}

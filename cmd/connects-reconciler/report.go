@@ -128,8 +128,8 @@ func writeJSON(w *bufio.Writer, r report) error {
 	if err := field("scope", p.Scope); err != nil {
 		return err
 	}
-	if p.Scope == "incremental" {
-		if err := field("not_checked", notChecked); err != nil {
+	if nc := notChecked(p); nc != "" {
+		if err := field("not_checked", nc); err != nil {
 			return err
 		}
 	}
@@ -166,9 +166,17 @@ func writeJSON(w *bufio.Writer, r report) error {
 	return nil
 }
 
-// notChecked says what an incremental run did not look at, so that its zero
-// discrepancies are not read as "all clear".
-const notChecked = "incremental run: only proposals whose job closed or auction ended since the last run were checked; the daily full sweep reports every discrepancy and pending refund"
+// notChecked says what an incremental run did not look at: it plans only
+// what changed since the last successful run, up to the settle cutoff, so it
+// sees neither the refunds inside the settle delay nor the discrepancies
+// among what did not change; its zeros are not "all clear". "" for a full
+// sweep.
+func notChecked(p *reconcile.Plan) string {
+	if p == nil || p.Scope != "incremental" {
+		return ""
+	}
+	return "incremental run; the daily full sweep reports discrepancies and refunds inside the settle delay"
+}
 
 // Column formats of the table report: fixed widths, so rows stream.
 const (
@@ -215,7 +223,11 @@ func writeTable(w *bufio.Writer, r report) error {
 			return err
 		}
 	}
-	fmt.Fprintf(w, "\nDISCREPANCIES FOR A PERSON TO DECIDE (%d)\n", totals.Discrepancies)
+	if notChecked(p) != "" {
+		fmt.Fprintf(w, "\nDISCREPANCIES FOR A PERSON TO DECIDE, AMONG WHAT CHANGED (%d)\n", totals.Discrepancies)
+	} else {
+		fmt.Fprintf(w, "\nDISCREPANCIES FOR A PERSON TO DECIDE (%d)\n", totals.Discrepancies)
+	}
 	if totals.Discrepancies > 0 {
 		fmt.Fprintf(w, discrepancyCols, "PROPOSAL", "COMPONENT", "KIND", "FREELANCER", "JOB", "RULE", "CHARGED", "REFUNDED")
 	}
@@ -238,9 +250,8 @@ func writeTable(w *bufio.Writer, r report) error {
 		}
 	}
 	fmt.Fprintf(w, totalCols, "all", "", totals.Refunds, totals.Connects)
-	if p.Scope == "incremental" {
-		fmt.Fprintf(w, "\namong the changed proposals: owed but inside the settle delay: %d; discrepancies: %d\nNOT CHECKED: %s\n",
-			totals.Pending, totals.Discrepancies, notChecked)
+	if nc := notChecked(p); nc != "" {
+		fmt.Fprintf(w, "\ndiscrepancies among what changed: %d; not checked: %s\n", totals.Discrepancies, nc)
 	} else {
 		fmt.Fprintf(w, "\nowed but inside the settle delay: %d; discrepancies: %d\n", totals.Pending, totals.Discrepancies)
 	}

@@ -7,9 +7,11 @@ import (
 	"io"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"go.uber.org/zap"
 
 	"github.com/connects/connects-reconciler/reconcile"
+	"github.com/connects/connects-reconciler/reconcile/postgres"
 	"github.com/connects/connects-reconciler/reconcile/prometheus"
 )
 
@@ -72,21 +74,49 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 
 	res, err := reviewed.run(ctx, r, runID, log)
-	recordRun(ctx, c.cfg, log, prometheus.Run{Result: res, Err: err, Canceled: ctx.Err() != nil, Started: start, Ended: time.Now()})
+	run := prometheus.Run{Result: res, Err: err, Canceled: ctx.Err() != nil, Started: start}
+	if errors.Is(err, reconcile.ErrLocked) {
+		run.RunningAge = runningAge(ctx, db, c.cfg.Run.Shard, log)
+	}
+	run.Ended = time.Now()
+	recordRun(ctx, c.cfg, log, run)
 	if res != nil {
 		defer res.Close()
 		log.Info("run finished", append(totalsFields(res.Issued()),
 			zap.String("status", res.Status), zap.String("scope", res.Plan.Scope), zap.Int64("skipped", res.SkippedCount()),
 			zap.String("planned_on", res.Plan.PlannedOn), zap.Duration("replica_lag", res.Plan.ReplicaLag),
 			zap.Int64("planned", res.Plan.Totals().Refunds), zap.Duration("took", time.Since(start)))...)
+		if nc := notChecked(res.Plan); nc != "" {
+			log.Info("not checked: " + nc)
+		}
 		if werr := writeReport(stdout, *format, report{Plan: res.Plan, Result: res, Refused: errString(limitOf(err))}); werr != nil {
 			err = errors.Join(err, werr)
 		}
 	}
 	if errors.Is(err, reconcile.ErrLocked) {
-		log.Warn("another run holds the lock; nothing done")
+		// A scheduled run that finds another one working is skipped, not
+		// failed: the run holding the lock does the work, and the next tick
+		// catches up through the watermark. Applying a reviewed plan is a
+		// person's request: that one exits 4, so they know it was not done.
+		log.Warn("skipped: another run holds the lock; nothing done",
+			zap.String("reason", prometheus.ReasonLocked), zap.Duration("running_run_age", run.RunningAge))
+		if *reviewed.in == "" {
+			return nil
+		}
 	}
 	return err
+}
+
+// runningAge is how long the run holding the lock has been going, for the
+// running_run_age_seconds gauge; 0, logged, when it cannot be read.
+func runningAge(ctx context.Context, db *sqlx.DB, shard reconcile.Shard, log *zap.Logger) time.Duration {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	age, err := postgres.RunningAge(ctx, db, shard)
+	if err != nil {
+		log.Warn("age of the run holding the lock not read", zap.Error(err))
+	}
+	return age
 }
 
 func limitOf(err error) error {

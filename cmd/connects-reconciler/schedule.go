@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 	_ "time/tzdata" // time zones for the schedule on images without /usr/share/zoneinfo
@@ -17,6 +18,7 @@ import (
 
 	"github.com/connects/connects-reconciler/config"
 	"github.com/connects/connects-reconciler/reconcile"
+	"github.com/connects/connects-reconciler/reconcile/postgres"
 	"github.com/connects/connects-reconciler/reconcile/prometheus"
 )
 
@@ -30,14 +32,12 @@ func cmdSchedule(ctx context.Context, args []string, getenv func(string) string,
 	}
 	log := c.log
 	c.logConfig(log)
-	db, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
+	// The database (and the replica, when configured) is opened on the
+	// first tick that reaches it, so the process serves /healthz and
+	// /readyz while it is down.
 	defer c.closeReplica()
-
-	s := &scheduler{cfg: c.cfg, db: db, replica: c.replica, log: log, metrics: prometheus.New()}
+	s := &scheduler{cfg: c.cfg, open: c.open, store: c.newStore, log: log, metrics: prometheus.NewLabelled(prometheus.Grouping(c.cfg.Run))}
+	defer s.close()
 	ln, err := net.Listen("tcp", c.cfg.Schedule.ListenAddress)
 	if err != nil {
 		return fmt.Errorf("schedule: listen: %w", err)
@@ -46,7 +46,14 @@ func cmdSchedule(ctx context.Context, args []string, getenv func(string) string,
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
-	cl := cronLogger{log.Named("cron")}
+	// A database that does not answer yet (down, or not created yet) is not a
+	// reason to exit: the process serves /readyz 503 and each tick connects
+	// again until it answers. A malformed URL was refused by config (exit 2).
+	if _, err := s.database(ctx); err != nil {
+		log.Warn("database not reachable; serving /readyz 503 and connecting again on each tick", zap.Error(err))
+	}
+
+	cl := cronLogger{log: log.Named("cron"), skipped: s.skipped}
 	cr := cron.New(
 		cron.WithLocation(c.cfg.Schedule.Location),
 		cron.WithLogger(cl),
@@ -88,11 +95,56 @@ func cmdSchedule(ctx context.Context, args []string, getenv func(string) string,
 // metrics.
 type scheduler struct {
 	cfg         config.Config
-	db          *sqlx.DB
-	replica     *sqlx.DB // nil: plan on db
+	open        func(context.Context) (*sqlx.DB, error)
+	dbMu        sync.Mutex                                  // held while connecting
+	db          *sqlx.DB                                    // nil until the database first answered
+	store       func(*sqlx.DB, *zap.Logger) *postgres.Store // reads on the replica when one is open
 	log         *zap.Logger
 	metrics     *prometheus.Metrics
 	interrupted atomic.Bool
+	inFlight    atomic.Pointer[time.Time] // when the run in flight started
+}
+
+// errConnecting answers a readiness probe while a tick connects.
+var errConnecting = errors.New("connecting to the database")
+
+// database returns the pool, connecting first when the database has not
+// answered yet. With wait false it does not wait for a connection attempt in
+// progress (readiness probes).
+func (s *scheduler) database(ctx context.Context) (*sqlx.DB, error) { return s.databaseWait(ctx, true) }
+
+func (s *scheduler) databaseWait(ctx context.Context, wait bool) (*sqlx.DB, error) {
+	if wait {
+		s.dbMu.Lock()
+	} else if !s.dbMu.TryLock() {
+		return nil, errConnecting
+	}
+	defer s.dbMu.Unlock()
+	if s.db != nil {
+		return s.db, nil
+	}
+	db, err := s.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.db = db
+	s.log.Info("database reachable")
+	return db, nil
+}
+
+func (s *scheduler) close() {
+	s.dbMu.Lock()
+	defer s.dbMu.Unlock()
+	if s.db != nil {
+		s.db.Close()
+	}
+}
+
+// skipped records a tick skipped because the previous run is still going.
+func (s *scheduler) skipped() {
+	if started := s.inFlight.Load(); started != nil {
+		s.metrics.SkippedStillRunning(time.Now(), *started)
+	}
 }
 
 // tick does what the run command does; the advisory lock still keeps a second
@@ -102,17 +154,31 @@ func (s *scheduler) tick(ctx context.Context) {
 		return
 	}
 	start := time.Now()
+	s.inFlight.Store(&start)
+	defer s.inFlight.Store(nil)
 	runID := newRunID(start)
 	log := s.log.With(zap.String("run_id", runID))
+	db, err := s.database(ctx)
+	if err != nil {
+		run := prometheus.Run{Err: err, Canceled: ctx.Err() != nil, Started: start, Ended: time.Now()}
+		s.metrics.Record(run)
+		log.Error("run finished", zap.String("status", run.Status()), zap.Duration("took", run.Ended.Sub(start)),
+			zap.Error(fmt.Errorf("database not reachable: %w", err)))
+		return
+	}
 	r := &reconcile.Reconciler{
-		Store:   storeOn(s.db, s.replica, s.cfg.Database.ReplicaURL, log),
+		Store:   s.store(db, log),
 		Policy:  s.cfg.Policy,
 		Limits:  s.cfg.Limits,
 		Options: s.cfg.Run,
 		Log:     log.Named("reconcile"),
 	}
 	res, err := r.Run(ctx, runID)
-	run := prometheus.Run{Result: res, Err: err, Canceled: ctx.Err() != nil, Started: start, Ended: time.Now()}
+	run := prometheus.Run{Result: res, Err: err, Canceled: ctx.Err() != nil, Started: start}
+	if errors.Is(err, reconcile.ErrLocked) {
+		run.RunningAge = runningAge(ctx, db, s.cfg.Run.Shard, log)
+	}
+	run.Ended = time.Now()
 	s.metrics.Record(run)
 	status := run.Status()
 	if status == reconcile.StatusInterrupted {
@@ -129,7 +195,8 @@ func (s *scheduler) tick(ctx context.Context) {
 	case reconcile.StatusSucceeded:
 		log.Info("run finished", fields...)
 	case prometheus.StatusLocked:
-		log.Warn("another run holds the lock; nothing done", fields...)
+		log.Warn("skipped: another run holds the lock; nothing done", append(fields,
+			zap.String("reason", prometheus.ReasonLocked), zap.Duration("running_run_age", run.RunningAge))...)
 	default:
 		log.Error("run finished", append(fields, zap.Error(err))...)
 	}
@@ -145,7 +212,11 @@ func (s *scheduler) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		if err := s.db.PingContext(ctx); err != nil {
+		db, err := s.databaseWait(ctx, false)
+		if err == nil {
+			err = db.PingContext(ctx)
+		}
+		if err != nil {
 			s.log.Warn("readiness: database does not answer", zap.Error(err))
 			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
 			return
@@ -158,9 +229,10 @@ func (s *scheduler) routes() http.Handler {
 
 // recordRun records a run command's run in fresh metrics and, when a
 // Pushgateway is configured, pushes them; a failed push is logged, not fatal:
-// the run's outcome and exit code stand.
+// the run's outcome and exit code stand. A run skipped because the lock was
+// taken pushes only the skip's time and the running run's age.
 func recordRun(ctx context.Context, cfg config.Config, log *zap.Logger, run prometheus.Run) {
-	if cfg.Metrics.PushgatewayURL == "" || run.Status() == prometheus.StatusLocked {
+	if cfg.Metrics.PushgatewayURL == "" {
 		return
 	}
 	m := prometheus.New()
@@ -176,11 +248,17 @@ func recordRun(ctx context.Context, cfg config.Config, log *zap.Logger, run prom
 
 // cronLogger lets cron log through zap. Its routine messages go to debug;
 // a skipped tick (the previous run still going) is a warning.
-type cronLogger struct{ log *zap.Logger }
+type cronLogger struct {
+	log     *zap.Logger
+	skipped func() // a tick skipped while the previous run goes on
+}
 
 func (l cronLogger) Info(msg string, keysAndValues ...any) {
 	if msg == "skip" {
-		l.log.Warn("tick skipped: the previous run is still going")
+		l.log.Warn("tick skipped: the previous run is still going", zap.String("reason", prometheus.ReasonStillRunning))
+		if l.skipped != nil {
+			l.skipped()
+		}
 		return
 	}
 	l.log.Debug(msg, kvFields(keysAndValues)...)

@@ -17,6 +17,10 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/connects/connects-reconciler/reconcile"
+	"github.com/connects/connects-reconciler/reconcile/postgres"
 )
 
 // syncBuffer is a bytes.Buffer that a running program and a test may share.
@@ -352,6 +356,34 @@ func TestRunPushesMetrics(t *testing.T) {
 	end, _ := promSample(families, "connects_reconciler_last_run_timestamp_seconds", group)
 	if end < success {
 		t.Errorf("last_run_timestamp_seconds: got %v, want at or after the success at %v", end, success)
+	}
+
+	// Another run holds the lock, recorded running for 50 minutes: the run is
+	// skipped (exit 0) and pushes only the skip and the holder's age; the
+	// last run's gauges stay those of the refused run.
+	store := postgres.NewStore(db, zaptest.NewLogger(t))
+	release, err := store.Lock(context.Background(), reconcile.LockKey(reconcile.Shard{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.MustExec(`INSERT INTO reconciler_runs (id, mode, scope, status, started_at, as_of, settle_cutoff, policy)
+	    VALUES ('holder', 'run', 'full', 'running', now() - interval '50 minutes', now(), now(), '{}')`)
+	code, _, stderr := invoke(t, env, "run", "--format", "json")
+	release()
+	if code != exitOK || !lockSkipped(stderr) {
+		t.Fatalf("run with the lock taken: exit %d, want %d and skipped\n%s", code, exitOK, stderr)
+	}
+	families = promScrape(t, gateway+"/metrics")
+	checkPromSamples(t, families, []sampleWant{
+		{"connects_reconciler_last_run_status", with("status", "refused"), 1},
+		{"connects_reconciler_last_run_timestamp_seconds", group, end},
+		{"connects_reconciler_last_success_timestamp_seconds", group, success},
+	})
+	if held, _ := promSample(families, "connects_reconciler_running_run_age_seconds", group); held < 50*60 || held > 55*60 {
+		t.Errorf("running_run_age_seconds: got %v, want about 3000 (the holder started 50 minutes ago)", held)
+	}
+	if skip, ok := promSample(families, "connects_reconciler_last_skip_timestamp_seconds", with("reason", "locked")); !ok || skip < end {
+		t.Errorf("last_skip_timestamp_seconds{reason=locked}: got %v (present %v), want the skipped run's end", skip, ok)
 	}
 }
 

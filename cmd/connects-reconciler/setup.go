@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -42,13 +43,23 @@ func newCommand(name, summary string, stderr io.Writer) *command {
 	return &command{name: name, fs: fs, flags: config.Register(fs)}
 }
 
-// parse reads flags and configuration and builds the logger.
+// parse reads flags and configuration and builds the logger. A flag it does
+// not know is one line (with the nearest flag when one is close), not the
+// usage page: -h prints that.
 func (c *command) parse(args []string, getenv func(string) string, stderr io.Writer) error {
-	if err := c.fs.Parse(args); err != nil {
+	usage := c.fs.Usage
+	c.fs.Usage = func() {}
+	c.fs.SetOutput(io.Discard)
+	err := c.fs.Parse(args)
+	c.fs.SetOutput(stderr)
+	c.fs.Usage = usage
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			c.fs.Usage()
 			return errHelp
 		}
-		return usageError{err.Error()}
+		return usageError{c.name + ": " + err.Error() + suggest(c.fs, err) +
+			fmt.Sprintf(` (run "connects-reconciler %s -h" for its flags)`, c.name)}
 	}
 	if c.fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("%s: unexpected argument %q", c.name, c.fs.Arg(0))}
@@ -58,7 +69,7 @@ func (c *command) parse(args []string, getenv func(string) string, stderr io.Wri
 		return err
 	}
 	c.cfg = cfg
-	c.log = newLogger(cfg.Log, stderr).Named(c.name)
+	c.log = newLogger(cfg.Log, stderr, getenv).Named(c.name)
 	return nil
 }
 
@@ -68,6 +79,7 @@ func (c *command) open(ctx context.Context) (*sqlx.DB, error) {
 		Statement: c.cfg.Database.StatementTimeout,
 		Lock:      c.cfg.Database.LockTimeout,
 		Connect:   c.cfg.Database.ConnectTimeout,
+		Stall:     c.cfg.Database.StallTimeout,
 	})
 	if err != nil {
 		return nil, err
@@ -126,17 +138,27 @@ func storeOn(db, replica *sqlx.DB, replicaURL string, log *zap.Logger) *postgres
 	return s
 }
 
-// logConfig logs every setting once, the DSN's password masked.
+// logConfig logs the configuration once, compactly: the database (password
+// masked) and the settings that differ from their defaults (see -h for
+// those).
 func (c *command) logConfig(log *zap.Logger) {
-	fields := []zap.Field{}
-	for _, kv := range c.cfg.Fields(postgres.Redact) {
-		fields = append(fields, zap.String(kv[0], kv[1]))
+	var changed []string
+	for _, kv := range c.cfg.Changed(postgres.Redact) {
+		if kv[0] != "database_url" {
+			changed = append(changed, kv[0]+"="+kv[1])
+		}
 	}
-	log.Info("configuration", fields...)
+	settings := "all defaults"
+	if len(changed) > 0 {
+		settings = strings.Join(changed, " ")
+	}
+	log.Info("configuration", zap.String("database", postgres.Redact(c.cfg.Database.URL)), zap.String("settings", settings))
 }
 
 // newLogger builds the one logger: console on a terminal, JSON otherwise.
-func newLogger(cfg config.Log, w io.Writer) *zap.Logger {
+// Levels are coloured only on a terminal, and not when NO_COLOR is set
+// (https://no-color.org).
+func newLogger(cfg config.Log, w io.Writer, getenv func(string) string) *zap.Logger {
 	format := cfg.Format
 	if format == "auto" {
 		format = "json"
@@ -152,7 +174,10 @@ func newLogger(cfg config.Log, w io.Writer) *zap.Logger {
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
 	var encoder zapcore.Encoder
 	if format == "console" {
-		enc.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		enc.EncodeLevel = zapcore.CapitalLevelEncoder
+		if isTerminal(w) && getenv("NO_COLOR") == "" {
+			enc.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		}
 		encoder = zapcore.NewConsoleEncoder(enc)
 	} else {
 		encoder = zapcore.NewJSONEncoder(enc)
@@ -175,4 +200,47 @@ func newRunID(now time.Time) string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
+}
+
+// suggest returns ` (did you mean --NAME?)` when err is an unknown flag
+// within a small edit distance of a defined one, else "".
+func suggest(fs *flag.FlagSet, err error) string {
+	const prefix = "flag provided but not defined: -"
+	msg := err.Error()
+	if !strings.HasPrefix(msg, prefix) {
+		return ""
+	}
+	typed := strings.TrimLeft(strings.TrimPrefix(msg, prefix), "-")
+	best, bestDist := "", 0
+	fs.VisitAll(func(f *flag.Flag) {
+		d := editDistance(typed, f.Name)
+		if best == "" || d < bestDist {
+			best, bestDist = f.Name, d
+		}
+	})
+	if best == "" || bestDist > max(1, min(3, len(typed)/3)) {
+		return ""
+	}
+	return " (did you mean --" + best + "?)"
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

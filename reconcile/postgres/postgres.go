@@ -37,6 +37,12 @@ type Timeouts struct {
 	Lock time.Duration
 	// Connect is the connection timeout put in the DSN when it has none.
 	Connect time.Duration
+	// Stall bounds how long a connection may pass no data while the job
+	// waits on it: every read and write on the socket gets a deadline this
+	// far ahead, and the socket has TCP keepalives and TCP_USER_TIMEOUT, so
+	// a connection that stays open but goes silent fails (as a transient
+	// error) within it instead of hanging past statement_timeout (0: none).
+	Stall time.Duration
 }
 
 // Open connects to PostgreSQL and checks the connection. The DSN gets a
@@ -46,10 +52,12 @@ func Open(ctx context.Context, dsn string, t Timeouts) (*sqlx.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := sqlx.Open("postgres", full)
+	connector, err := pq.NewConnector(full)
 	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
+		return nil, fmt.Errorf("open database %s: %w", Redact(dsn), err)
 	}
+	connector.Dialer(stallDialer{stall: t.Stall})
+	db := sqlx.NewDb(sql.OpenDB(connector), "postgres")
 	// the run lock's connection, up to 8 planning workers, one more
 	db.SetMaxOpenConns(10)
 	db.SetMaxIdleConns(10)

@@ -33,14 +33,25 @@ import (
 const Job = "connects-reconciler"
 
 // StatusLocked is the outcome of a run that found another run holding the
-// lock and did nothing (exit code 4). It is counted, but it changes none of
-// the last-run gauges: the run holding the lock reports.
-const StatusLocked = "locked"
+// lock and did nothing: a skip, not a failure. It is counted and sets
+// last_skip_timestamp_seconds{reason="locked"} and running_run_age_seconds,
+// but none of the last-run gauges: the run holding the lock reports.
+const StatusLocked = "skipped_locked"
+
+// StatusStillRunning is a schedule tick skipped because the process's own
+// previous run is still going.
+const StatusStillRunning = "skipped_running"
+
+// Skip reasons of connects_reconciler_last_skip_timestamp_seconds.
+const (
+	ReasonLocked       = "locked"        // another run holds the lock
+	ReasonStillRunning = "still_running" // schedule: this process's previous run is still going
+)
 
 // Statuses are the outcomes a run is counted under.
 var Statuses = []string{
 	reconcile.StatusSucceeded, reconcile.StatusFailed, reconcile.StatusRefused,
-	reconcile.StatusInterrupted, StatusLocked,
+	reconcile.StatusInterrupted, StatusLocked, StatusStillRunning,
 }
 
 // lastRunStatuses are the outcomes connects_reconciler_last_run_status shows.
@@ -60,8 +71,8 @@ type Metrics struct {
 	connectsRefunded *prom.CounterVec
 
 	lastStatus     *prom.GaugeVec
-	lastEnd        prom.Gauge
-	lastDuration   prom.Gauge
+	lastEnd        *prom.GaugeVec // unlabelled vectors: a skipped run's push
+	lastDuration   *prom.GaugeVec // leaves the last run's values as they were
 	lastIssued     *prom.GaugeVec
 	lastConnects   *prom.GaugeVec
 	lastPlanned    *prom.GaugeVec // unlabelled vectors export nothing until set,
@@ -71,18 +82,29 @@ type Metrics struct {
 	lastSuccessEnd *prom.GaugeVec
 	plannedOn      *prom.GaugeVec // {on}: 1 where the last run planned
 	replicaLag     *prom.GaugeVec
+	lastSkip       *prom.GaugeVec
+	runningAge     *prom.GaugeVec
 }
 
-// New returns the metrics, every series of a known label set at zero but
-// those that only a run can tell (planned, skipped, discrepancies, the oldest
-// owed refund, the last success), which appear once a run sets them.
-func New() *Metrics {
+// New returns the metrics of a run pod, which pushes them under the grouping
+// labels (Grouping): every series of a known label set at zero but those that
+// only a run can tell (the last run's time, planned, skipped, discrepancies,
+// the oldest owed refund, the last success, skips), which appear once a run
+// sets them.
+func New() *Metrics { return NewLabelled(nil) }
+
+// NewLabelled returns metrics whose series all carry labels: the schedule
+// command serves its metrics with Grouping(options), so that a scraped
+// process and a pushed run pod carry the same sweep and shard labels and the
+// same alert rules select both. Pushed metrics must not carry them (the
+// Pushgateway adds the grouping labels itself).
+func NewLabelled(labels map[string]string) *Metrics {
 	name := func(n string) string { return "connects_reconciler_" + n }
 	m := &Metrics{
 		lastRun: prom.NewRegistry(),
 		process: prom.NewRegistry(),
 		runs: prom.NewCounterVec(prom.CounterOpts{Name: name("runs_total"),
-			Help: "Runs this process made, by outcome: succeeded, failed, refused, interrupted, locked (another run held the lock)."},
+			Help: "Runs this process made, by outcome: succeeded, failed, refused, interrupted; skipped_locked (another run held the lock), skipped_running (the previous tick's run was still going)."},
 			[]string{"status"}),
 		refundsIssued: prom.NewCounterVec(prom.CounterOpts{Name: name("refunds_issued_total"),
 			Help: "Refunds this process wrote to the ledger, by rule and component."},
@@ -93,10 +115,10 @@ func New() *Metrics {
 		lastStatus: prom.NewGaugeVec(prom.GaugeOpts{Name: name("last_run_status"),
 			Help: "1 for the outcome of the last run (succeeded, failed, refused, interrupted), 0 for the others."},
 			[]string{"status"}),
-		lastEnd: prom.NewGauge(prom.GaugeOpts{Name: name("last_run_timestamp_seconds"),
-			Help: "When the last run ended, in Unix seconds."}),
-		lastDuration: prom.NewGauge(prom.GaugeOpts{Name: name("last_run_duration_seconds"),
-			Help: "How long the last run took, lock to record."}),
+		lastEnd: prom.NewGaugeVec(prom.GaugeOpts{Name: name("last_run_timestamp_seconds"),
+			Help: "When the last run ended, in Unix seconds."}, nil),
+		lastDuration: prom.NewGaugeVec(prom.GaugeOpts{Name: name("last_run_duration_seconds"),
+			Help: "How long the last run took, lock to record."}, nil),
 		lastIssued: prom.NewGaugeVec(prom.GaugeOpts{Name: name("last_run_refunds_issued"),
 			Help: "Refunds the last run wrote to the ledger, by rule and component."},
 			[]string{"rule", "component"}),
@@ -124,11 +146,19 @@ func New() *Metrics {
 		lastSuccessEnd: prom.NewGaugeVec(prom.GaugeOpts{Name: name("last_success_timestamp_seconds"),
 			Help: "When the last successful run ended, in Unix seconds."},
 			nil),
+		lastSkip: prom.NewGaugeVec(prom.GaugeOpts{Name: name("last_skip_timestamp_seconds"),
+			Help: "When a run was last skipped, in Unix seconds, by reason: locked (another run held the lock), still_running (schedule: this process's previous run was still going). A skip is not a failure."},
+			[]string{"reason"}),
+		runningAge: prom.NewGaugeVec(prom.GaugeOpts{Name: name("running_run_age_seconds"),
+			Help: "How long the run holding the lock had been going when the last run or tick found it taken (the age of its record, on the database's clock); 0 when the last run took the lock itself."},
+			nil),
 	}
-	m.lastRun.MustRegister(m.lastStatus, m.lastEnd, m.lastDuration, m.lastIssued, m.lastConnects,
-		m.lastPlanned, m.lastSkipped, m.discrepancies, m.oldestOwedAge, m.lastSuccessEnd, m.plannedOn, m.replicaLag)
-	m.process.MustRegister(m.runs, m.refundsIssued, m.connectsRefunded,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	lastRun := prom.WrapRegistererWith(prom.Labels(labels), m.lastRun)
+	lastRun.MustRegister(m.lastStatus, m.lastEnd, m.lastDuration, m.lastIssued, m.lastConnects,
+		m.lastPlanned, m.lastSkipped, m.discrepancies, m.oldestOwedAge, m.lastSuccessEnd, m.lastSkip, m.runningAge,
+		m.plannedOn, m.replicaLag)
+	prom.WrapRegistererWith(prom.Labels(labels), m.process).MustRegister(m.runs, m.refundsIssued, m.connectsRefunded)
+	m.process.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, s := range Statuses {
 		m.runs.WithLabelValues(s)
 	}
@@ -152,6 +182,9 @@ type Run struct {
 	Canceled bool
 	// Started and Ended bound the run on the wall clock.
 	Started, Ended time.Time
+	// RunningAge is, for a run that found the lock taken, how long the run
+	// holding it had been going (postgres.RunningAge).
+	RunningAge time.Duration
 }
 
 // Status is the run's outcome: the recorded status, or for a run that ended
@@ -176,13 +209,16 @@ func (m *Metrics) Record(r Run) {
 	status := r.Status()
 	m.runs.WithLabelValues(status).Inc()
 	if status == StatusLocked {
+		m.lastSkip.WithLabelValues(ReasonLocked).Set(unixSeconds(r.Ended))
+		m.runningAge.WithLabelValues().Set(r.RunningAge.Seconds())
 		return
 	}
+	m.runningAge.WithLabelValues().Set(0)
 	for _, s := range lastRunStatuses {
 		m.lastStatus.WithLabelValues(s).Set(boolFloat(s == status))
 	}
-	m.lastEnd.Set(unixSeconds(r.Ended))
-	m.lastDuration.Set(r.Ended.Sub(r.Started).Seconds())
+	m.lastEnd.WithLabelValues().Set(unixSeconds(r.Ended))
+	m.lastDuration.WithLabelValues().Set(r.Ended.Sub(r.Started).Seconds())
 
 	for _, rule := range reconcile.Rules {
 		for _, c := range components {
@@ -222,6 +258,15 @@ func (m *Metrics) Record(r Run) {
 	if status == reconcile.StatusSucceeded {
 		m.lastSuccessEnd.WithLabelValues().Set(unixSeconds(r.Ended))
 	}
+}
+
+// SkippedStillRunning records a schedule tick skipped because the process's
+// previous run, started at started, is still going: counted, and that run's
+// age is the running run's age.
+func (m *Metrics) SkippedStillRunning(now, started time.Time) {
+	m.runs.WithLabelValues(StatusStillRunning).Inc()
+	m.lastSkip.WithLabelValues(ReasonStillRunning).Set(unixSeconds(now))
+	m.runningAge.WithLabelValues().Set(now.Sub(started).Seconds())
 }
 
 // amountOf is what a run wrote under one rule and component.

@@ -153,12 +153,13 @@ connects_reconciler_discrepancies{kind="wrong_account",scope="full"} 0
 # HELP connects_reconciler_oldest_owed_refund_age_seconds Age, at the last run's end, of the oldest event entitling a refund that was owed and still not in the ledger; 0 when none.
 # TYPE connects_reconciler_oldest_owed_refund_age_seconds gauge
 connects_reconciler_oldest_owed_refund_age_seconds 690
-# HELP connects_reconciler_runs_total Runs this process made, by outcome: succeeded, failed, refused, interrupted, locked (another run held the lock).
+# HELP connects_reconciler_runs_total Runs this process made, by outcome: succeeded, failed, refused, interrupted; skipped_locked (another run held the lock), skipped_running (the previous tick's run was still going).
 # TYPE connects_reconciler_runs_total counter
 connects_reconciler_runs_total{status="failed"} 0
 connects_reconciler_runs_total{status="interrupted"} 0
-connects_reconciler_runs_total{status="locked"} 0
 connects_reconciler_runs_total{status="refused"} 0
+connects_reconciler_runs_total{status="skipped_locked"} 0
+connects_reconciler_runs_total{status="skipped_running"} 0
 connects_reconciler_runs_total{status="succeeded"} 1
 `
 	names := []string{"connects_reconciler_last_run_connects_refunded", "connects_reconciler_last_run_status",
@@ -172,18 +173,21 @@ connects_reconciler_runs_total{status="succeeded"} 1
 	}
 
 	// A failed run that never made a plan: counted, the last success and the
-	// plan's gauges kept, nothing issued; a locked one changes no gauge.
+	// plan's gauges kept, nothing issued; a locked one changes no last-run
+	// gauge, only the skip time and the running run's age.
 	m.Record(Run{Err: errors.New("connection refused"), Started: t0.Add(time.Hour), Ended: t0.Add(time.Hour + time.Second)})
-	m.Record(Run{Err: reconcile.ErrLocked, Started: t0.Add(2 * time.Hour), Ended: t0.Add(2 * time.Hour)})
+	m.Record(Run{Err: reconcile.ErrLocked, Started: t0.Add(2 * time.Hour), Ended: t0.Add(2 * time.Hour), RunningAge: 40 * time.Minute})
 	checks := []struct {
 		name      string
 		got, want float64
 	}{
 		{"runs_total failed", testutil.ToFloat64(m.runs.WithLabelValues("failed")), 1},
-		{"runs_total locked", testutil.ToFloat64(m.runs.WithLabelValues("locked")), 1},
+		{"runs_total skipped_locked", testutil.ToFloat64(m.runs.WithLabelValues("skipped_locked")), 1},
+		{"last_skip_timestamp_seconds locked", testutil.ToFloat64(m.lastSkip.WithLabelValues("locked")), float64(t0.Add(2 * time.Hour).Unix())},
+		{"running_run_age_seconds", testutil.ToFloat64(m.runningAge.WithLabelValues()), 2400},
 		{"last_run_status failed", testutil.ToFloat64(m.lastStatus.WithLabelValues("failed")), 1},
 		{"last_run_status succeeded", testutil.ToFloat64(m.lastStatus.WithLabelValues("succeeded")), 0},
-		{"last_run_timestamp_seconds", testutil.ToFloat64(m.lastEnd), float64(t0.Add(time.Hour + time.Second).Unix())},
+		{"last_run_timestamp_seconds", testutil.ToFloat64(m.lastEnd.WithLabelValues()), float64(t0.Add(time.Hour + time.Second).Unix())},
 		{"last_success_timestamp_seconds", testutil.ToFloat64(m.lastSuccessEnd.WithLabelValues()), success},
 		{"last_run_refunds_issued", testutil.ToFloat64(m.lastIssued.WithLabelValues("closed_without_hire", "base")), 0},
 		{"refunds_issued_total", testutil.ToFloat64(m.refundsIssued.WithLabelValues("closed_without_hire", "base")), 1},
@@ -257,5 +261,45 @@ func TestRecordReplica(t *testing.T) {
 	m.Record(Run{Result: res, Started: t0, Ended: t0.Add(time.Second)})
 	if on, lag := testutil.ToFloat64(m.plannedOn.WithLabelValues("primary")), testutil.ToFloat64(m.replicaLag.WithLabelValues()); on != 1 || lag != 0 {
 		t.Fatalf("planned on primary %v, lag %v; want 1, 0", on, lag)
+	}
+}
+
+// The schedule command's metrics carry the same sweep and shard labels as a
+// run pod's pushes (the Pushgateway adds those from the grouping key), so one
+// set of alert rules selects both; the Go runtime's metrics carry none.
+func TestLabelled(t *testing.T) {
+	t.Parallel()
+	sh, _ := reconcile.ParseShard("1/4")
+	m := NewLabelled(Grouping(reconcile.Options{Full: true, Shard: sh}))
+	m.Record(Run{Result: result(reconcile.StatusSucceeded, planned, planned), Started: t0, Ended: t0.Add(time.Minute)})
+	m.SkippedStillRunning(t0.Add(20*time.Minute), t0.Add(5*time.Minute))
+	mfs, err := m.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, mf := range mfs {
+		if !strings.HasPrefix(mf.GetName(), "connects_reconciler_") {
+			continue
+		}
+		for _, series := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range series.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["sweep"] != "full" || labels["shard"] != "1/4" {
+				t.Errorf("%s %v: want sweep=full and shard=1/4", mf.GetName(), labels)
+			}
+			seen++
+		}
+	}
+	if seen == 0 {
+		t.Fatal("no connects_reconciler_ series gathered")
+	}
+	if got := testutil.ToFloat64(m.runningAge.WithLabelValues()); got != 900 {
+		t.Errorf("running_run_age_seconds after a skipped tick: got %v, want 900", got)
+	}
+	if got := testutil.ToFloat64(m.runs.WithLabelValues(StatusStillRunning)); got != 1 {
+		t.Errorf("runs_total skipped_running: got %v, want 1", got)
 	}
 }
