@@ -17,6 +17,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	psa "k8s.io/pod-security-admission/api"
 	"k8s.io/pod-security-admission/policy"
@@ -277,6 +278,18 @@ func TestPods(t *testing.T) {
 		if len(c.EnvFrom) != 0 {
 			t.Errorf("%s: envFrom hides typos; name each setting or use the config file", w)
 		}
+		if c.Args[0] != "migrate" {
+			// Plans and reports spool to TMPDIR (the root filesystem is
+			// read-only), and the Go heap keeps below the pod's limit.
+			if env["TMPDIR"] == "" || !mountsWritable(w.pod, c, env["TMPDIR"]) {
+				t.Errorf("%s: TMPDIR %q must be a writable emptyDir mount: plans spool there", w, env["TMPDIR"])
+			}
+			limit := c.Resources.Limits[corev1.ResourceMemory]
+			soft, err := resource.ParseQuantity(strings.TrimSuffix(env["GOMEMLIMIT"], "B"))
+			if err != nil || soft.Cmp(limit) >= 0 || soft.Value() < limit.Value()/2 {
+				t.Errorf("%s: GOMEMLIMIT %q must be set below the memory limit %s (and not far below)", w, env["GOMEMLIMIT"], limit.String())
+			}
+		}
 		if env[config.EnvPrefix+"CONFIG"] != configPath {
 			t.Errorf("%s: RECONCILER_CONFIG %q, want %s", w, env[config.EnvPrefix+"CONFIG"], configPath)
 		}
@@ -302,6 +315,21 @@ func TestPods(t *testing.T) {
 		}
 		checkConfig(t, w, c, cfg)
 	}
+}
+
+// mountsWritable tells whether path is a writable emptyDir mount of c.
+func mountsWritable(pod corev1.PodSpec, c corev1.Container, path string) bool {
+	for _, m := range c.VolumeMounts {
+		if m.MountPath != path || m.ReadOnly {
+			continue
+		}
+		for _, v := range pod.Volumes {
+			if v.Name == m.Name && v.EmptyDir != nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // knownEnv is every RECONCILER_ variable the binary reads.
