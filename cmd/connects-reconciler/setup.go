@@ -58,7 +58,7 @@ func (c *command) parse(args []string, getenv func(string) string, stderr io.Wri
 			c.fs.Usage()
 			return errHelp
 		}
-		return usageError{c.name + ": " + err.Error() + suggest(c.fs, err) +
+		return usageError{c.name + ": " + err.Error() + config.Suggest(c.fs, err) +
 			fmt.Sprintf(` (run "connects-reconciler %s -h" for its flags)`, c.name)}
 	}
 	if c.fs.NArg() > 0 {
@@ -73,47 +73,34 @@ func (c *command) parse(args []string, getenv func(string) string, stderr io.Wri
 	return nil
 }
 
-// open connects to the database with the configured timeouts.
-func (c *command) open(ctx context.Context) (*sqlx.DB, error) {
-	db, err := postgres.Open(ctx, c.cfg.Database.URL, postgres.Timeouts{
+// timeouts are the configured session and connection bounds.
+func (c *command) timeouts() postgres.Timeouts {
+	return postgres.Timeouts{
 		Statement: c.cfg.Database.StatementTimeout,
 		Lock:      c.cfg.Database.LockTimeout,
 		Connect:   c.cfg.Database.ConnectTimeout,
 		Stall:     c.cfg.Database.StallTimeout,
-	})
+	}
+}
+
+// open connects to the database, and to the read replica when one is
+// configured (a server there that is not a standby is a configuration
+// mistake: exit 2).
+func (c *command) open(ctx context.Context) (*sqlx.DB, error) {
+	db, err := postgres.Open(ctx, c.cfg.Database.URL, c.timeouts())
 	if err != nil {
 		return nil, err
 	}
-	if c.cfg.Database.ReplicaURL != "" {
-		if c.replica, err = c.openReplica(ctx); err != nil {
+	if dsn := c.cfg.Database.ReplicaURL; dsn != "" {
+		if c.replica, err = postgres.OpenReplica(ctx, dsn, c.timeouts()); err != nil {
 			db.Close()
+			if errors.Is(err, postgres.ErrNotStandby) {
+				return nil, &config.Error{Problems: []error{err}}
+			}
 			return nil, err
 		}
+		c.log.Info("planning on a read replica; writes go to the database", zap.String("replica", postgres.Redact(dsn)))
 	}
-	return db, nil
-}
-
-// openReplica connects to the read replica and checks that it is a hot
-// standby: a primary there is a configuration mistake (exit 2).
-func (c *command) openReplica(ctx context.Context) (*sqlx.DB, error) {
-	dsn := c.cfg.Database.ReplicaURL
-	db, err := postgres.Open(ctx, dsn, postgres.Timeouts{
-		Statement: c.cfg.Database.StatementTimeout,
-		Lock:      c.cfg.Database.LockTimeout,
-		Connect:   c.cfg.Database.ConnectTimeout,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("replica_database_url: %w", err)
-	}
-	if err := postgres.CheckStandby(ctx, db); err != nil {
-		db.Close()
-		if errors.Is(err, postgres.ErrNotStandby) {
-			return nil, &config.Error{Problems: []error{fmt.Errorf("replica_database_url: %s %w: point it at a standby of the database, or unset it to plan on the database itself",
-				postgres.Redact(dsn), err)}}
-		}
-		return nil, fmt.Errorf("replica_database_url: %s: %w", postgres.Redact(dsn), err)
-	}
-	c.log.Info("planning on a read replica; writes go to the database", zap.String("replica", postgres.Redact(dsn)))
 	return db, nil
 }
 
@@ -126,14 +113,9 @@ func (c *command) closeReplica() {
 
 // newStore is the store over db, reading on the replica when one is open.
 func (c *command) newStore(db *sqlx.DB, log *zap.Logger) *postgres.Store {
-	return storeOn(db, c.replica, c.cfg.Database.ReplicaURL, log)
-}
-
-// storeOn is the store over db, reading on replica when it is not nil.
-func storeOn(db, replica *sqlx.DB, replicaURL string, log *zap.Logger) *postgres.Store {
 	s := postgres.NewStore(db, log)
-	if replica != nil {
-		s = s.WithReplica(replica, replicaURL)
+	if c.replica != nil {
+		s = s.WithReplica(c.replica, c.cfg.Database.ReplicaURL)
 	}
 	return s
 }
@@ -200,47 +182,4 @@ func newRunID(now time.Time) string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
-}
-
-// suggest returns ` (did you mean --NAME?)` when err is an unknown flag
-// within a small edit distance of a defined one, else "".
-func suggest(fs *flag.FlagSet, err error) string {
-	const prefix = "flag provided but not defined: -"
-	msg := err.Error()
-	if !strings.HasPrefix(msg, prefix) {
-		return ""
-	}
-	typed := strings.TrimLeft(strings.TrimPrefix(msg, prefix), "-")
-	best, bestDist := "", 0
-	fs.VisitAll(func(f *flag.Flag) {
-		d := editDistance(typed, f.Name)
-		if best == "" || d < bestDist {
-			best, bestDist = f.Name, d
-		}
-	})
-	if best == "" || bestDist > max(1, min(3, len(typed)/3)) {
-		return ""
-	}
-	return " (did you mean --" + best + "?)"
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -21,6 +22,25 @@ func (s *Store) WithReplica(read *sqlx.DB, dsn string) *Store {
 	c := *s
 	c.read, c.replica = read, Redact(dsn)
 	return &c
+}
+
+// OpenReplica connects to a read replica with the same bounds as the
+// database's and checks that it is a hot standby; errors name the replica
+// (password masked) and wrap ErrNotStandby for a server that is not one.
+func OpenReplica(ctx context.Context, dsn string, t Timeouts) (*sqlx.DB, error) {
+	db, err := Open(ctx, dsn, t)
+	if err != nil {
+		return nil, fmt.Errorf("replica_database_url: %w", err)
+	}
+	if err := CheckStandby(ctx, db); err != nil {
+		db.Close()
+		if errors.Is(err, ErrNotStandby) {
+			return nil, fmt.Errorf("replica_database_url: %s %w: point it at a standby of the database, or unset it to plan on the database itself",
+				Redact(dsn), err)
+		}
+		return nil, fmt.Errorf("replica_database_url: %s: %w", Redact(dsn), err)
+	}
+	return db, nil
 }
 
 // ErrNotStandby means the replica's URL names a server that is not in
