@@ -5,19 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 	_ "time/tzdata" // time zones for the schedule on images without /usr/share/zoneinfo
 
 	"github.com/jmoiron/sqlx"
-	"github.com/robfig/cron/v3"
 	"go.uber.org/zap"
 
 	"github.com/connects/connects-reconciler/config"
 	"github.com/connects/connects-reconciler/reconcile"
+	"github.com/connects/connects-reconciler/reconcile/cron"
 	"github.com/connects/connects-reconciler/reconcile/postgres"
 	"github.com/connects/connects-reconciler/reconcile/prometheus"
 )
@@ -38,51 +36,21 @@ func cmdSchedule(ctx context.Context, args []string, getenv func(string) string,
 	defer c.closeReplica()
 	s := &scheduler{cfg: c.cfg, open: c.open, store: c.newStore, log: log, metrics: prometheus.NewLabelled(prometheus.Grouping(c.cfg.Run))}
 	defer s.close()
-	ln, err := net.Listen("tcp", c.cfg.Schedule.ListenAddress)
-	if err != nil {
-		return fmt.Errorf("schedule: listen: %w", err)
-	}
-	srv := &http.Server{Handler: s.routes(), ReadHeaderTimeout: 5 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-
 	// A database that does not answer yet (down, or not created yet) is not a
 	// reason to exit: the process serves /readyz 503 and each tick connects
 	// again until it answers. A malformed URL was refused by config (exit 2).
-	if _, err := s.database(ctx); err != nil {
-		log.Warn("database not reachable; serving /readyz 503 and connecting again on each tick", zap.Error(err))
-	}
-
-	cl := cronLogger{log: log.Named("cron"), skipped: s.skipped}
-	cr := cron.New(
-		cron.WithLocation(c.cfg.Schedule.Location),
-		cron.WithLogger(cl),
-		cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)),
-	)
-	if _, err := cr.AddFunc(c.cfg.Schedule.Spec, func() { s.tick(ctx) }); err != nil {
-		srv.Close()
-		return fmt.Errorf("schedule: %w", err)
-	}
-	cr.Start()
-	log.Info("scheduled", zap.String("schedule", c.cfg.Schedule.Spec), zap.String("time_zone", c.cfg.Schedule.Location.String()),
-		zap.String("listen_address", ln.Addr().String()), zap.Time("next_run", cr.Entries()[0].Next))
-
-	var serveErr error
-	select {
-	case <-ctx.Done():
-	case serveErr = <-served:
-	}
-	// Stop taking new runs; the run in flight sees ctx cancelled, rolls back
-	// its batch and records itself interrupted. Wait for it, then stop serving.
-	log.Info("stopping: no new runs; waiting for the run in flight")
-	<-cr.Stop().Done()
-	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
-		log.Warn("http shutdown", zap.Error(err))
-	}
-	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
-		return fmt.Errorf("schedule: serve: %w", serveErr)
+	// The first attempt runs beside the server, which serves at once.
+	go func() {
+		if _, err := s.database(ctx); err != nil {
+			log.Warn("database not reachable; serving /readyz 503 and connecting again on each tick", zap.Error(err))
+		}
+	}()
+	err := cron.Serve(ctx, cron.Options{
+		Spec: c.cfg.Schedule.Spec, Location: c.cfg.Schedule.Location, ListenAddress: c.cfg.Schedule.ListenAddress,
+		Tick: s.tick, Skipped: s.skipped, Ready: s.ready, Metrics: s.metrics.Handler(), Log: log,
+	})
+	if err != nil {
+		return err
 	}
 	if s.interrupted.Load() {
 		return errInterrupted
@@ -202,29 +170,14 @@ func (s *scheduler) tick(ctx context.Context) {
 	}
 }
 
-// routes serves /healthz (the process answers), /readyz (the database
-// answers) and /metrics.
-func (s *scheduler) routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		db, err := s.databaseWait(ctx, false)
-		if err == nil {
-			err = db.PingContext(ctx)
-		}
-		if err != nil {
-			s.log.Warn("readiness: database does not answer", zap.Error(err))
-			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
-	mux.Handle("GET /metrics", s.metrics.Handler())
-	return mux
+// ready answers /readyz: the database answers. It does not wait for a tick
+// that is connecting.
+func (s *scheduler) ready(ctx context.Context) error {
+	db, err := s.databaseWait(ctx, false)
+	if err != nil {
+		return err
+	}
+	return db.PingContext(ctx)
 }
 
 // recordRun records a run command's run in fresh metrics and, when a
@@ -244,39 +197,4 @@ func recordRun(ctx context.Context, cfg config.Config, log *zap.Logger, run prom
 		return
 	}
 	log.Debug("metrics pushed")
-}
-
-// cronLogger lets cron log through zap. Its routine messages go to debug;
-// a skipped tick (the previous run still going) is a warning.
-type cronLogger struct {
-	log     *zap.Logger
-	skipped func() // a tick skipped while the previous run goes on
-}
-
-func (l cronLogger) Info(msg string, keysAndValues ...any) {
-	if msg == "skip" {
-		l.log.Warn("tick skipped: the previous run is still going", zap.String("reason", prometheus.ReasonStillRunning))
-		if l.skipped != nil {
-			l.skipped()
-		}
-		return
-	}
-	l.log.Debug(msg, kvFields(keysAndValues)...)
-}
-
-func (l cronLogger) Error(err error, msg string, keysAndValues ...any) {
-	l.log.Error(msg, append(kvFields(keysAndValues), zap.Error(err))...)
-}
-
-// kvFields turns cron's alternating keys and values into zap fields.
-func kvFields(kv []any) []zap.Field {
-	fields := make([]zap.Field, 0, len(kv)/2)
-	for i := 0; i+1 < len(kv); i += 2 {
-		key, ok := kv[i].(string)
-		if !ok {
-			key = fmt.Sprint(kv[i])
-		}
-		fields = append(fields, zap.Any(key, kv[i+1]))
-	}
-	return fields
 }
