@@ -1,4 +1,4 @@
-package main
+package reconcile
 
 import (
 	"bufio"
@@ -6,43 +6,44 @@ import (
 	"fmt"
 	"io"
 	"time"
-
-	"github.com/connects/connects-reconciler/reconcile"
 )
 
-// report is what run prints on stdout: the plan, and after an applying run
-// what it wrote. Both formats stream from the plan's and the result's spools,
-// so a report of any size costs flat memory.
-type report struct {
-	DryRun  bool
-	Plan    *reconcile.Plan
-	Result  *reconcile.Result // nil for a dry run
+// Report is what a run prints on stdout: the plan, and after an applying run
+// what it wrote. Both formats (table, json) stream from the plan's and the
+// result's spools, so a report of any size costs flat memory.
+type Report struct {
+	// DryRun reports the plan's refunds as to write; else Result's as written.
+	DryRun bool
+	Plan   *Plan
+	Result *Result // nil for a dry run
+	// Refused is the safety limit's refusal, if any.
 	Refused string
 }
 
 // refunds streams the report's refunds: planned for a dry run, written for a run.
-func (r report) refunds(fn func(reconcile.Refund) error) error {
+func (r Report) refunds(fn func(Refund) error) error {
 	if r.DryRun {
 		return r.Plan.EachRefund(fn)
 	}
 	return r.Result.EachIssued(fn)
 }
 
-func (r report) skipped(fn func(reconcile.Refund) error) error {
+func (r Report) skipped(fn func(Refund) error) error {
 	if r.Result == nil {
 		return nil
 	}
 	return r.Result.EachSkipped(fn)
 }
 
-func (r report) totals() reconcile.Totals {
+func (r Report) totals() Totals {
 	if r.DryRun {
 		return r.Plan.Totals()
 	}
 	return r.Result.Issued()
 }
 
-func writeReport(w io.Writer, format string, r report) error {
+// Write writes the report in format "table" or "json".
+func (r Report) Write(w io.Writer, format string) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var err error
 	if format == "json" {
@@ -60,7 +61,7 @@ func writeReport(w io.Writer, format string, r report) error {
 // totals, policy) as encoding/json's two-space indented output would, one
 // element at a time. For a dry run "refunds" are the planned ones; for a
 // run, the ones written.
-func writeJSON(w *bufio.Writer, r report) error {
+func writeJSON(w *bufio.Writer, r Report) error {
 	first := true
 	field := func(name string, v any) error {
 		b, err := json.MarshalIndent(v, "  ", "  ")
@@ -101,9 +102,9 @@ func writeJSON(w *bufio.Writer, r report) error {
 		w.WriteByte(']')
 		return err
 	}
-	refunds := func(each func(func(reconcile.Refund) error) error) func(func(any) error) error {
+	refunds := func(each func(func(Refund) error) error) func(func(any) error) error {
 		return func(fn func(any) error) error {
-			return each(func(rf reconcile.Refund) error { return fn(rf) })
+			return each(func(rf Refund) error { return fn(rf) })
 		}
 	}
 	w.WriteString("{\n")
@@ -128,7 +129,7 @@ func writeJSON(w *bufio.Writer, r report) error {
 	if err := field("scope", p.Scope); err != nil {
 		return err
 	}
-	if nc := notChecked(p); nc != "" {
+	if nc := NotChecked(p); nc != "" {
 		if err := field("not_checked", nc); err != nil {
 			return err
 		}
@@ -147,7 +148,7 @@ func writeJSON(w *bufio.Writer, r report) error {
 		}
 	}
 	if err := list("discrepancies", func(fn func(any) error) error {
-		return p.EachDiscrepancy(func(d reconcile.Discrepancy) error { return fn(d) })
+		return p.EachDiscrepancy(func(d Discrepancy) error { return fn(d) })
 	}); err != nil {
 		return err
 	}
@@ -166,12 +167,12 @@ func writeJSON(w *bufio.Writer, r report) error {
 	return nil
 }
 
-// notChecked says what an incremental run did not look at: it plans only
+// NotChecked says what an incremental run did not look at: it plans only
 // what changed since the last successful run, up to the settle cutoff, so it
 // sees neither the refunds inside the settle delay nor the discrepancies
 // among what did not change; its zeros are not "all clear". "" for a full
 // sweep.
-func notChecked(p *reconcile.Plan) string {
+func NotChecked(p *Plan) string {
 	if p == nil || p.Scope != "incremental" {
 		return ""
 	}
@@ -186,7 +187,7 @@ const (
 	totalCols       = "%-19v  %-9v  %8v  %9v\n"
 )
 
-func writeTable(w *bufio.Writer, r report) error {
+func writeTable(w *bufio.Writer, r Report) error {
 	p := r.Plan
 	if r.DryRun {
 		fmt.Fprintf(w, "DRY RUN: nothing written. Plan as of %s; events before %s are reconciled.\n",
@@ -207,7 +208,7 @@ func writeTable(w *bufio.Writer, r report) error {
 	if totals.Refunds > 0 {
 		fmt.Fprintf(w, refundCols, "PROPOSAL", "FREELANCER", "JOB", "COMPONENT", "CONNECTS", "RULE")
 	}
-	if err := r.refunds(func(f reconcile.Refund) error {
+	if err := r.refunds(func(f Refund) error {
 		_, err := fmt.Fprintf(w, refundCols, f.ProposalID, f.FreelancerID, f.JobID, f.Component, f.Connects, f.Rule)
 		return err
 	}); err != nil {
@@ -216,14 +217,14 @@ func writeTable(w *bufio.Writer, r report) error {
 	if r.Result != nil && r.Result.SkippedCount() > 0 {
 		fmt.Fprintf(w, "\nPLANNED BUT NO LONGER OWED WHEN WRITTEN (%d)\n", r.Result.SkippedCount())
 		fmt.Fprintf(w, skippedCols, "PROPOSAL", "COMPONENT", "CONNECTS", "RULE")
-		if err := r.skipped(func(f reconcile.Refund) error {
+		if err := r.skipped(func(f Refund) error {
 			_, err := fmt.Fprintf(w, skippedCols, f.ProposalID, f.Component, f.Connects, f.Rule)
 			return err
 		}); err != nil {
 			return err
 		}
 	}
-	if notChecked(p) != "" {
+	if NotChecked(p) != "" {
 		fmt.Fprintf(w, "\nDISCREPANCIES FOR A PERSON TO DECIDE, AMONG WHAT CHANGED (%d)\n", totals.Discrepancies)
 	} else {
 		fmt.Fprintf(w, "\nDISCREPANCIES FOR A PERSON TO DECIDE (%d)\n", totals.Discrepancies)
@@ -231,7 +232,7 @@ func writeTable(w *bufio.Writer, r report) error {
 	if totals.Discrepancies > 0 {
 		fmt.Fprintf(w, discrepancyCols, "PROPOSAL", "COMPONENT", "KIND", "FREELANCER", "JOB", "RULE", "CHARGED", "REFUNDED")
 	}
-	if err := p.EachDiscrepancy(func(d reconcile.Discrepancy) error {
+	if err := p.EachDiscrepancy(func(d Discrepancy) error {
 		rule := string(d.Rule)
 		if rule == "" {
 			rule = "-"
@@ -242,15 +243,15 @@ func writeTable(w *bufio.Writer, r report) error {
 		return err
 	}
 	fmt.Fprintf(w, "\nTOTALS\n"+totalCols, "RULE", "COMPONENT", "REFUNDS", "CONNECTS")
-	for _, rule := range reconcile.Rules {
-		for _, comp := range []reconcile.Component{reconcile.Base, reconcile.Boost} {
+	for _, rule := range Rules {
+		for _, comp := range []Component{Base, Boost} {
 			if a := totals.ByRuleComponent(rule, comp); a.Refunds > 0 {
 				fmt.Fprintf(w, totalCols, rule, comp, a.Refunds, a.Connects)
 			}
 		}
 	}
 	fmt.Fprintf(w, totalCols, "all", "", totals.Refunds, totals.Connects)
-	if nc := notChecked(p); nc != "" {
+	if nc := NotChecked(p); nc != "" {
 		fmt.Fprintf(w, "\ndiscrepancies among what changed: %d; not checked: %s\n", totals.Discrepancies, nc)
 	} else {
 		fmt.Fprintf(w, "\nowed but inside the settle delay: %d; discrepancies: %d\n", totals.Pending, totals.Discrepancies)

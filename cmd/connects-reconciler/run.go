@@ -67,7 +67,7 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		}
 		limitErr := c.cfg.Limits.Check(plan.Totals())
 		log.Info("dry run planned", append(totalsFields(plan.Totals()), zap.Duration("took", time.Since(start)))...)
-		if err := writeReport(stdout, *format, report{DryRun: true, Plan: plan, Refused: errString(limitErr)}); err != nil {
+		if err := (reconcile.Report{DryRun: true, Plan: plan, Refused: errString(limitErr)}).Write(stdout, *format); err != nil {
 			return err
 		}
 		return limitErr
@@ -86,10 +86,10 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 			zap.String("status", res.Status), zap.String("scope", res.Plan.Scope), zap.Int64("skipped", res.SkippedCount()),
 			zap.String("planned_on", res.Plan.PlannedOn), zap.Duration("replica_lag", res.Plan.ReplicaLag),
 			zap.Int64("planned", res.Plan.Totals().Refunds), zap.Duration("took", time.Since(start)))...)
-		if nc := notChecked(res.Plan); nc != "" {
+		if nc := reconcile.NotChecked(res.Plan); nc != "" {
 			log.Info("not checked: " + nc)
 		}
-		if werr := writeReport(stdout, *format, report{Plan: res.Plan, Result: res, Refused: errString(limitOf(err))}); werr != nil {
+		if werr := (reconcile.Report{Plan: res.Plan, Result: res, Refused: errString(limitOf(err))}).Write(stdout, *format); werr != nil {
 			err = errors.Join(err, werr)
 		}
 	}
