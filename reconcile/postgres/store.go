@@ -65,9 +65,19 @@ func (s *Store) Watermarks(ctx context.Context, shard reconcile.Shard) (map[stri
 	return out, nil
 }
 
-// idsPerSlice is how many changed proposals one incremental planning
-// statement looks up by id.
-const idsPerSlice = 10000
+// idsPerSlice bounds how many changed proposals one incremental planning
+// statement looks up by id: at most maxIDsPerSlice, and few enough that a
+// day's changes make at least minSlices slices for the parallel planners
+// (a slice is planned on one core), but not fewer than minIDsPerSlice.
+const (
+	maxIDsPerSlice = 10000
+	minIDsPerSlice = 500
+	minSlices      = 8
+)
+
+func idsPerSlice(n int) int {
+	return max(minIDsPerSlice, min(maxIDsPerSlice, (n+minSlices-1)/minSlices))
+}
 
 // Slices splits a full sweep into proposal-id ranges of scope.BatchSize
 // proposals each, and an incremental run into lists of the changed
@@ -94,8 +104,9 @@ func (s *Store) Slices(ctx context.Context, scope reconcile.Scope) ([]reconcile.
 			}
 		}
 		var out []reconcile.Slice
-		for start := 0; start < len(ids); start += idsPerSlice {
-			out = append(out, reconcile.Slice{IDs: ids[start:min(start+idsPerSlice, len(ids))]})
+		per := idsPerSlice(len(ids))
+		for start := 0; start < len(ids); start += per {
+			out = append(out, reconcile.Slice{IDs: ids[start:min(start+per, len(ids))]})
 		}
 		return out, events, nil
 	}
