@@ -110,13 +110,14 @@ func utcPtr(t sql.NullTime) *time.Time {
 }
 
 // Exceptions streams the exceptions f selects, oldest first, to fn, with the
-// database's clock for their ages. They are read on the primary: an
-// acknowledgement just written shows at once.
-func (s *Store) Exceptions(ctx context.Context, f reconcile.ExceptionFilter, fn func(reconcile.Exception) error) (time.Time, error) {
+// database's clock (read once, before) for their ages. They are read on the primary: an acknowledgement just written
+// shows at once.
+func (s *Store) Exceptions(ctx context.Context, f reconcile.ExceptionFilter, fn func(e reconcile.Exception, now time.Time) error) (time.Time, error) {
 	var now time.Time
 	if err := s.db.GetContext(ctx, &now, qClock); err != nil {
 		return now, fmt.Errorf("read clock: %w", translate(err))
 	}
+	now = now.UTC()
 	rows, err := s.db.QueryContext(ctx, qExceptionsList, f.State, string(f.Kind), f.OlderThan.Seconds())
 	if err != nil {
 		return now, fmt.Errorf("list exceptions: %w", translate(err))
@@ -127,14 +128,14 @@ func (s *Store) Exceptions(ctx context.Context, f reconcile.ExceptionFilter, fn 
 		if err != nil {
 			return now, fmt.Errorf("list exceptions: %w", translate(err))
 		}
-		if err := fn(e); err != nil {
+		if err := fn(e, now); err != nil {
 			return now, err
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return now, fmt.Errorf("list exceptions: %w", translate(err))
 	}
-	return now.UTC(), nil
+	return now, nil
 }
 
 // ExceptionsOf returns the exceptions of the keys that have one, in key

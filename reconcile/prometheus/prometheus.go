@@ -71,6 +71,9 @@ type Metrics struct {
 	lastSuccessEnd *prom.GaugeVec
 	plannedOn      *prom.GaugeVec // {on}: 1 where the last run planned
 	replicaLag     *prom.GaugeVec
+	// exceptions: set by a run that recorded its discrepancies
+	oldestUnackedAge *prom.GaugeVec
+	openExceptions   *prom.GaugeVec // {acknowledged}
 }
 
 // New returns the metrics, every series of a known label set at zero but
@@ -124,9 +127,16 @@ func New() *Metrics {
 		lastSuccessEnd: prom.NewGaugeVec(prom.GaugeOpts{Name: name("last_success_timestamp_seconds"),
 			Help: "When the last successful run ended, in Unix seconds."},
 			nil),
+		oldestUnackedAge: prom.NewGaugeVec(prom.GaugeOpts{Name: name("oldest_unacknowledged_exception_age_seconds"),
+			Help: "Age, at the last run's end, of the oldest open exception nobody acknowledged since it (re)opened; 0 when none. Every shard's exceptions."},
+			nil),
+		openExceptions: prom.NewGaugeVec(prom.GaugeOpts{Name: name("open_exceptions"),
+			Help: "Open exceptions after the last run, every shard's, by whether a person acknowledged them since they (re)opened."},
+			[]string{"acknowledged"}),
 	}
 	m.lastRun.MustRegister(m.lastStatus, m.lastEnd, m.lastDuration, m.lastIssued, m.lastConnects,
-		m.lastPlanned, m.lastSkipped, m.discrepancies, m.oldestOwedAge, m.lastSuccessEnd, m.plannedOn, m.replicaLag)
+		m.lastPlanned, m.lastSkipped, m.discrepancies, m.oldestOwedAge, m.lastSuccessEnd, m.plannedOn, m.replicaLag,
+		m.oldestUnackedAge, m.openExceptions)
 	m.process.MustRegister(m.runs, m.refundsIssued, m.connectsRefunded,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, s := range Statuses {
@@ -213,6 +223,12 @@ func (m *Metrics) Record(r Run) {
 			m.replicaLag.WithLabelValues().Set(plan.ReplicaLag.Seconds())
 		}
 	}
+	if r.Result != nil && r.Result.Exceptions != nil {
+		ex := r.Result.Exceptions
+		m.oldestUnackedAge.WithLabelValues().Set(OldestUnacknowledgedAge(ex, r.Ended.Sub(r.Started)).Seconds())
+		m.openExceptions.WithLabelValues("false").Set(float64(ex.Unacknowledged))
+		m.openExceptions.WithLabelValues("true").Set(float64(ex.Open - ex.Unacknowledged))
+	}
 	var lagErr *reconcile.ReplicaLagError
 	if errors.As(r.Err, &lagErr) {
 		m.plannedOn.WithLabelValues(reconcile.OnPrimary).Set(0)
@@ -249,6 +265,17 @@ func OldestOwedAge(res *reconcile.Result, took time.Duration) time.Duration {
 		return 0
 	}
 	return max(0, res.Plan.AsOf.Add(took).Sub(*oldest))
+}
+
+// OldestUnacknowledgedAge is how long the oldest open, unacknowledged
+// exception had been open when the run ended, on the database's clock: the
+// recording's plan time plus the run's duration (took), less the time it
+// (re)opened; 0 when there is none.
+func OldestUnacknowledgedAge(ex *reconcile.ExceptionsRecorded, took time.Duration) time.Duration {
+	if ex == nil || ex.OldestUnacknowledged == nil || ex.AsOf.IsZero() {
+		return 0
+	}
+	return max(0, ex.AsOf.Add(took).Sub(*ex.OldestUnacknowledged))
 }
 
 // Handler serves every metric for scraping: the last run's gauges, the
