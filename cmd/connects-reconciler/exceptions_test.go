@@ -137,9 +137,9 @@ func TestExceptionLifeThroughBinary(t *testing.T) {
 
 	// 3. Acknowledged with a note; bad flags and unknown exceptions exit 2.
 	for _, bad := range [][]string{
-		{"discrepancies", "ack", "--proposal", "30", "--component", "base", "--by", "ana"},                      // no note
-		{"discrepancies", "ack", "--proposal", "30", "--component", "bse", "--note", "x", "--by", "ana"},        // bad component
-		{"discrepancies", "ack", "--proposal", "999", "--component", "base", "--note", "x", "--by", "ana"},      // unknown
+		{"discrepancies", "ack", "--proposal", "30", "--component", "base", "--by", "ana"},                 // no note
+		{"discrepancies", "ack", "--proposal", "30", "--component", "bse", "--note", "x", "--by", "ana"},   // bad component
+		{"discrepancies", "ack", "--proposal", "999", "--component", "base", "--note", "x", "--by", "ana"}, // unknown
 		{"discrepancies", "ack", "--proposal", "30", "--component", "base", "--kind", "amount_mismatch", "--note", "x", "--by", "ana"},
 		{"discrepancies", "list", "--state", "shut"},
 		{"discrepancies", "list", "--older-than", "a week"},
