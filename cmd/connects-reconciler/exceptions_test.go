@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -233,6 +234,29 @@ func TestExceptionLifeThroughBinary(t *testing.T) {
 		t.Errorf("--kind wrong_account:\n%s", out)
 	}
 	exportTiesOut(t, bin, url, db)
+
+	// Ages: the wrong_account exception made 10 days old (the job's own
+	// table) shows in --older-than and in the report's aging table.
+	db.MustExec(`UPDATE reconciler_exceptions SET open_since = open_since - interval '10 days',
+	    first_seen_at = first_seen_at - interval '10 days' WHERE kind = 'wrong_account'`)
+	if out, _ := run("discrepancies", "list", "--older-than", "7d"); !strings.Contains(out, "wrong_account") || !strings.Contains(out, "1 exceptions") {
+		t.Errorf("--older-than 7d:\n%s", out)
+	}
+	page := filepath.Join(t.TempDir(), "report.html")
+	run("report", "--from", "2026-01-01", "--to", "2027-01-01", "--out", page)
+	b, err := os.ReadFile(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Open exceptions by kind and age (2)",
+		`<tr><td>wrong_account</td><td class="n">1</td><td class="n">1</td><td class="n">0</td><td class="n">1</td>`,
+		`<tr><td>unexpected_refund</td><td class="n">1</td><td class="n">0</td><td class="n">0</td><td class="n">1</td>`,
+		`<tr class="total"><td>All kinds</td><td class="n">2</td><td class="n">1</td><td class="n">0</td><td class="n">2</td>`,
+		"ana@finance: online refund on an open job; support ticket 4411"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("the report lacks %s", want)
+		}
+	}
 }
 
 // exportTiesOut checks the discrepancies export against reconciler_exceptions
