@@ -242,6 +242,8 @@ func TestExceptionLifeThroughBinary(t *testing.T) {
 	if out, _ := run("discrepancies", "list", "--older-than", "7d"); !strings.Contains(out, "wrong_account") || !strings.Contains(out, "1 exceptions") {
 		t.Errorf("--older-than 7d:\n%s", out)
 	}
+	list, _ = run("discrepancies", "list", "--state", "all")
+	t.Logf("discrepancies list --state all, wrong_account made 10 days old:\n%s", list)
 	page := filepath.Join(t.TempDir(), "report.html")
 	run("report", "--from", "2026-01-01", "--to", "2027-01-01", "--out", page)
 	b, err := os.ReadFile(page)
