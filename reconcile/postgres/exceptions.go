@@ -13,6 +13,7 @@ import (
 
 var (
 	qExceptionsStage   = query("exceptions_stage.sql")
+	qExceptionsCopy    = query("exceptions_copy.sql")
 	qExceptionsUpsert  = query("exceptions_upsert.sql")
 	qExceptionsSummary = query("exceptions_open_summary.sql")
 	qExceptionsList    = query("exceptions_list.sql")
@@ -40,8 +41,7 @@ func (s *Store) RecordExceptions(ctx context.Context, runID string, p *reconcile
 	if _, err := tx.ExecContext(ctx, qExceptionsStage); err != nil {
 		return rec, fmt.Errorf("stage: %w", translate(err))
 	}
-	stmt, err := tx.PrepareContext(ctx, pq.CopyIn("reconciler_exceptions_seen", "proposal_id", "component", "kind",
-		"freelancer_id", "job_id", "rule", "charged", "refunded", "refunded_to"))
+	stmt, err := tx.PrepareContext(ctx, qExceptionsCopy)
 	if err != nil {
 		return rec, fmt.Errorf("copy: %w", translate(err))
 	}

@@ -2,7 +2,7 @@
 --
 -- A temporary table for one run's discrepancies, dropped at the end of the
 -- recording transaction. The plan's discrepancies are spooled (there may be
--- many), so they are streamed into it with COPY (pq.CopyIn) and then merged
+-- many), so they are streamed into it with COPY (exceptions_copy.sql) and merged
 -- into reconciler_exceptions by two set-based statements, never row by row.
 -- The primary key is the exception's identity; it lets the close statement
 -- probe it by index.
