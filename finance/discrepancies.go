@@ -39,7 +39,22 @@ type Discrepancy struct {
 	ValueUSD     reconcile.Cents
 	EventAt      *time.Time // the entitling event, for owed refunds
 	AgeSeconds   *int64     // the plan's time minus EventAt
+
+	// The job's record of it (reconciler_exceptions), for the plan's
+	// discrepancies; owed refunds are not exceptions and leave these empty.
+	// State is open or closed as recorded, or "new" when no run has
+	// recorded it yet.
+	State               string
+	FirstSeenAt         *time.Time
+	ExceptionAgeSeconds *int64 // the plan's time minus when it (re)opened
+	AckedBy             string
+	AckedAt             *time.Time
+	Note                string
 }
+
+// StateNew is the state of a discrepancy that no run has recorded as an
+// exception yet (found by the export's own plan first).
+const StateNew = "new"
 
 var discrepancyTable = table[Discrepancy]{
 	{"kind", func(d *Discrepancy) cell { return textCell(d.Kind) }},
@@ -54,6 +69,51 @@ var discrepancyTable = table[Discrepancy]{
 	{"value_usd", func(d *Discrepancy) cell { return moneyCell(d.ValueUSD) }},
 	{"event_at", func(d *Discrepancy) cell { return optTimeCell(d.EventAt) }},
 	{"age_seconds", func(d *Discrepancy) cell { return optIntCell(d.AgeSeconds) }},
+	{"state", func(d *Discrepancy) cell { return textCell(d.State) }},
+	{"first_seen_at", func(d *Discrepancy) cell { return optTimeCell(d.FirstSeenAt) }},
+	{"exception_age_seconds", func(d *Discrepancy) cell { return optIntCell(d.ExceptionAgeSeconds) }},
+	{"acked_by", func(d *Discrepancy) cell { return textCell(d.AckedBy) }},
+	{"acked_at", func(d *Discrepancy) cell { return optTimeCell(d.AckedAt) }},
+	{"note", func(d *Discrepancy) cell { return textCell(d.Note) }},
+}
+
+// exceptionsOf reads the job's exceptions of the plan's discrepancies, in
+// one statement.
+func (f *Finance) exceptionsOf(ctx context.Context, plan *reconcile.Plan) (map[reconcile.ExceptionKey]reconcile.Exception, error) {
+	var keys []reconcile.ExceptionKey
+	if err := plan.EachDiscrepancy(func(d reconcile.Discrepancy) error {
+		keys = append(keys, reconcile.ExceptionKey{ProposalID: d.ProposalID, Component: d.Component, Kind: d.Kind})
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	out := map[reconcile.ExceptionKey]reconcile.Exception{}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	es, err := f.Store.ExceptionsOf(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range es {
+		out[e.ExceptionKey] = e
+	}
+	return out, nil
+}
+
+// withException fills d's exception columns from e (nil: not recorded yet).
+func (d *Discrepancy) withException(e *reconcile.Exception, asOf time.Time) {
+	if e == nil {
+		d.State = StateNew
+		return
+	}
+	first := e.FirstSeenAt
+	age := int64(e.Age(asOf) / time.Second)
+	d.State, d.FirstSeenAt, d.ExceptionAgeSeconds = e.State, &first, &age
+	if e.Ack != nil {
+		at := e.Ack.At
+		d.AckedBy, d.AckedAt, d.Note = e.Ack.By, &at, e.Ack.Note
+	}
 }
 
 // discrepancies plans the whole marketplace (writing nothing): the plan
@@ -70,7 +130,7 @@ func (f *Finance) discrepancies(ctx context.Context) (*reconcile.Plan, error) {
 // kind then proposal: the owed refunds missing and pending stream from the
 // plan's spool (a backlog may hold a million); the others, which a person
 // decides one by one, are sorted by kind in memory.
-func eachDiscrepancy(plan *reconcile.Plan, price reconcile.Price, fn func(Discrepancy) error) error {
+func eachDiscrepancy(plan *reconcile.Plan, price reconcile.Price, exc map[reconcile.ExceptionKey]reconcile.Exception, fn func(Discrepancy) error) error {
 	owed := func(kind string) func(reconcile.Refund) error {
 		return func(x reconcile.Refund) error {
 			d := Discrepancy{Kind: kind, ProposalID: x.ProposalID, Component: string(x.Component), FreelancerID: x.FreelancerID,
@@ -106,9 +166,15 @@ func eachDiscrepancy(plan *reconcile.Plan, price reconcile.Price, fn func(Discre
 		case reconcile.WrongAccount:
 			diff = x.Charged // nothing reached the account charged
 		}
-		if err := fn(Discrepancy{Kind: string(x.Kind), ProposalID: x.ProposalID, Component: string(x.Component),
+		d := Discrepancy{Kind: string(x.Kind), ProposalID: x.ProposalID, Component: string(x.Component),
 			FreelancerID: x.FreelancerID, JobID: x.JobID, Rule: string(x.Rule), Charged: x.Charged, Refunded: x.Refunded,
-			Difference: diff, ValueUSD: price.Value(diff)}); err != nil {
+			Difference: diff, ValueUSD: price.Value(diff)}
+		var e *reconcile.Exception
+		if rec, ok := exc[reconcile.ExceptionKey{ProposalID: x.ProposalID, Component: x.Component, Kind: x.Kind}]; ok {
+			e = &rec
+		}
+		d.withException(e, plan.AsOf)
+		if err := fn(d); err != nil {
 			return err
 		}
 	}
@@ -116,9 +182,9 @@ func eachDiscrepancy(plan *reconcile.Plan, price reconcile.Price, fn func(Discre
 }
 
 // listDiscrepancies reads the whole listing into memory (the HTML report).
-func listDiscrepancies(plan *reconcile.Plan, price reconcile.Price) ([]Discrepancy, error) {
+func listDiscrepancies(plan *reconcile.Plan, price reconcile.Price, exc map[reconcile.ExceptionKey]reconcile.Exception) ([]Discrepancy, error) {
 	var out []Discrepancy
-	err := eachDiscrepancy(plan, price, func(d Discrepancy) error { out = append(out, d); return nil })
+	err := eachDiscrepancy(plan, price, exc, func(d Discrepancy) error { out = append(out, d); return nil })
 	return out, err
 }
 
@@ -159,12 +225,16 @@ func (f *Finance) exportDiscrepancies(ctx context.Context, _ *Period, e *encoder
 		return nil, err
 	}
 	defer plan.Close()
+	exc, err := f.exceptionsOf(ctx, plan)
+	if err != nil {
+		return nil, err
+	}
 	m := &Manifest{Kind: KindDiscrepancies, GeneratedAt: plan.AsOf, Complete: true, Columns: discrepancyTable.names()}
 	if err := e.begin(m.Kind, nil, f.Price, m.Columns); err != nil {
 		return nil, err
 	}
 	t := DiscrepancyTotals{ByKind: map[string]DiscrepancySum{}}
-	if err := eachDiscrepancy(plan, f.Price, func(d Discrepancy) error {
+	if err := eachDiscrepancy(plan, f.Price, exc, func(d Discrepancy) error {
 		t.add(d)
 		return writeRow(e, discrepancyTable, &d)
 	}); err != nil {

@@ -32,6 +32,11 @@ type Store interface {
 	// Runs returns the applying runs that started in [from, to), oldest
 	// first.
 	Runs(ctx context.Context, from, to time.Time) ([]reconcile.RunSummary, error)
+	// ExceptionsOf returns the job's exceptions of the keys that have one
+	// (reconciler_exceptions), each with its latest acknowledgement.
+	ExceptionsOf(ctx context.Context, keys []reconcile.ExceptionKey) ([]reconcile.Exception, error)
+	// ExceptionsAging counts the open exceptions by kind and age at now.
+	ExceptionsAging(ctx context.Context, now time.Time) ([]reconcile.ExceptionAging, error)
 }
 
 // Planner makes a dry-run plan of the whole marketplace (nothing written):

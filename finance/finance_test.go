@@ -22,6 +22,9 @@ type memStore struct {
 	now     time.Time
 	refunds []reconcile.LedgerRefund
 	runs    []reconcile.RunSummary
+	// exceptions are returned as the job's record of whatever is asked
+	exceptions []reconcile.Exception
+	aging      []reconcile.ExceptionAging
 }
 
 func (s *memStore) Clock(context.Context) (time.Time, error) { return s.now, nil }
@@ -45,6 +48,14 @@ func (s *memStore) Runs(_ context.Context, from, to time.Time) ([]reconcile.RunS
 		}
 	}
 	return out, nil
+}
+
+func (s *memStore) ExceptionsOf(context.Context, []reconcile.ExceptionKey) ([]reconcile.Exception, error) {
+	return s.exceptions, nil
+}
+
+func (s *memStore) ExceptionsAging(context.Context, time.Time) ([]reconcile.ExceptionAging, error) {
+	return s.aging, nil
 }
 
 // planOf is a Planner that makes the same plan every time it is asked.
@@ -72,6 +83,10 @@ func newTestFinance() *Finance {
 	}}
 	store.runs = []reconcile.RunSummary{{ID: "run-a", Mode: "run", Scope: "full", Status: reconcile.StatusSucceeded,
 		StartedAt: at(1, 3), RefundsIssued: 1, ConnectsIssued: 4}}
+	store.exceptions = []reconcile.Exception{{ID: 1,
+		ExceptionKey: reconcile.ExceptionKey{ProposalID: 20, Component: reconcile.Boost, Kind: reconcile.AmountMismatch},
+		State:        reconcile.ExceptionOpen, FirstSeenAt: at(10, 0), OpenSince: at(10, 0), LastSeenAt: at(19, 0),
+		Ack: &reconcile.Ack{At: at(11, 0), By: "ana", Note: "ticket 7, the online path's rounding"}}}
 	ev := at(1, 2)
 	plan := planOf(func() *reconcile.Plan {
 		p := &reconcile.Plan{AsOf: at(20, 0), Policy: reconcile.DefaultPolicy()}
@@ -232,10 +247,11 @@ func TestRunningPeriod(t *testing.T) {
 func TestDiscrepancies(t *testing.T) {
 	t.Parallel()
 	got, m := export(t, newTestFinance(), KindDiscrepancies, nil, FormatCSV)
-	want := "kind,proposal_id,component,freelancer_id,job_id,rule,charged,refunded,difference,value_usd,event_at,age_seconds\r\n" +
-		"missing_refund,30,base,300,3,closed_without_hire,2,0,2,0.30,2026-11-01T02:00:00.000000Z,1634400\r\n" +
-		"unexpected_refund,40,base,400,4,,0,4,-4,-0.60,,\r\n" +
-		"amount_mismatch,20,boost,200,2,boost_outbid,6,5,1,0.15,,\r\n"
+	want := "kind,proposal_id,component,freelancer_id,job_id,rule,charged,refunded,difference,value_usd,event_at,age_seconds," +
+		"state,first_seen_at,exception_age_seconds,acked_by,acked_at,note\r\n" +
+		"missing_refund,30,base,300,3,closed_without_hire,2,0,2,0.30,2026-11-01T02:00:00.000000Z,1634400,,,,,,\r\n" +
+		"unexpected_refund,40,base,400,4,,0,4,-4,-0.60,,,new,,,,,\r\n" +
+		"amount_mismatch,20,boost,200,2,boost_outbid,6,5,1,0.15,,,open,2026-11-10T00:00:00.000000Z,864000,ana,2026-11-11T00:00:00.000000Z,\"ticket 7, the online path's rounding\"\r\n"
 	if got != want {
 		t.Errorf("discrepancies:\n got %q\nwant %q", got, want)
 	}
@@ -244,7 +260,7 @@ func TestDiscrepancies(t *testing.T) {
 		t.Errorf("manifest: %+v", m)
 	}
 	js, _ := export(t, newTestFinance(), KindDiscrepancies, nil, FormatJSON)
-	for _, want := range []string{`"event_at":"2026-11-01T02:00:00.000000Z","age_seconds":1634400}`, `"event_at":null,"age_seconds":null}`, `"job_id":4,`} {
+	for _, want := range []string{`"event_at":"2026-11-01T02:00:00.000000Z","age_seconds":1634400,"state":"",`, `"event_at":null,"age_seconds":null,"state":"new",`, `"state":"open","first_seen_at":"2026-11-10T00:00:00.000000Z","exception_age_seconds":864000,"acked_by":"ana"`, `"job_id":4,`} {
 		if !strings.Contains(js, want) {
 			t.Errorf("discrepancies JSON lacks %s:\n%s", want, js)
 		}

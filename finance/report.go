@@ -50,6 +50,11 @@ type ReportData struct {
 	OthersMore        int
 	allDiscrepancies  []Discrepancy
 
+	// ExceptionAging is the open exceptions (reconciler_exceptions) by kind
+	// and age at PlanAsOf; ExceptionTotal adds them up.
+	ExceptionAging []reconcile.ExceptionAging
+	ExceptionTotal reconcile.ExceptionAging
+
 	RunCount     int
 	RunsByStatus []kindCount
 	Runs         []reconcile.RunSummary
@@ -100,9 +105,23 @@ func (f *Finance) Report(ctx context.Context, p Period) (*ReportData, error) {
 		return nil, err
 	}
 	defer plan.Close()
-	ds, err := listDiscrepancies(plan, f.Price)
+	exc, err := f.exceptionsOf(ctx, plan)
 	if err != nil {
 		return nil, err
+	}
+	ds, err := listDiscrepancies(plan, f.Price, exc)
+	if err != nil {
+		return nil, err
+	}
+	if d.ExceptionAging, err = f.Store.ExceptionsAging(ctx, plan.AsOf); err != nil {
+		return nil, err
+	}
+	for _, a := range d.ExceptionAging {
+		d.ExceptionTotal.Open += a.Open
+		d.ExceptionTotal.OlderThan7d += a.OlderThan7d
+		d.ExceptionTotal.OlderThan30d += a.OlderThan30d
+		d.ExceptionTotal.Unacknowledged += a.Unacknowledged
+		d.ExceptionTotal.OldestSince = earliestOf(d.ExceptionTotal.OldestSince, a.OldestSince)
 	}
 	d.PlanAsOf, d.allDiscrepancies = plan.AsOf, ds
 	t := sumDiscrepancies(ds)
@@ -141,6 +160,13 @@ func (f *Finance) Report(ctx context.Context, p Period) (*ReportData, error) {
 	}
 	d.Runs, d.RunsNote = pickRuns(runs)
 	return d, nil
+}
+
+func earliestOf(a, b *time.Time) *time.Time {
+	if b == nil || (a != nil && !b.Before(*a)) {
+		return a
+	}
+	return b
 }
 
 func ageOf(d reportDiscrepancy) int64 {
@@ -281,6 +307,12 @@ var reportFuncs = template.FuncMap{
 			return t.UTC().Format("2006-01-02")
 		}
 		return t.UTC().Format(time.RFC3339Nano)
+	},
+	"since": func(asOf time.Time, t *time.Time) string {
+		if t == nil {
+			return "—"
+		}
+		return t.UTC().Format("2006-01-02") + " (" + humanAge(asOf.Sub(*t)) + ")"
 	},
 	"deref": func(t *time.Time) string {
 		if t == nil {

@@ -114,7 +114,7 @@ func exported(t *testing.T) map[string]bool {
 	m := prometheus.NewLabelled(prometheus.Grouping(reconcile.Options{}))
 	now := time.Now()
 	event := now.Add(-time.Hour)
-	plan := &reconcile.Plan{AsOf: now, Scope: "full"}
+	plan := &reconcile.Plan{AsOf: now, Scope: "full", PlannedOn: reconcile.OnReplica, ReplicaLag: 2 * time.Second}
 	for _, f := range []reconcile.Finding{
 		{ProposalID: 1, Component: reconcile.Base, Rule: reconcile.RuleClosedWithoutHire, Charged: 4, EventAt: &event, Class: reconcile.ClassRefund},
 		{ProposalID: 1, Component: reconcile.Boost, Rule: reconcile.RuleClosedWithoutHire, Charged: 2, EventAt: &event, Class: reconcile.ClassPending},
@@ -132,7 +132,9 @@ func exported(t *testing.T) map[string]bool {
 	if err := res.Record(refunds, nil); err != nil { // planned, all skipped
 		t.Fatal(err)
 	}
-	res2 := &reconcile.Result{Status: reconcile.StatusSucceeded, Plan: plan}
+	oldest := now.Add(-8 * 24 * time.Hour)
+	res2 := &reconcile.Result{Status: reconcile.StatusSucceeded, Plan: plan,
+		Exceptions: &reconcile.ExceptionsRecorded{Open: 2, Unacknowledged: 1, OldestUnacknowledged: &oldest}}
 	if err := res2.Record(refunds, refunds); err != nil { // planned, all written
 		t.Fatal(err)
 	}

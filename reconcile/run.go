@@ -124,6 +124,11 @@ type Store interface {
 	// FinishRun closes a run record; with o.Watermark set it also moves the
 	// shard's watermarks, in the same transaction.
 	FinishRun(ctx context.Context, runID string, shard Shard, o Outcome) error
+	// RecordExceptions keeps the plan's discrepancies as exceptions, in one
+	// transaction: new ones are opened, known ones refreshed (and reopened
+	// when closed); a full sweep also closes the open exceptions of its
+	// shard it did not find. It reads the plan's spool once.
+	RecordExceptions(ctx context.Context, runID string, p *Plan) (ExceptionsRecorded, error)
 }
 
 // Options tune the run loop.
@@ -171,6 +176,11 @@ type Result struct {
 	RunID  string
 	Status string
 	Plan   *Plan
+
+	// Exceptions is what recording the plan's discrepancies did; nil when
+	// the run recorded none (a reviewed plan, an interrupted run, a failure
+	// to record).
+	Exceptions *ExceptionsRecorded
 
 	issued, skipped spool
 	issuedTotals    Totals
@@ -421,10 +431,17 @@ func (r *Reconciler) execute(ctx context.Context, runID, mode string, policy Pol
 	res := &Result{RunID: runID, Status: StatusRunning, Plan: plan}
 	if limitErr := r.Limits.Check(totals); limitErr != nil {
 		res.Status = StatusRefused
-		return res, errors.Join(limitErr, r.finish(runID, Outcome{Status: StatusRefused, Error: limitErr.Error()}))
+		// a refused run found its discrepancies as surely as any: keep them
+		recErr := r.recordExceptions(ctx, mode, res)
+		return res, errors.Join(limitErr, recErr, r.finish(runID, Outcome{Status: StatusRefused, Error: limitErr.Error()}))
 	}
 
 	runErr := r.apply(ctx, res)
+	if ctx.Err() == nil {
+		// after a failed apply too: the plan was complete, so what it found
+		// (and, for a full sweep, what it no longer found) stands
+		runErr = errors.Join(runErr, r.recordExceptions(ctx, mode, res))
+	}
 	res.Status = StatusSucceeded
 	if runErr != nil {
 		res.Status = r.failure(ctx)
@@ -442,6 +459,26 @@ func (r *Reconciler) execute(ctx context.Context, runID, mode string, policy Pol
 		}
 	}
 	return res, errors.Join(runErr, r.finish(runID, out))
+}
+
+// recordExceptions keeps the plan's discrepancies as exceptions. Reviewed
+// plans (mode "plan") record nothing: their findings are as old as the file.
+func (r *Reconciler) recordExceptions(ctx context.Context, mode string, res *Result) error {
+	if mode != "run" || res.Plan == nil {
+		return nil
+	}
+	var rec ExceptionsRecorded
+	if err := r.retry(ctx, "record exceptions", func(ctx context.Context) (err error) {
+		rec, err = r.Store.RecordExceptions(ctx, res.RunID, res.Plan)
+		return err
+	}); err != nil {
+		return fmt.Errorf("record exceptions: %w", err)
+	}
+	res.Exceptions = &rec
+	r.log().Info("exceptions recorded", zap.Int64("seen", rec.Seen), zap.Int64("opened", rec.Opened),
+		zap.Int64("reopened", rec.Reopened), zap.Int64("closed", rec.Closed), zap.Int64("open", rec.Open),
+		zap.Int64("unacknowledged", rec.Unacknowledged))
+	return nil
 }
 
 // failure is the status of a run that stopped on an error: interrupted when

@@ -11,6 +11,8 @@
 //	connects-reconciler explain --proposal ID | --freelancer ID [--format text|json]
 //	connects-reconciler seed [--seed N] [--proposals N] [--force]
 //	connects-reconciler schedule [--schedule SPEC] [--time-zone TZ] [--listen-address ADDR] [settings]
+//	connects-reconciler discrepancies list [--state open|closed|all] [--kind K] [--older-than 7d] [--format table|json]
+//	connects-reconciler discrepancies ack --proposal P --component C [--kind K] --note TEXT --by NAME
 //
 // Exit codes: 0 done, 1 failed, 2 bad usage or configuration, 3 refused by a
 // safety limit, 4 another run holds the lock.
@@ -85,6 +87,7 @@ Commands:
   explain   what a proposal was charged, what the policy says and why, what the ledger holds
   seed      fill an empty database with a synthetic marketplace
   schedule  run on the configured schedule until SIGTERM; serve /healthz, /readyz, /metrics
+  discrepancies  list the exceptions runs keep (list), acknowledge one with a note (ack)
 
 Run "connects-reconciler COMMAND -h" for a command's flags and settings.
 Exit codes: 0 done, 1 failed, 2 bad usage or configuration,
@@ -112,6 +115,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdExplain(ctx, args[1:], getenv, stdout, stderr)
 	case "schedule":
 		return cmdSchedule(ctx, args[1:], getenv, stdout, stderr)
+	case "discrepancies":
+		return cmdDiscrepancies(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -84,6 +84,9 @@ type Metrics struct {
 	replicaLag     *prom.GaugeVec
 	lastSkip       *prom.GaugeVec
 	runningAge     *prom.GaugeVec
+	// exceptions: set by a run that recorded its discrepancies
+	oldestUnackedAge *prom.GaugeVec
+	openExceptions   *prom.GaugeVec // {acknowledged}
 }
 
 // New returns the metrics of a run pod, which pushes them under the grouping
@@ -152,11 +155,17 @@ func NewLabelled(labels map[string]string) *Metrics {
 		runningAge: prom.NewGaugeVec(prom.GaugeOpts{Name: name("running_run_age_seconds"),
 			Help: "How long the run holding the lock had been going when the last run or tick found it taken (the age of its record, on the database's clock); 0 when the last run took the lock itself."},
 			nil),
+		oldestUnackedAge: prom.NewGaugeVec(prom.GaugeOpts{Name: name("oldest_unacknowledged_exception_age_seconds"),
+			Help: "Age, at the last run's end, of the oldest open exception nobody acknowledged since it (re)opened; 0 when none. Every shard's exceptions."},
+			nil),
+		openExceptions: prom.NewGaugeVec(prom.GaugeOpts{Name: name("open_exceptions"),
+			Help: "Open exceptions after the last run, every shard's, by whether a person acknowledged them since they (re)opened."},
+			[]string{"acknowledged"}),
 	}
 	lastRun := prom.WrapRegistererWith(prom.Labels(labels), m.lastRun)
 	lastRun.MustRegister(m.lastStatus, m.lastEnd, m.lastDuration, m.lastIssued, m.lastConnects,
 		m.lastPlanned, m.lastSkipped, m.discrepancies, m.oldestOwedAge, m.lastSuccessEnd, m.lastSkip, m.runningAge,
-		m.plannedOn, m.replicaLag)
+		m.plannedOn, m.replicaLag, m.oldestUnackedAge, m.openExceptions)
 	prom.WrapRegistererWith(prom.Labels(labels), m.process).MustRegister(m.runs, m.refundsIssued, m.connectsRefunded)
 	m.process.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, s := range Statuses {
@@ -249,6 +258,12 @@ func (m *Metrics) Record(r Run) {
 			m.replicaLag.WithLabelValues().Set(plan.ReplicaLag.Seconds())
 		}
 	}
+	if r.Result != nil && r.Result.Exceptions != nil {
+		ex := r.Result.Exceptions
+		m.oldestUnackedAge.WithLabelValues().Set(OldestUnacknowledgedAge(ex, r.Ended.Sub(r.Started)).Seconds())
+		m.openExceptions.WithLabelValues("false").Set(float64(ex.Unacknowledged))
+		m.openExceptions.WithLabelValues("true").Set(float64(ex.Open - ex.Unacknowledged))
+	}
 	var lagErr *reconcile.ReplicaLagError
 	if errors.As(r.Err, &lagErr) {
 		m.plannedOn.WithLabelValues(reconcile.OnPrimary).Set(0)
@@ -294,6 +309,17 @@ func OldestOwedAge(res *reconcile.Result, took time.Duration) time.Duration {
 		return 0
 	}
 	return max(0, res.Plan.AsOf.Add(took).Sub(*oldest))
+}
+
+// OldestUnacknowledgedAge is how long the oldest open, unacknowledged
+// exception had been open when the run ended, on the database's clock: the
+// recording's plan time plus the run's duration (took), less the time it
+// (re)opened; 0 when there is none.
+func OldestUnacknowledgedAge(ex *reconcile.ExceptionsRecorded, took time.Duration) time.Duration {
+	if ex == nil || ex.OldestUnacknowledged == nil || ex.AsOf.IsZero() {
+		return 0
+	}
+	return max(0, ex.AsOf.Add(took).Sub(*ex.OldestUnacknowledged))
 }
 
 // Handler serves every metric for scraping: the last run's gauges, the

@@ -1,0 +1,240 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/connects/connects-reconciler/reconcile"
+)
+
+const discrepanciesUsage = `Usage:
+  connects-reconciler discrepancies list [--state open|closed|all] [--kind K] [--older-than 7d] [--format table|json]
+  connects-reconciler discrepancies ack --proposal P --component base|boost [--kind K] --note "..." --by NAME
+
+Exceptions are the discrepancies the job's runs found, each kept with its life:
+opened by the first run that finds it, closed by a full sweep that no longer
+does, reopened if it returns. An acknowledgement is kept forever.
+`
+
+func cmdDiscrepancies(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, discrepanciesUsage)
+		return usageError{"discrepancies: give list or ack"}
+	}
+	switch args[0] {
+	case "list":
+		return cmdDiscrepanciesList(ctx, args[1:], getenv, stdout, stderr)
+	case "ack":
+		return cmdDiscrepanciesAck(ctx, args[1:], getenv, stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, discrepanciesUsage)
+		return nil
+	default:
+		fmt.Fprint(stderr, discrepanciesUsage)
+		return usageError{fmt.Sprintf("discrepancies: unknown subcommand %q (list or ack)", args[0])}
+	}
+}
+
+// parseAge reads an age: Go durations (36h, 90m) or whole days (7d).
+func parseAge(v string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 0 || n > 36500 {
+			return 0, fmt.Errorf("--older-than must be a number of days like 7d or a duration like 36h, got %q", v)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	t, err := time.ParseDuration(v)
+	if err != nil || t < 0 {
+		return 0, fmt.Errorf("--older-than must be a number of days like 7d or a duration like 36h, got %q", v)
+	}
+	return t, nil
+}
+
+func kindNames() string {
+	var names []string
+	for _, k := range reconcile.DiscrepancyKinds {
+		names = append(names, string(k))
+	}
+	return strings.Join(names, ", ")
+}
+
+// exceptionJSON is one exception in list --format json.
+type exceptionJSON struct {
+	reconcile.Exception
+	AgeSeconds   int64 `json:"age_seconds"`
+	Acknowledged bool  `json:"acknowledged"`
+}
+
+func cmdDiscrepanciesList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	c := newCommand("discrepancies list", "List the exceptions (discrepancies kept with their life) by state, kind and age, oldest first.", stderr)
+	state := c.fs.String("state", "open", "open, closed or all")
+	kind := c.fs.String("kind", "", "only this kind ("+kindNames()+")")
+	olderThan := c.fs.String("older-than", "", "only exceptions open longer than this: days (7d) or a duration (36h)")
+	format := c.fs.String("format", "table", "table or json")
+	if err := c.parse(args, getenv, stderr); err != nil {
+		return err
+	}
+	var problems []string
+	f := reconcile.ExceptionFilter{Kind: reconcile.DiscrepancyKind(*kind)}
+	switch *state {
+	case "open", "closed":
+		f.State = *state
+	case "all":
+	default:
+		problems = append(problems, fmt.Sprintf("--state must be open, closed or all, got %q", *state))
+	}
+	if *kind != "" && !reconcile.ValidKind(f.Kind) {
+		problems = append(problems, fmt.Sprintf("--kind must be one of %s, got %q", kindNames(), *kind))
+	}
+	if *olderThan != "" {
+		d, err := parseAge(*olderThan)
+		if err != nil {
+			problems = append(problems, err.Error())
+		}
+		f.OlderThan = d
+	}
+	if *format != "table" && *format != "json" {
+		problems = append(problems, fmt.Sprintf("--format must be table or json, got %q", *format))
+	}
+	if len(problems) > 0 {
+		return usageError{"discrepancies list: " + strings.Join(problems, "; ")}
+	}
+	db, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	defer c.closeReplica()
+	store := c.newStore(db, c.log)
+
+	w := bufio.NewWriter(stdout)
+	if *format == "json" {
+		// one object, the exceptions streamed into its array
+		first := true
+		w.WriteString(`{"exceptions":[`)
+		now, err := store.Exceptions(ctx, f, func(e reconcile.Exception, now time.Time) error {
+			if !first {
+				w.WriteString(",")
+			}
+			first = false
+			b, err := json.Marshal(exceptionJSON{Exception: e, AgeSeconds: int64(e.Age(now) / time.Second), Acknowledged: e.Acknowledged()})
+			if err != nil {
+				return err
+			}
+			_, err = w.Write(b)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "],\"as_of\":%q}\n", now.Format(time.RFC3339Nano))
+		return w.Flush()
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "STATE\tKIND\tPROPOSAL\tCOMPONENT\tFREELANCER\tFIRST SEEN\tAGE\tREOPENED\tACKED BY\tACKED AT\tNOTE")
+	var n int
+	_, err = store.Exceptions(ctx, f, func(e reconcile.Exception, now time.Time) error {
+		n++
+		by, at, note := "-", "-", "-"
+		if e.Ack != nil {
+			by, at, note = e.Ack.By, e.Ack.At.Format("2006-01-02 15:04Z"), oneLine(e.Ack.Note, 60)
+			if !e.Acknowledged() {
+				note += " (before it reopened)"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\t%s\t%d\t%s\t%s\t%s\n", e.State, e.Kind, e.ProposalID, e.Component, e.FreelancerID,
+			e.FirstSeenAt.Format("2006-01-02 15:04Z"), shortAge(e.Age(now)), e.ReopenedCount, by, at, note)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "%d exceptions\n", n)
+	return w.Flush()
+}
+
+// shortAge is an age for a person: 45s, 12m, 5h 3m, 9d 4h.
+func shortAge(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh %dm", int(d.Hours()), int(d.Minutes())%60)
+	default:
+		return fmt.Sprintf("%dd %dh", int(d.Hours())/24, int(d.Hours())%24)
+	}
+}
+
+func oneLine(s string, max int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > max {
+		return string(r[:max-1]) + "…"
+	}
+	return s
+}
+
+func cmdDiscrepanciesAck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	c := newCommand("discrepancies ack", "Acknowledge an exception with a note; kept forever, the exception shows the latest.", stderr)
+	proposal := c.fs.Int64("proposal", 0, "the exception's proposal")
+	component := c.fs.String("component", "", "base or boost")
+	kind := c.fs.String("kind", "", "the exception's kind, when the component has several ("+kindNames()+")")
+	note := c.fs.String("note", "", "what was decided or done, for the next person")
+	by := c.fs.String("by", "", "who acknowledges (a name or an e-mail)")
+	if err := c.parse(args, getenv, stderr); err != nil {
+		return err
+	}
+	var problems []string
+	if *proposal <= 0 {
+		problems = append(problems, "--proposal is required (a positive id)")
+	}
+	if *component != string(reconcile.Base) && *component != string(reconcile.Boost) {
+		problems = append(problems, fmt.Sprintf("--component must be base or boost, got %q", *component))
+	}
+	if *kind != "" && !reconcile.ValidKind(reconcile.DiscrepancyKind(*kind)) {
+		problems = append(problems, fmt.Sprintf("--kind must be one of %s, got %q", kindNames(), *kind))
+	}
+	if strings.TrimSpace(*note) == "" {
+		problems = append(problems, "--note is required")
+	}
+	if strings.TrimSpace(*by) == "" {
+		problems = append(problems, "--by is required")
+	}
+	if len(problems) > 0 {
+		return usageError{"discrepancies ack: " + strings.Join(problems, "; ")}
+	}
+	db, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	defer c.closeReplica()
+	store := c.newStore(db, c.log)
+	e, err := store.Acknowledge(ctx, *proposal, reconcile.Component(*component), reconcile.DiscrepancyKind(*kind),
+		strings.TrimSpace(*by), strings.TrimSpace(*note))
+	var amb *reconcile.AmbiguousExceptionError
+	switch {
+	case errors.Is(err, reconcile.ErrUnknownException), errors.As(err, &amb):
+		return usageError{"discrepancies ack: " + err.Error()}
+	case err != nil:
+		return err
+	}
+	c.log.Info("exception acknowledged", zap.Int64("proposal", e.ProposalID), zap.String("component", string(e.Component)),
+		zap.String("kind", string(e.Kind)), zap.String("by", e.Ack.By))
+	fmt.Fprintf(stdout, "acknowledged %s (%s since %s) by %s at %s: %s\n", e.ExceptionKey, e.State,
+		e.OpenSince.Format(time.RFC3339), e.Ack.By, e.Ack.At.Format(time.RFC3339), e.Ack.Note)
+	return nil
+}

@@ -1,0 +1,138 @@
+package reconcile
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Exception states.
+const (
+	ExceptionOpen   = "open"
+	ExceptionClosed = "closed"
+)
+
+// ExceptionKey names an exception: one discrepancy kind on one proposal
+// component.
+type ExceptionKey struct {
+	ProposalID int64
+	Component  Component
+	Kind       DiscrepancyKind
+}
+
+func (k ExceptionKey) String() string {
+	return fmt.Sprintf("proposal %d %s %s", k.ProposalID, k.Component, k.Kind)
+}
+
+// Exception is a discrepancy kept with a life: found by a run, refreshed by
+// every run that finds it again, closed by a full sweep that no longer finds
+// it, reopened when one finds it again. It is never deleted.
+type Exception struct {
+	ID int64 `json:"id"`
+	ExceptionKey
+	// What the last run that saw it found.
+	FreelancerID int64 `json:"freelancer_id"`
+	JobID        int64 `json:"job_id"`
+	Rule         Rule  `json:"rule,omitempty"`
+	Charged      int64 `json:"charged"`
+	Refunded     int64 `json:"refunded"`
+	RefundedTo   int64 `json:"refunded_to,omitempty"`
+
+	State       string    `json:"state"`
+	FirstSeenAt time.Time `json:"first_seen_at"`
+	FirstRunID  string    `json:"first_run_id"`
+	LastSeenAt  time.Time `json:"last_seen_at"`
+	LastRunID   string    `json:"last_run_id"`
+	// OpenSince is FirstSeenAt, or ReopenedAt once it reopened: its age
+	// counts from here.
+	OpenSince     time.Time  `json:"open_since"`
+	ClosedAt      *time.Time `json:"closed_at,omitempty"` // the last close; kept when it reopens
+	ClosedRunID   string     `json:"closed_run_id,omitempty"`
+	ReopenedCount int64      `json:"reopened_count"`
+	ReopenedAt    *time.Time `json:"reopened_at,omitempty"`
+	// Ack is the latest acknowledgement, nil when none.
+	Ack *Ack `json:"ack,omitempty"`
+}
+
+// Age is how long the exception has been open at now; for a closed one, how
+// long it was open before it closed.
+func (e Exception) Age(now time.Time) time.Duration {
+	end := now
+	if e.State == ExceptionClosed && e.ClosedAt != nil {
+		end = *e.ClosedAt
+	}
+	return max(0, end.Sub(e.OpenSince))
+}
+
+// Acknowledged reports whether a person acknowledged the exception since it
+// last opened: an acknowledgement of an earlier life does not count.
+func (e Exception) Acknowledged() bool {
+	return e.Ack != nil && !e.Ack.At.Before(e.OpenSince)
+}
+
+// Ack is a person's acknowledgement of an exception, with a note. Kept
+// forever, never changed.
+type Ack struct {
+	At   time.Time `json:"at"`
+	By   string    `json:"by"`
+	Note string    `json:"note"`
+}
+
+// ExceptionFilter selects exceptions to list.
+type ExceptionFilter struct {
+	State     string          // ExceptionOpen, ExceptionClosed or "" for all
+	Kind      DiscrepancyKind // "" for all
+	OlderThan time.Duration   // 0 for any age
+}
+
+// ExceptionsRecorded is what recording a run's discrepancies did, and the
+// open exceptions after it (every shard's).
+type ExceptionsRecorded struct {
+	Seen     int64 // discrepancies the run found
+	Opened   int64 // new exceptions
+	Reopened int64 // closed ones found again
+	Closed   int64 // open ones a full sweep no longer found
+	Open     int64 // open exceptions after the run
+	// Unacknowledged counts the open exceptions nobody acknowledged since
+	// they last opened; OldestUnacknowledged is the earliest OpenSince among
+	// them, nil when none.
+	Unacknowledged       int64
+	OldestUnacknowledged *time.Time
+	// AsOf is the plan's time the sighting was recorded at.
+	AsOf time.Time
+}
+
+// ExceptionAging counts one kind's open exceptions by age, for the report.
+type ExceptionAging struct {
+	Kind           DiscrepancyKind
+	Open           int64
+	OlderThan7d    int64
+	OlderThan30d   int64
+	Unacknowledged int64
+	OldestSince    *time.Time
+}
+
+// ErrUnknownException means no exception matches what was asked.
+var ErrUnknownException = errors.New("no such exception")
+
+// AmbiguousExceptionError means a proposal component has several
+// exceptions and no kind was given to choose one.
+type AmbiguousExceptionError struct {
+	ProposalID int64
+	Component  Component
+	Kinds      []DiscrepancyKind
+}
+
+func (e *AmbiguousExceptionError) Error() string {
+	return fmt.Sprintf("proposal %d %s has %d exceptions (%v): say which with --kind", e.ProposalID, e.Component, len(e.Kinds), e.Kinds)
+}
+
+// ValidKind reports whether k is a discrepancy kind the job reports.
+func ValidKind(k DiscrepancyKind) bool {
+	for _, x := range DiscrepancyKinds {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,239 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/connects/connects-reconciler/reconcile"
+)
+
+var (
+	qExceptionsStage   = query("exceptions_stage.sql")
+	qExceptionsCopy    = query("exceptions_copy.sql")
+	qExceptionsUpsert  = query("exceptions_upsert.sql")
+	qExceptionsSummary = query("exceptions_open_summary.sql")
+	qExceptionsList    = query("exceptions_list.sql")
+	qExceptionsOf      = query("exceptions_of.sql")
+	qExceptionsFind    = query("exceptions_find.sql")
+	qExceptionsAck     = query("exceptions_ack.sql")
+	qExceptionsAging   = query("exceptions_aging.sql")
+)
+
+// RecordExceptions keeps the plan's discrepancies as exceptions, in one
+// transaction on the primary: they are streamed from the plan's spool into a
+// temporary table with COPY, merged with one upsert, and, for a full sweep,
+// the open exceptions of its shard it did not find are closed.
+func (s *Store) RecordExceptions(ctx context.Context, runID string, p *reconcile.Plan) (reconcile.ExceptionsRecorded, error) {
+	rec := reconcile.ExceptionsRecorded{AsOf: p.AsOf}
+	shard, err := reconcile.ParseShard(p.Shard)
+	if err != nil {
+		return rec, fmt.Errorf("plan shard: %w", err)
+	}
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return rec, translate(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, qExceptionsStage); err != nil {
+		return rec, fmt.Errorf("stage: %w", translate(err))
+	}
+	stmt, err := tx.PrepareContext(ctx, qExceptionsCopy)
+	if err != nil {
+		return rec, fmt.Errorf("copy: %w", translate(err))
+	}
+	err = p.EachDiscrepancy(func(d reconcile.Discrepancy) error {
+		_, err := stmt.ExecContext(ctx, d.ProposalID, string(d.Component), string(d.Kind), d.FreelancerID, d.JobID,
+			string(d.Rule), d.Charged, d.Refunded, d.RefundedTo)
+		return err
+	})
+	if err == nil {
+		_, err = stmt.ExecContext(ctx) // flush the COPY
+	}
+	if cerr := stmt.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return rec, fmt.Errorf("copy: %w", translate(err))
+	}
+	if err := tx.QueryRowContext(ctx, qExceptionsUpsert, runID, p.AsOf).Scan(&rec.Seen, &rec.Opened, &rec.Reopened); err != nil {
+		return rec, fmt.Errorf("upsert: %w", translate(err))
+	}
+	if p.Scope == "full" {
+		if rec.Closed, err = execRows(ctx, tx, statement("exceptions_close.sql", filter{shard: shard}), runID, p.AsOf); err != nil {
+			return rec, fmt.Errorf("close: %w", translate(err))
+		}
+	}
+	var oldest sql.NullTime
+	if err := tx.QueryRowContext(ctx, qExceptionsSummary).Scan(&rec.Open, &rec.Unacknowledged, &oldest); err != nil {
+		return rec, fmt.Errorf("summary: %w", translate(err))
+	}
+	if oldest.Valid {
+		t := oldest.Time.UTC()
+		rec.OldestUnacknowledged = &t
+	}
+	if err := tx.Commit(); err != nil {
+		return rec, translate(err)
+	}
+	return rec, nil
+}
+
+// scanException reads a row of exceptions_list.sql or exceptions_of.sql.
+func scanException(rows *sql.Rows) (reconcile.Exception, error) {
+	var e reconcile.Exception
+	var component, kind, rule string
+	var closedAt, reopenedAt, ackedAt sql.NullTime
+	var by, note string
+	if err := rows.Scan(&e.ID, &e.ProposalID, &component, &kind, &e.FreelancerID, &e.JobID, &rule, &e.Charged,
+		&e.Refunded, &e.RefundedTo, &e.State, &e.FirstSeenAt, &e.FirstRunID, &e.LastSeenAt, &e.LastRunID,
+		&e.OpenSince, &closedAt, &e.ClosedRunID, &e.ReopenedCount, &reopenedAt, &ackedAt, &by, &note); err != nil {
+		return e, err
+	}
+	e.Component, e.Kind, e.Rule = reconcile.Component(component), reconcile.DiscrepancyKind(kind), reconcile.Rule(rule)
+	e.FirstSeenAt, e.LastSeenAt, e.OpenSince = e.FirstSeenAt.UTC(), e.LastSeenAt.UTC(), e.OpenSince.UTC()
+	e.ClosedAt, e.ReopenedAt = utcPtr(closedAt), utcPtr(reopenedAt)
+	if ackedAt.Valid {
+		e.Ack = &reconcile.Ack{At: ackedAt.Time.UTC(), By: by, Note: note}
+	}
+	return e, nil
+}
+
+func utcPtr(t sql.NullTime) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	u := t.Time.UTC()
+	return &u
+}
+
+// Exceptions streams the exceptions f selects, oldest first, to fn, with the
+// database's clock (read once, before) for their ages. They are read on the primary: an acknowledgement just written
+// shows at once.
+func (s *Store) Exceptions(ctx context.Context, f reconcile.ExceptionFilter, fn func(e reconcile.Exception, now time.Time) error) (time.Time, error) {
+	var now time.Time
+	if err := s.db.GetContext(ctx, &now, qClock); err != nil {
+		return now, fmt.Errorf("read clock: %w", translate(err))
+	}
+	now = now.UTC()
+	rows, err := s.db.QueryContext(ctx, qExceptionsList, f.State, string(f.Kind), f.OlderThan.Seconds())
+	if err != nil {
+		return now, fmt.Errorf("list exceptions: %w", translate(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e, err := scanException(rows)
+		if err != nil {
+			return now, fmt.Errorf("list exceptions: %w", translate(err))
+		}
+		if err := fn(e, now); err != nil {
+			return now, err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return now, fmt.Errorf("list exceptions: %w", translate(err))
+	}
+	return now, nil
+}
+
+// ExceptionsOf returns the exceptions of the keys that have one, in key
+// order, read where exports read (the replica when there is one).
+func (s *Store) ExceptionsOf(ctx context.Context, keys []reconcile.ExceptionKey) ([]reconcile.Exception, error) {
+	ids := make([]int64, len(keys))
+	comps := make([]string, len(keys))
+	kinds := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i], comps[i], kinds[i] = k.ProposalID, string(k.Component), string(k.Kind)
+	}
+	rows, err := s.read.QueryContext(ctx, qExceptionsOf, pq.Array(ids), pq.Array(comps), pq.Array(kinds))
+	if err != nil {
+		return nil, fmt.Errorf("read exceptions: %w", s.readErr(err))
+	}
+	defer rows.Close()
+	var out []reconcile.Exception
+	for rows.Next() {
+		e, err := scanException(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read exceptions: %w", s.readErr(err))
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read exceptions: %w", s.readErr(err))
+	}
+	return out, nil
+}
+
+// ExceptionsAging counts the open exceptions by kind and age at now.
+func (s *Store) ExceptionsAging(ctx context.Context, now time.Time) ([]reconcile.ExceptionAging, error) {
+	rows, err := s.read.QueryContext(ctx, qExceptionsAging, now)
+	if err != nil {
+		return nil, fmt.Errorf("read exceptions: %w", s.readErr(err))
+	}
+	defer rows.Close()
+	var out []reconcile.ExceptionAging
+	for rows.Next() {
+		var a reconcile.ExceptionAging
+		var kind string
+		var oldest sql.NullTime
+		if err := rows.Scan(&kind, &a.Open, &a.OlderThan7d, &a.OlderThan30d, &a.Unacknowledged, &oldest); err != nil {
+			return nil, fmt.Errorf("read exceptions: %w", s.readErr(err))
+		}
+		a.Kind, a.OldestSince = reconcile.DiscrepancyKind(kind), utcPtr(oldest)
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read exceptions: %w", s.readErr(err))
+	}
+	return out, nil
+}
+
+// Acknowledge appends an acknowledgement to the exception of a proposal
+// component (of kind k, or the only open one when k is ""), and returns the
+// exception as it stands with it. ErrUnknownException when none matches;
+// an *AmbiguousExceptionError when k is "" and several could be meant.
+func (s *Store) Acknowledge(ctx context.Context, proposal int64, c reconcile.Component, k reconcile.DiscrepancyKind, by, note string) (reconcile.Exception, error) {
+	var found []struct {
+		ID    int64  `db:"id"`
+		Kind  string `db:"kind"`
+		State string `db:"state"`
+	}
+	key := reconcile.ExceptionKey{ProposalID: proposal, Component: c, Kind: k}
+	if err := s.db.SelectContext(ctx, &found, qExceptionsFind, proposal, string(c), string(k)); err != nil {
+		return reconcile.Exception{}, fmt.Errorf("find exception: %w", translate(err))
+	}
+	if len(found) == 0 {
+		what := fmt.Sprintf("proposal %d %s", proposal, c)
+		if k != "" {
+			what += " " + string(k)
+		}
+		return reconcile.Exception{}, fmt.Errorf("%w: %s (discrepancies list shows the known ones)", reconcile.ErrUnknownException, what)
+	}
+	pick := found[0]
+	if k == "" && len(found) > 1 && (found[1].State == reconcile.ExceptionOpen || found[0].State != reconcile.ExceptionOpen) {
+		amb := &reconcile.AmbiguousExceptionError{ProposalID: proposal, Component: c}
+		for _, f := range found {
+			amb.Kinds = append(amb.Kinds, reconcile.DiscrepancyKind(f.Kind))
+		}
+		return reconcile.Exception{}, amb
+	}
+	key.Kind = reconcile.DiscrepancyKind(pick.Kind)
+	if _, err := s.db.ExecContext(ctx, qExceptionsAck, pick.ID, by, note); err != nil {
+		return reconcile.Exception{}, fmt.Errorf("acknowledge %s: %w", key, translate(err))
+	}
+	rows, err := s.db.QueryContext(ctx, qExceptionsOf, pq.Array([]int64{proposal}), pq.Array([]string{string(c)}), pq.Array([]string{pick.Kind}))
+	if err != nil {
+		return reconcile.Exception{}, fmt.Errorf("read exception: %w", translate(err))
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return reconcile.Exception{}, fmt.Errorf("read exception %s: %w", key, rows.Err())
+	}
+	e, err := scanException(rows)
+	if err != nil {
+		return reconcile.Exception{}, fmt.Errorf("read exception: %w", translate(err))
+	}
+	return e, nil
+}
