@@ -117,13 +117,19 @@ func (d *Discrepancy) withException(e *reconcile.Exception, asOf time.Time) {
 }
 
 // discrepancies plans the whole marketplace (writing nothing): the plan
-// holds what a person must look at, as of its time. The caller closes it.
-func (f *Finance) discrepancies(ctx context.Context) (*reconcile.Plan, error) {
+// holds what a person must look at, as of its time, with the exceptions
+// recorded for its discrepancies. The caller closes the plan.
+func (f *Finance) discrepancies(ctx context.Context) (*reconcile.Plan, map[reconcile.ExceptionKey]reconcile.Exception, error) {
 	plan, err := f.Planner.Plan(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("plan: %w", err)
+		return nil, nil, fmt.Errorf("plan: %w", err)
 	}
-	return plan, nil
+	exc, err := f.exceptionsOf(ctx, plan)
+	if err != nil {
+		plan.Close()
+		return nil, nil, err
+	}
+	return plan, exc, nil
 }
 
 // eachDiscrepancy calls fn for every line of the discrepancies listing, by
@@ -220,15 +226,11 @@ func (t *DiscrepancyTotals) add(d Discrepancy) {
 }
 
 func (f *Finance) exportDiscrepancies(ctx context.Context, _ *Period, e *encoder) (*Manifest, error) {
-	plan, err := f.discrepancies(ctx)
+	plan, exc, err := f.discrepancies(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer plan.Close()
-	exc, err := f.exceptionsOf(ctx, plan)
-	if err != nil {
-		return nil, err
-	}
 	m := &Manifest{Kind: KindDiscrepancies, GeneratedAt: plan.AsOf, Complete: true, Columns: discrepancyTable.names()}
 	if err := e.begin(m.Kind, nil, f.Price, m.Columns); err != nil {
 		return nil, err

@@ -100,15 +100,11 @@ func (f *Finance) Report(ctx context.Context, p Period) (*ReportData, error) {
 	d.TotalRows = totalRows(s)
 	d.Chart = drawChart(p, s)
 
-	plan, err := f.discrepancies(ctx)
+	plan, exc, err := f.discrepancies(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer plan.Close()
-	exc, err := f.exceptionsOf(ctx, plan)
-	if err != nil {
-		return nil, err
-	}
 	ds, err := listDiscrepancies(plan, f.Price, exc)
 	if err != nil {
 		return nil, err
@@ -133,7 +129,7 @@ func (f *Finance) Report(ctx context.Context, p Period) (*ReportData, error) {
 	for _, x := range ds {
 		rd := reportDiscrepancy{Discrepancy: x}
 		if x.AgeSeconds != nil {
-			rd.Age = humanAge(time.Duration(*x.AgeSeconds) * time.Second)
+			rd.Age = HumanAge(time.Duration(*x.AgeSeconds) * time.Second)
 		}
 		if x.Kind == MissingRefund || x.Kind == PendingRefund {
 			missing = append(missing, rd)
@@ -213,7 +209,8 @@ func pickRuns(runs []reconcile.RunSummary) ([]reconcile.RunSummary, string) {
 	return picked, note + " (all of them: SELECT * FROM reconciler_runs)."
 }
 
-func humanAge(d time.Duration) string {
+// HumanAge is an age for a person: 45s, 12m, 5h 3m, 9d 4h.
+func HumanAge(d time.Duration) string {
 	switch {
 	case d < time.Minute:
 		return fmt.Sprintf("%ds", int(d.Seconds()))
@@ -312,7 +309,7 @@ var reportFuncs = template.FuncMap{
 		if t == nil {
 			return "—"
 		}
-		return t.UTC().Format("2006-01-02") + " (" + humanAge(asOf.Sub(*t)) + ")"
+		return t.UTC().Format("2006-01-02") + " (" + HumanAge(asOf.Sub(*t)) + ")"
 	},
 	"deref": func(t *time.Time) string {
 		if t == nil {

@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/connects/connects-reconciler/finance"
 	"github.com/connects/connects-reconciler/reconcile"
 )
 
@@ -110,13 +111,11 @@ func cmdDiscrepanciesList(ctx context.Context, args []string, getenv func(string
 	if len(problems) > 0 {
 		return usageError{"discrepancies list: " + strings.Join(problems, "; ")}
 	}
-	db, err := c.open(ctx)
+	store, closeStore, err := c.openStore(ctx)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	defer c.closeReplica()
-	store := c.newStore(db, c.log)
+	defer closeStore()
 
 	w := bufio.NewWriter(stdout)
 	if *format == "json" {
@@ -154,7 +153,7 @@ func cmdDiscrepanciesList(ctx context.Context, args []string, getenv func(string
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\t%s\t%d\t%s\t%s\t%s\n", e.State, e.Kind, e.ProposalID, e.Component, e.FreelancerID,
-			e.FirstSeenAt.Format("2006-01-02 15:04Z"), shortAge(e.Age(now)), e.ReopenedCount, by, at, note)
+			e.FirstSeenAt.Format("2006-01-02 15:04Z"), finance.HumanAge(e.Age(now)), e.ReopenedCount, by, at, note)
 		return nil
 	})
 	if err != nil {
@@ -163,20 +162,6 @@ func cmdDiscrepanciesList(ctx context.Context, args []string, getenv func(string
 	tw.Flush()
 	fmt.Fprintf(w, "%d exceptions\n", n)
 	return w.Flush()
-}
-
-// shortAge is an age for a person: 45s, 12m, 5h 3m, 9d 4h.
-func shortAge(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh %dm", int(d.Hours()), int(d.Minutes())%60)
-	default:
-		return fmt.Sprintf("%dd %dh", int(d.Hours())/24, int(d.Hours())%24)
-	}
 }
 
 func oneLine(s string, max int) string {
@@ -216,13 +201,11 @@ func cmdDiscrepanciesAck(ctx context.Context, args []string, getenv func(string)
 	if len(problems) > 0 {
 		return usageError{"discrepancies ack: " + strings.Join(problems, "; ")}
 	}
-	db, err := c.open(ctx)
+	store, closeStore, err := c.openStore(ctx)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	defer c.closeReplica()
-	store := c.newStore(db, c.log)
+	defer closeStore()
 	e, err := store.Acknowledge(ctx, *proposal, reconcile.Component(*component), reconcile.DiscrepancyKind(*kind),
 		strings.TrimSpace(*by), strings.TrimSpace(*note))
 	var amb *reconcile.AmbiguousExceptionError

@@ -38,13 +38,11 @@ func cmdExplain(ctx context.Context, args []string, getenv func(string) string, 
 	case *format != "text" && *format != "json":
 		return usageError{fmt.Sprintf("explain: --format must be text or json, got %q", *format)}
 	}
-	db, err := c.open(ctx)
+	store, closeStore, err := c.openStore(ctx)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	defer c.closeReplica()
-	store := c.newStore(db, c.log)
+	defer closeStore()
 	policy := c.cfg.Policy
 
 	ids := []int64{*proposal}

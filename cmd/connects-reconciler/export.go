@@ -8,11 +8,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"go.uber.org/zap"
 
 	"github.com/connects/connects-reconciler/finance"
 	"github.com/connects/connects-reconciler/reconcile"
+	"github.com/connects/connects-reconciler/reconcile/postgres"
 )
 
 func cmdExport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -53,13 +53,12 @@ func cmdExport(ctx context.Context, args []string, getenv func(string) string, s
 
 	start := time.Now()
 	c.logConfig(c.log)
-	db, err := c.open(ctx)
+	store, closeStore, err := c.openStore(ctx)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	defer c.closeReplica()
-	f := newFinance(c, db)
+	defer closeStore()
+	f := newFinance(c, store)
 	var m *finance.Manifest
 	if *out == "" {
 		bw := bufio.NewWriterSize(stdout, 1<<16)
@@ -79,8 +78,7 @@ func cmdExport(ctx context.Context, args []string, getenv func(string) string, s
 
 // newFinance wires finance to the store and to a full dry-run planner (for
 // the discrepancies now): the whole marketplace, every shard.
-func newFinance(c *command, db *sqlx.DB) *finance.Finance {
-	store := c.newStore(db, c.log)
+func newFinance(c *command, store *postgres.Store) *finance.Finance {
 	opts := c.cfg.Run
 	opts.Full, opts.Shard = true, reconcile.Shard{}
 	planner := &reconcile.Reconciler{Store: store, Policy: c.cfg.Policy, Options: opts, Log: c.log.Named("reconcile")}

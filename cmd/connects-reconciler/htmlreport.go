@@ -24,13 +24,12 @@ func cmdReport(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	start := time.Now()
 	c.logConfig(c.log)
-	db, err := c.open(ctx)
+	store, closeStore, err := c.openStore(ctx)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	defer c.closeReplica()
-	data, err := newFinance(c, db).Report(ctx, p)
+	defer closeStore()
+	data, err := newFinance(c, store).Report(ctx, p)
 	if err != nil {
 		return err
 	}

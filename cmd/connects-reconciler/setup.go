@@ -111,6 +111,16 @@ func (c *command) closeReplica() {
 	}
 }
 
+// openStore opens the database (and the replica) and returns the store over
+// them, reading on the replica when one is configured; close releases both.
+func (c *command) openStore(ctx context.Context) (store *postgres.Store, close func(), err error) {
+	db, err := c.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c.newStore(db, c.log), func() { db.Close(); c.closeReplica() }, nil
+}
+
 // newStore is the store over db, reading on the replica when one is open.
 func (c *command) newStore(db *sqlx.DB, log *zap.Logger) *postgres.Store {
 	s := postgres.NewStore(db, log)
