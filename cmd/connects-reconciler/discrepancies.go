@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"go.uber.org/zap"
@@ -70,13 +67,6 @@ func kindNames() string {
 	return strings.Join(names, ", ")
 }
 
-// exceptionJSON is one exception in list --format json.
-type exceptionJSON struct {
-	reconcile.Exception
-	AgeSeconds   int64 `json:"age_seconds"`
-	Acknowledged bool  `json:"acknowledged"`
-}
-
 func cmdDiscrepanciesList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	c := newCommand("discrepancies list", "List the exceptions (discrepancies kept with their life) by state, kind and age, oldest first.", stderr)
 	state := c.fs.String("state", "open", "open, closed or all")
@@ -117,59 +107,9 @@ func cmdDiscrepanciesList(ctx context.Context, args []string, getenv func(string
 	}
 	defer closeStore()
 
-	w := bufio.NewWriter(stdout)
-	if *format == "json" {
-		// one object, the exceptions streamed into its array
-		first := true
-		w.WriteString(`{"exceptions":[`)
-		now, err := store.Exceptions(ctx, f, func(e reconcile.Exception, now time.Time) error {
-			if !first {
-				w.WriteString(",")
-			}
-			first = false
-			b, err := json.Marshal(exceptionJSON{Exception: e, AgeSeconds: int64(e.Age(now) / time.Second), Acknowledged: e.Acknowledged()})
-			if err != nil {
-				return err
-			}
-			_, err = w.Write(b)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(w, "],\"as_of\":%q}\n", now.Format(time.RFC3339Nano))
-		return w.Flush()
-	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "STATE\tKIND\tPROPOSAL\tCOMPONENT\tFREELANCER\tFIRST SEEN\tAGE\tREOPENED\tACKED BY\tACKED AT\tNOTE")
-	var n int
-	_, err = store.Exceptions(ctx, f, func(e reconcile.Exception, now time.Time) error {
-		n++
-		by, at, note := "-", "-", "-"
-		if e.Ack != nil {
-			by, at, note = e.Ack.By, e.Ack.At.Format("2006-01-02 15:04Z"), oneLine(e.Ack.Note, 60)
-			if !e.Acknowledged() {
-				note += " (before it reopened)"
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\t%s\t%d\t%s\t%s\t%s\n", e.State, e.Kind, e.ProposalID, e.Component, e.FreelancerID,
-			e.FirstSeenAt.Format("2006-01-02 15:04Z"), finance.HumanAge(e.Age(now)), e.ReopenedCount, by, at, note)
-		return nil
+	return finance.WriteExceptions(stdout, *format, func(fn func(reconcile.Exception, time.Time) error) (time.Time, error) {
+		return store.Exceptions(ctx, f, fn)
 	})
-	if err != nil {
-		return err
-	}
-	tw.Flush()
-	fmt.Fprintf(w, "%d exceptions\n", n)
-	return w.Flush()
-}
-
-func oneLine(s string, max int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > max {
-		return string(r[:max-1]) + "…"
-	}
-	return s
 }
 
 func cmdDiscrepanciesAck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

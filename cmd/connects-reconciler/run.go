@@ -10,6 +10,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"go.uber.org/zap"
 
+	"github.com/connects/connects-reconciler/config"
 	"github.com/connects/connects-reconciler/reconcile"
 	"github.com/connects/connects-reconciler/reconcile/postgres"
 	"github.com/connects/connects-reconciler/reconcile/prometheus"
@@ -48,13 +49,7 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	defer db.Close()
 	defer c.closeReplica()
 
-	r := &reconcile.Reconciler{
-		Store:   c.newStore(db, log),
-		Policy:  c.cfg.Policy,
-		Limits:  c.cfg.Limits,
-		Options: c.cfg.Run,
-		Log:     log.Named("reconcile"),
-	}
+	r := newReconciler(c.cfg, c.newStore(db, log), log)
 
 	if *dryRun {
 		plan, err := reviewed.plan(ctx, r, log)
@@ -74,18 +69,11 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 
 	res, err := reviewed.run(ctx, r, runID, log)
-	run := prometheus.Run{Result: res, Err: err, Canceled: ctx.Err() != nil, Started: start}
-	if errors.Is(err, reconcile.ErrLocked) {
-		run.RunningAge = runningAge(ctx, db, c.cfg.Run.Shard, log)
-	}
-	run.Ended = time.Now()
+	run := finished(ctx, db, c.cfg, log, res, err, start)
 	recordRun(ctx, c.cfg, log, run)
 	if res != nil {
 		defer res.Close()
-		log.Info("run finished", append(totalsFields(res.Issued()),
-			zap.String("status", res.Status), zap.String("scope", res.Plan.Scope), zap.Int64("skipped", res.SkippedCount()),
-			zap.String("planned_on", res.Plan.PlannedOn), zap.Duration("replica_lag", res.Plan.ReplicaLag),
-			zap.Int64("planned", res.Plan.Totals().Refunds), zap.Duration("took", time.Since(start)))...)
+		log.Info("run finished", runFields(run)...)
 		if nc := reconcile.NotChecked(res.Plan); nc != "" {
 			log.Info("not checked: " + nc)
 		}
@@ -105,6 +93,37 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		}
 	}
 	return err
+}
+
+// newReconciler is the run loop over store with the configured policy,
+// limits and options.
+func newReconciler(cfg config.Config, store reconcile.Store, log *zap.Logger) *reconcile.Reconciler {
+	return &reconcile.Reconciler{Store: store, Policy: cfg.Policy, Limits: cfg.Limits, Options: cfg.Run, Log: log.Named("reconcile")}
+}
+
+// finished is a run's outcome for the metrics and the log; when the lock
+// was taken, with the age of the run holding it.
+func finished(ctx context.Context, db *sqlx.DB, cfg config.Config, log *zap.Logger, res *reconcile.Result, err error, start time.Time) prometheus.Run {
+	run := prometheus.Run{Result: res, Err: err, Canceled: ctx.Err() != nil, Started: start}
+	if errors.Is(err, reconcile.ErrLocked) {
+		run.RunningAge = runningAge(ctx, db, cfg.Run.Shard, log)
+	}
+	run.Ended = time.Now()
+	return run
+}
+
+// runFields are the log fields of a finished run: its totals, scope, what it
+// skipped, where it planned and how long it took.
+func runFields(run prometheus.Run) []zap.Field {
+	fields := []zap.Field{zap.String("status", run.Status()), zap.Duration("took", run.Ended.Sub(run.Started))}
+	if res := run.Result; res != nil {
+		fields = append(fields, totalsFields(res.Issued())...)
+		fields = append(fields, zap.String("scope", res.Plan.Scope), zap.Int64("skipped", res.SkippedCount()),
+			zap.Int64("planned", res.Plan.Totals().Refunds), zap.String("planned_on", res.Plan.PlannedOn),
+			zap.Duration("replica_lag", res.Plan.ReplicaLag),
+			zap.Duration("oldest_owed_age", prometheus.OldestOwedAge(res, run.Ended.Sub(run.Started))))
+	}
+	return fields
 }
 
 // runningAge is how long the run holding the lock has been going, for the

@@ -134,31 +134,17 @@ func (s *scheduler) tick(ctx context.Context) {
 			zap.Error(fmt.Errorf("database not reachable: %w", err)))
 		return
 	}
-	r := &reconcile.Reconciler{
-		Store:   s.store(db, log),
-		Policy:  s.cfg.Policy,
-		Limits:  s.cfg.Limits,
-		Options: s.cfg.Run,
-		Log:     log.Named("reconcile"),
+	res, err := newReconciler(s.cfg, s.store(db, log), log).Run(ctx, runID)
+	run := finished(ctx, db, s.cfg, log, res, err, start)
+	if res != nil {
+		defer res.Close()
 	}
-	res, err := r.Run(ctx, runID)
-	run := prometheus.Run{Result: res, Err: err, Canceled: ctx.Err() != nil, Started: start}
-	if errors.Is(err, reconcile.ErrLocked) {
-		run.RunningAge = runningAge(ctx, db, s.cfg.Run.Shard, log)
-	}
-	run.Ended = time.Now()
 	s.metrics.Record(run)
 	status := run.Status()
 	if status == reconcile.StatusInterrupted {
 		s.interrupted.Store(true)
 	}
-	fields := []zap.Field{zap.String("status", status), zap.Duration("took", run.Ended.Sub(start))}
-	if res != nil {
-		defer res.Close()
-		fields = append(fields, totalsFields(res.Issued())...)
-		fields = append(fields, zap.String("scope", res.Plan.Scope), zap.Int64("skipped", res.SkippedCount()),
-			zap.Int64("planned", res.Plan.Totals().Refunds), zap.Duration("oldest_owed_age", prometheus.OldestOwedAge(res, run.Ended.Sub(start))))
-	}
+	fields := runFields(run)
 	switch status {
 	case reconcile.StatusSucceeded:
 		log.Info("run finished", fields...)
