@@ -329,6 +329,39 @@ var settings = []setting{
 		}},
 }
 
+// Group is a set of settings that a subcommand reads.
+type Group string
+
+// The groups of settings. Every subcommand reads the database and log
+// settings; the others only where they mean something.
+const (
+	GroupDatabase Group = "database"
+	GroupLog      Group = "log"
+	GroupPolicy   Group = "policy"   // the refund policy and the settle delay
+	GroupLimits   Group = "limits"   // the safety limits of an applying run
+	GroupRun      Group = "run"      // planning and applying: batches, scope, shards, retries
+	GroupSchedule Group = "schedule" // the schedule command's
+	GroupMetrics  Group = "metrics"  // the Pushgateway
+	GroupFinance  Group = "finance"  // the price of a Connect
+)
+
+// groupOf says which group each setting belongs to (TestEverySettingHasAGroup).
+var groupOf = map[string]Group{
+	"database_url": GroupDatabase, "replica_database_url": GroupDatabase, "statement_timeout": GroupDatabase,
+	"lock_timeout": GroupDatabase, "connect_timeout": GroupDatabase, "stall_timeout": GroupDatabase,
+	"log_level": GroupLog, "log_format": GroupLog,
+	"settle_delay": GroupPolicy, "tos_removed": GroupPolicy, "tos_removed_boost": GroupPolicy,
+	"closed_without_hire": GroupPolicy, "closed_without_hire_boost": GroupPolicy, "refund_declined": GroupPolicy,
+	"boost_outbid": GroupPolicy, "eligible_interactions": GroupPolicy,
+	"max_refunds": GroupLimits, "max_connects": GroupLimits,
+	"batch_size": GroupRun, "apply_batch_size": GroupRun, "parallel": GroupRun, "retries": GroupRun,
+	"retry_backoff": GroupRun, "full": GroupRun, "lookback": GroupRun, "shard": GroupRun, "shard_count": GroupRun,
+	"max_replica_lag": GroupRun,
+	"schedule": GroupSchedule, "time_zone": GroupSchedule, "listen_address": GroupSchedule,
+	"pushgateway_url": GroupMetrics,
+	"price_per_connect": GroupFinance,
+}
+
 func lookup(key string) (setting, bool) {
 	for _, s := range settings {
 		if s.key == key {
@@ -343,14 +376,33 @@ type Flags struct {
 	fs     *flag.FlagSet
 	file   *string
 	values map[string]string // flag values, by key, as given
+	groups map[Group]bool    // nil: every group
 }
 
-// Register adds --config and a flag per setting to fs.
-func Register(fs *flag.FlagSet) *Flags {
+// reads tells whether the command reads the setting.
+func (f *Flags) reads(key string) bool {
+	return f.groups == nil || f.groups[groupOf[key]]
+}
+
+// Register adds --config and a flag per setting of the groups to fs (the
+// database and log settings always; every setting when no group is named).
+// Load reads only those: a setting of another group in the file or the
+// environment is left alone, neither applied nor checked, so one file can
+// serve every command.
+func Register(fs *flag.FlagSet, groups ...Group) *Flags {
 	f := &Flags{fs: fs, values: map[string]string{}}
+	if len(groups) > 0 {
+		f.groups = map[Group]bool{GroupDatabase: true, GroupLog: true}
+		for _, g := range groups {
+			f.groups[g] = true
+		}
+	}
 	f.file = fs.String("config", "", "JSON file of settings keyed like the flags with _ for - (env "+EnvPrefix+"CONFIG)")
 	def := Default()
 	for _, s := range settings {
+		if !f.reads(s.key) {
+			continue
+		}
 		key := s.key
 		usage := s.usage + " (env " + s.Env() + ")"
 		record := func(v string) error {
@@ -396,10 +448,15 @@ func (f *Flags) Load(getenv func(string) string) (Config, error) {
 			errs = append(errs, err)
 		}
 		for _, key := range sortedKeys(fileValues) {
-			apply(fmt.Sprintf("config file %s: %s", path, key), key, fileValues[key])
+			if f.reads(key) {
+				apply(fmt.Sprintf("config file %s: %s", path, key), key, fileValues[key])
+			}
 		}
 	}
 	for _, s := range settings {
+		if !f.reads(s.key) {
+			continue
+		}
 		if v := getenv(s.Env()); v != "" {
 			apply("env "+s.Env(), s.key, v)
 		}

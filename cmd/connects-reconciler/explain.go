@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/connects/connects-reconciler/config"
 	"github.com/connects/connects-reconciler/reconcile"
 )
 
@@ -20,7 +21,8 @@ type explainOutput struct {
 }
 
 func cmdExplain(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	c := newCommand("explain", "Say, for each component of a proposal, what was charged, what the policy says and why, and what the ledger holds.", stderr)
+	c := newCommand("explain", "Say, for each component of a proposal, what was charged, what the policy says and why, and what the ledger holds.", stderr,
+		config.GroupPolicy)
 	proposal := c.fs.Int64("proposal", 0, "the proposal to explain")
 	freelancer := c.fs.Int64("freelancer", 0, "explain this freelancer's most recent proposals instead")
 	limit := c.fs.Int("limit", 20, "with --freelancer: how many of the most recent proposals")

@@ -10,13 +10,15 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/connects/connects-reconciler/config"
 	"github.com/connects/connects-reconciler/finance"
 	"github.com/connects/connects-reconciler/reconcile"
 	"github.com/connects/connects-reconciler/reconcile/postgres"
 )
 
 func cmdExport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	c := newCommand("export", "Export refund entries for finance: every refund in a period (CSV or JSON), a summary, or the discrepancies now.", stderr)
+	c := newCommand("export", "Export refund entries for finance: every refund in a period (CSV or JSON), a summary, or the discrepancies now.", stderr,
+		config.GroupPolicy, config.GroupRun, config.GroupFinance)
 	from := c.fs.String("from", "", "start of the period, inclusive: a date (2026-11-01, UTC midnight) or an RFC 3339 time")
 	to := c.fs.String("to", "", "end of the period, exclusive: a date or an RFC 3339 time")
 	var kinds []string

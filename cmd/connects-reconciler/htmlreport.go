@@ -7,11 +7,13 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/connects/connects-reconciler/config"
 	"github.com/connects/connects-reconciler/finance"
 )
 
 func cmdReport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	c := newCommand("report", "Write one self-contained HTML page for finance: refunds per day by rule, totals that tie to the export, discrepancies, missing refunds, and the runs of a period.", stderr)
+	c := newCommand("report", "Write one self-contained HTML page for finance: refunds per day by rule, totals that tie to the export, discrepancies, missing refunds, and the runs of a period.", stderr,
+		config.GroupPolicy, config.GroupRun, config.GroupFinance)
 	from := c.fs.String("from", "", "start of the period, inclusive: a date (2026-11-01, UTC midnight) or an RFC 3339 time")
 	to := c.fs.String("to", "", "end of the period, exclusive: a date or an RFC 3339 time")
 	out := c.fs.String("out", "", "the HTML file to write (default stdout)")

@@ -17,7 +17,8 @@ import (
 )
 
 func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	c := newCommand("run", "Plan the missing refunds, check the safety limits, write them.", stderr)
+	c := newCommand("run", "Plan the missing refunds, check the safety limits, write them.", stderr,
+		config.GroupPolicy, config.GroupLimits, config.GroupRun, config.GroupMetrics)
 	dryRun := c.fs.Bool("dry-run", false, "report what would be refunded and why; write nothing")
 	format := c.fs.String("format", "", "output: table or json (default table on a terminal, json otherwise)")
 	reviewed := addPlanFlags(c.fs)

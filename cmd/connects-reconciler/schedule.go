@@ -24,7 +24,8 @@ import (
 var errInterrupted = errors.New("stopped by a signal while a run was in flight; the run is recorded as interrupted")
 
 func cmdSchedule(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	c := newCommand("schedule", "Run on the configured schedule until SIGTERM or SIGINT; serve /healthz, /readyz and /metrics.", stderr)
+	c := newCommand("schedule", "Run on the configured schedule until SIGTERM or SIGINT; serve /healthz, /readyz and /metrics.", stderr,
+		config.GroupPolicy, config.GroupLimits, config.GroupRun, config.GroupSchedule)
 	if err := c.parse(args, getenv, stderr); err != nil {
 		return err
 	}

@@ -33,14 +33,19 @@ type command struct {
 	replica *sqlx.DB
 }
 
-func newCommand(name, summary string, stderr io.Writer) *command {
+// newCommand makes a subcommand's flag set with the settings of the groups
+// it reads (the database's and the log's always).
+func newCommand(name, summary string, stderr io.Writer, groups ...config.Group) *command {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: connects-reconciler %s [flags]\n%s\n\nFlags (each setting also from env or the --config file):\n", name, summary)
 		fs.PrintDefaults()
 	}
-	return &command{name: name, fs: fs, flags: config.Register(fs)}
+	if len(groups) == 0 {
+		groups = []config.Group{config.GroupDatabase} // only the database and the log
+	}
+	return &command{name: name, fs: fs, flags: config.Register(fs, groups...)}
 }
 
 // parse reads flags and configuration and builds the logger. A flag it does
