@@ -357,8 +357,8 @@ var groupOf = map[string]Group{
 	"batch_size": GroupRun, "apply_batch_size": GroupRun, "parallel": GroupRun, "retries": GroupRun,
 	"retry_backoff": GroupRun, "full": GroupRun, "lookback": GroupRun, "shard": GroupRun, "shard_count": GroupRun,
 	"max_replica_lag": GroupRun,
-	"schedule": GroupSchedule, "time_zone": GroupSchedule, "listen_address": GroupSchedule,
-	"pushgateway_url": GroupMetrics,
+	"schedule":        GroupSchedule, "time_zone": GroupSchedule, "listen_address": GroupSchedule,
+	"pushgateway_url":   GroupMetrics,
 	"price_per_connect": GroupFinance,
 }
 
