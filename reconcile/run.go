@@ -425,6 +425,7 @@ func (r *Reconciler) execute(ctx context.Context, runID, mode string, policy Pol
 	}
 	totals := plan.Totals()
 	if err := r.Store.RecordPlan(ctx, runID, plan); err != nil {
+		plan.Close()
 		err = fmt.Errorf("record plan: %w", err)
 		return nil, errors.Join(err, r.finish(runID, Outcome{Status: r.failure(ctx), Error: err.Error()}))
 	}
