@@ -186,16 +186,6 @@ func refundsOf(t fatalT, p *reconcile.Plan) []reconcile.Refund {
 	return rs
 }
 
-// pendingOf reads the plan's refunds still inside the settle delay.
-func pendingOf(t fatalT, p *reconcile.Plan) []reconcile.Refund {
-	t.Helper()
-	rs, err := p.PendingRefunds()
-	if err != nil {
-		t.Fatalf("read plan pending refunds: %v", err)
-	}
-	return rs
-}
-
 // discrepanciesOf reads the plan's discrepancies.
 func discrepanciesOf(t fatalT, p *reconcile.Plan) []reconcile.Discrepancy {
 	t.Helper()
