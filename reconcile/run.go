@@ -438,10 +438,10 @@ func (r *Reconciler) execute(ctx context.Context, runID, mode string, policy Pol
 	}
 
 	runErr := r.apply(ctx, res)
-	if ctx.Err() == nil {
-		// after a failed apply too: the plan was complete, so what it found
-		// (and, for a full sweep, what it no longer found) stands
-		runErr = errors.Join(runErr, r.recordExceptions(ctx, mode, res))
+	if runErr == nil {
+		// Only after a whole apply: a run that failed writing has most
+		// likely lost its database, and the next run records what it finds.
+		runErr = r.recordExceptions(ctx, mode, res)
 	}
 	res.Status = StatusSucceeded
 	if runErr != nil {

@@ -541,10 +541,11 @@ func TestBadDatabaseURL(t *testing.T) {
 	for _, c := range cases {
 		for _, format := range []string{"json", "console"} {
 			args := append([]string{"run"}, c.args...)
-			if len(c.args) > 0 && c.args[0] == "migrate" {
-				args = []string{"migrate"}
-			}
 			args = append(args, "--log-level", "debug", "--log-format", format, "--connect-timeout", "3s", "--retries", "1", "--retry-backoff", "10ms")
+			if len(c.args) > 0 && c.args[0] == "migrate" {
+				// migrate takes the database's and the log's settings only
+				args = []string{"migrate", "--log-level", "debug", "--log-format", format, "--connect-timeout", "3s"}
+			}
 			env := []string{}
 			if c.dsn != "" {
 				env = append(env, "DATABASE_URL="+c.dsn)
