@@ -7,13 +7,12 @@ import (
 	"io"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"go.uber.org/zap"
 
 	"github.com/connects/connects-reconciler/config"
 	"github.com/connects/connects-reconciler/reconcile"
-	"github.com/connects/connects-reconciler/reconcile/postgres"
 	"github.com/connects/connects-reconciler/reconcile/prometheus"
+	"github.com/connects/connects-reconciler/reconcile/service"
 )
 
 func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -40,7 +39,7 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 
 	start := time.Now()
-	runID := newRunID(start)
+	runID := service.NewRunID(start)
 	log := c.log.With(zap.String("run_id", runID))
 	c.logConfig(log)
 	db, err := c.open(ctx)
@@ -50,7 +49,7 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	defer db.Close()
 	defer c.closeReplica()
 
-	r := newReconciler(c.cfg, c.newStore(db, log), log)
+	r := service.NewReconciler(c.cfg, c.newStore(db, log), log)
 
 	if *dryRun {
 		plan, err := reviewed.plan(ctx, r, log)
@@ -62,7 +61,7 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 			return err
 		}
 		limitErr := c.cfg.Limits.Check(plan.Totals())
-		log.Info("dry run planned", append(totalsFields(plan.Totals()), zap.Duration("took", time.Since(start)))...)
+		log.Info("dry run planned", append(service.TotalsFields(plan.Totals()), zap.Duration("took", time.Since(start)))...)
 		if err := (reconcile.Report{DryRun: true, Plan: plan, Refused: errString(limitErr)}).Write(stdout, *format); err != nil {
 			return err
 		}
@@ -70,11 +69,11 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 
 	res, err := reviewed.run(ctx, r, runID, log)
-	run := finished(ctx, db, c.cfg, log, res, err, start)
-	recordRun(ctx, c.cfg, log, run)
+	run := service.Finished(ctx, db, c.cfg, log, res, err, start)
+	service.Push(ctx, c.cfg, log, run)
 	if res != nil {
 		defer res.Close()
-		log.Info("run finished", runFields(run)...)
+		log.Info("run finished", service.Fields(run)...)
 		if nc := reconcile.NotChecked(res.Plan); nc != "" {
 			log.Info("not checked: " + nc)
 		}
@@ -96,49 +95,6 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	return err
 }
 
-// newReconciler is the run loop over store with the configured policy,
-// limits and options.
-func newReconciler(cfg config.Config, store reconcile.Store, log *zap.Logger) *reconcile.Reconciler {
-	return &reconcile.Reconciler{Store: store, Policy: cfg.Policy, Limits: cfg.Limits, Options: cfg.Run, Log: log.Named("reconcile")}
-}
-
-// finished is a run's outcome for the metrics and the log; when the lock
-// was taken, with the age of the run holding it.
-func finished(ctx context.Context, db *sqlx.DB, cfg config.Config, log *zap.Logger, res *reconcile.Result, err error, start time.Time) prometheus.Run {
-	run := prometheus.Run{Result: res, Err: err, Canceled: ctx.Err() != nil, Started: start}
-	if errors.Is(err, reconcile.ErrLocked) {
-		run.RunningAge = runningAge(ctx, db, cfg.Run.Shard, log)
-	}
-	run.Ended = time.Now()
-	return run
-}
-
-// runFields are the log fields of a finished run: its totals, scope, what it
-// skipped, where it planned and how long it took.
-func runFields(run prometheus.Run) []zap.Field {
-	fields := []zap.Field{zap.String("status", run.Status()), zap.Duration("took", run.Ended.Sub(run.Started))}
-	if res := run.Result; res != nil {
-		fields = append(fields, totalsFields(res.Issued())...)
-		fields = append(fields, zap.String("scope", res.Plan.Scope), zap.Int64("skipped", res.SkippedCount()),
-			zap.Int64("planned", res.Plan.Totals().Refunds), zap.String("planned_on", res.Plan.PlannedOn),
-			zap.Duration("replica_lag", res.Plan.ReplicaLag),
-			zap.Duration("oldest_owed_age", prometheus.OldestOwedAge(res, run.Ended.Sub(run.Started))))
-	}
-	return fields
-}
-
-// runningAge is how long the run holding the lock has been going, for the
-// running_run_age_seconds gauge; 0, logged, when it cannot be read.
-func runningAge(ctx context.Context, db *sqlx.DB, shard reconcile.Shard, log *zap.Logger) time.Duration {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	age, err := postgres.RunningAge(ctx, db, shard)
-	if err != nil {
-		log.Warn("age of the run holding the lock not read", zap.Error(err))
-	}
-	return age
-}
-
 func limitOf(err error) error {
 	var l *reconcile.LimitError
 	if errors.As(err, &l) {
@@ -152,14 +108,4 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
-}
-
-func totalsFields(t reconcile.Totals) []zap.Field {
-	fields := []zap.Field{zap.Int64("refunds", t.Refunds), zap.Int64("connects", t.Connects),
-		zap.Int64("discrepancies", t.Discrepancies), zap.Int64("pending", t.Pending)}
-	for _, rule := range reconcile.Rules {
-		a := t.ByRule[rule]
-		fields = append(fields, zap.Int64(string(rule)+"_refunds", a.Refunds), zap.Int64(string(rule)+"_connects", a.Connects))
-	}
-	return fields
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/connects/connects-reconciler/reconcile"
 	"github.com/connects/connects-reconciler/reconcile/postgres"
+	"github.com/connects/connects-reconciler/reconcile/service"
 )
 
 // syncBuffer is a bytes.Buffer that a running program and a test may share.
@@ -220,8 +221,8 @@ func TestSchedule(t *testing.T) {
 		// Idle when cancelled: a clean stop. A run in flight: recorded
 		// interrupted and a non-zero exit.
 		if err != nil {
-			if !errors.Is(err, errInterrupted) {
-				t.Fatalf("schedule after cancel: got %v, want nil or errInterrupted\n%s", err, stderr.String())
+			if !errors.Is(err, service.ErrInterrupted) {
+				t.Fatalf("schedule after cancel: got %v, want nil or service.ErrInterrupted\n%s", err, stderr.String())
 			}
 			var n int
 			_ = db.Get(&n, `SELECT count(*) FROM reconciler_runs WHERE status = 'interrupted'`)

@@ -1,0 +1,258 @@
+// Package service runs the job as a process: one run (the run command's
+// helpers) or runs on a cron schedule (Schedule), each recorded in metrics and
+// logged once. It composes the domain and its adapters; cmd parses flags and
+// wires.
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+	_ "time/tzdata" // time zones for the schedule on images without /usr/share/zoneinfo
+
+	"github.com/jmoiron/sqlx"
+	"go.uber.org/zap"
+
+	"github.com/connects/connects-reconciler/config"
+	"github.com/connects/connects-reconciler/reconcile"
+	"github.com/connects/connects-reconciler/reconcile/cron"
+	"github.com/connects/connects-reconciler/reconcile/postgres"
+	"github.com/connects/connects-reconciler/reconcile/prometheus"
+)
+
+// ErrInterrupted ends the schedule when a signal stopped a run.
+var ErrInterrupted = errors.New("stopped by a signal while a run was in flight; the run is recorded as interrupted")
+
+// Options wire the schedule to the process: the configuration, how to open
+// the database (called again on each tick until it answers), the store over
+// it, the logger.
+type Options struct {
+	Config config.Config
+	Open   func(context.Context) (*sqlx.DB, error)
+	Store  func(*sqlx.DB, *zap.Logger) *postgres.Store
+	Log    *zap.Logger
+}
+
+// Schedule runs the reconciler on the configured schedule until ctx ends,
+// serving /healthz, /readyz and /metrics. The database (and the replica,
+// when configured) is opened on the first tick that reaches it, so the
+// process serves while it is down; a run interrupted by the end of ctx makes
+// it return ErrInterrupted.
+func Schedule(ctx context.Context, o Options) error {
+	s := &scheduler{cfg: o.Config, open: o.Open, store: o.Store, log: o.Log,
+		metrics: prometheus.NewLabelled(prometheus.Grouping(o.Config.Run))}
+	defer s.close()
+	// A database that does not answer yet (down, or not created yet) is not a
+	// reason to exit: the process serves /readyz 503 and each tick connects
+	// again until it answers. A malformed URL was refused by config (exit 2).
+	// The first attempt runs beside the server, which serves at once.
+	go func() {
+		if _, err := s.database(ctx); err != nil {
+			s.log.Warn("database not reachable; serving /readyz 503 and connecting again on each tick", zap.Error(err))
+		}
+	}()
+	err := cron.Serve(ctx, cron.Options{
+		Spec: s.cfg.Schedule.Spec, Location: s.cfg.Schedule.Location, ListenAddress: s.cfg.Schedule.ListenAddress,
+		Tick: s.tick, Skipped: s.skipped, Ready: s.ready, Metrics: s.metrics.Handler(), Log: s.log,
+	})
+	if err != nil {
+		return err
+	}
+	if s.interrupted.Load() {
+		return ErrInterrupted
+	}
+	s.log.Info("stopped")
+	return nil
+}
+
+// scheduler runs the reconciler on each tick and serves its health and
+// metrics.
+type scheduler struct {
+	cfg         config.Config
+	open        func(context.Context) (*sqlx.DB, error)
+	dbMu        sync.Mutex                                  // held while connecting
+	db          *sqlx.DB                                    // nil until the database first answered
+	store       func(*sqlx.DB, *zap.Logger) *postgres.Store // reads on the replica when one is open
+	log         *zap.Logger
+	metrics     *prometheus.Metrics
+	interrupted atomic.Bool
+	inFlight    atomic.Pointer[time.Time] // when the run in flight started
+}
+
+// errConnecting answers a readiness probe while a tick connects.
+var errConnecting = errors.New("connecting to the database")
+
+// database returns the pool, connecting first when the database has not
+// answered yet. With wait false it does not wait for a connection attempt in
+// progress (readiness probes).
+func (s *scheduler) database(ctx context.Context) (*sqlx.DB, error) { return s.databaseWait(ctx, true) }
+
+func (s *scheduler) databaseWait(ctx context.Context, wait bool) (*sqlx.DB, error) {
+	if wait {
+		s.dbMu.Lock()
+	} else if !s.dbMu.TryLock() {
+		return nil, errConnecting
+	}
+	defer s.dbMu.Unlock()
+	if s.db != nil {
+		return s.db, nil
+	}
+	db, err := s.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.db = db
+	s.log.Info("database reachable")
+	return db, nil
+}
+
+func (s *scheduler) close() {
+	s.dbMu.Lock()
+	defer s.dbMu.Unlock()
+	if s.db != nil {
+		s.db.Close()
+	}
+}
+
+// skipped records a tick skipped because the previous run is still going.
+func (s *scheduler) skipped() {
+	if started := s.inFlight.Load(); started != nil {
+		s.metrics.SkippedStillRunning(time.Now(), *started)
+	}
+}
+
+// tick does what the run command does; the advisory lock still keeps a second
+// process from running at the same time.
+func (s *scheduler) tick(ctx context.Context) {
+	if ctx.Err() != nil {
+		return
+	}
+	start := time.Now()
+	s.inFlight.Store(&start)
+	defer s.inFlight.Store(nil)
+	runID := NewRunID(start)
+	log := s.log.With(zap.String("run_id", runID))
+	db, err := s.database(ctx)
+	if err != nil {
+		run := prometheus.Run{Err: err, Canceled: ctx.Err() != nil, Started: start, Ended: time.Now()}
+		s.metrics.Record(run)
+		log.Error("run finished", zap.String("status", run.Status()), zap.Duration("took", run.Ended.Sub(start)),
+			zap.Error(fmt.Errorf("database not reachable: %w", err)))
+		return
+	}
+	res, err := NewReconciler(s.cfg, s.store(db, log), log).Run(ctx, runID)
+	run := Finished(ctx, db, s.cfg, log, res, err, start)
+	if res != nil {
+		defer res.Close()
+	}
+	s.metrics.Record(run)
+	status := run.Status()
+	if status == reconcile.StatusInterrupted {
+		s.interrupted.Store(true)
+	}
+	fields := Fields(run)
+	switch status {
+	case reconcile.StatusSucceeded:
+		log.Info("run finished", fields...)
+	case prometheus.StatusLocked:
+		log.Warn("skipped: another run holds the lock; nothing done", append(fields,
+			zap.String("reason", prometheus.ReasonLocked), zap.Duration("running_run_age", run.RunningAge))...)
+	default:
+		log.Error("run finished", append(fields, zap.Error(err))...)
+	}
+}
+
+// ready answers /readyz: the database answers. It does not wait for a tick
+// that is connecting.
+func (s *scheduler) ready(ctx context.Context) error {
+	db, err := s.databaseWait(ctx, false)
+	if err != nil {
+		return err
+	}
+	return db.PingContext(ctx)
+}
+
+// Push records a run command's run in fresh metrics and, when a
+// Pushgateway is configured, pushes them; a failed push is logged, not fatal:
+// the run's outcome and exit code stand. A run skipped because the lock was
+// taken pushes only the skip's time and the running run's age.
+func Push(ctx context.Context, cfg config.Config, log *zap.Logger, run prometheus.Run) {
+	if cfg.Metrics.PushgatewayURL == "" {
+		return
+	}
+	m := prometheus.New()
+	m.Record(run)
+	pushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if err := m.Push(pushCtx, cfg.Metrics.PushgatewayURL, prometheus.Grouping(cfg.Run)); err != nil {
+		log.Warn("metrics not pushed", zap.Error(err))
+		return
+	}
+	log.Debug("metrics pushed")
+}
+
+// NewReconciler is the run loop over store with the configured policy,
+// limits and options.
+func NewReconciler(cfg config.Config, store reconcile.Store, log *zap.Logger) *reconcile.Reconciler {
+	return &reconcile.Reconciler{Store: store, Policy: cfg.Policy, Limits: cfg.Limits, Options: cfg.Run, Log: log.Named("reconcile")}
+}
+
+// Finished is a run's outcome for the metrics and the log; when the lock
+// was taken, with the age of the run holding it.
+func Finished(ctx context.Context, db *sqlx.DB, cfg config.Config, log *zap.Logger, res *reconcile.Result, err error, start time.Time) prometheus.Run {
+	run := prometheus.Run{Result: res, Err: err, Canceled: ctx.Err() != nil, Started: start}
+	if errors.Is(err, reconcile.ErrLocked) {
+		run.RunningAge = runningAge(ctx, db, cfg.Run.Shard, log)
+	}
+	run.Ended = time.Now()
+	return run
+}
+
+// Fields are the log fields of a finished run: its totals, scope, what it
+// skipped, where it planned and how long it took.
+func Fields(run prometheus.Run) []zap.Field {
+	fields := []zap.Field{zap.String("status", run.Status()), zap.Duration("took", run.Ended.Sub(run.Started))}
+	if res := run.Result; res != nil {
+		fields = append(fields, TotalsFields(res.Issued())...)
+		fields = append(fields, zap.String("scope", res.Plan.Scope), zap.Int64("skipped", res.SkippedCount()),
+			zap.Int64("planned", res.Plan.Totals().Refunds), zap.String("planned_on", res.Plan.PlannedOn),
+			zap.Duration("replica_lag", res.Plan.ReplicaLag),
+			zap.Duration("oldest_owed_age", prometheus.OldestOwedAge(res, run.Ended.Sub(run.Started))))
+	}
+	return fields
+}
+
+// runningAge is how long the run holding the lock has been going, for the
+// running_run_age_seconds gauge; 0, logged, when it cannot be read.
+func runningAge(ctx context.Context, db *sqlx.DB, shard reconcile.Shard, log *zap.Logger) time.Duration {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	age, err := postgres.RunningAge(ctx, db, shard)
+	if err != nil {
+		log.Warn("age of the run holding the lock not read", zap.Error(err))
+	}
+	return age
+}
+
+// TotalsFields are the log fields of a plan's or a run's totals.
+func TotalsFields(t reconcile.Totals) []zap.Field {
+	fields := []zap.Field{zap.Int64("refunds", t.Refunds), zap.Int64("connects", t.Connects),
+		zap.Int64("discrepancies", t.Discrepancies), zap.Int64("pending", t.Pending)}
+	for _, rule := range reconcile.Rules {
+		a := t.ByRule[rule]
+		fields = append(fields, zap.Int64(string(rule)+"_refunds", a.Refunds), zap.Int64(string(rule)+"_connects", a.Connects))
+	}
+	return fields
+}
+
+// NewRunID returns a sortable, unique run id.
+func NewRunID(now time.Time) string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
+}
