@@ -1,7 +1,9 @@
 package reconcile
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -416,4 +418,65 @@ func (e Explanation) Text() string {
 		fmt.Fprintf(&b, "    %-9s %s  %-12s %-5s %+6d  %s%s\n", "#"+strconv.FormatInt(l.ID, 10), ts(&l.CreatedAt), l.Type, l.Component, l.Amount, l.IdempotencyKey, by)
 	}
 	return b.String()
+}
+
+// ExplainStore is what explaining proposals needs from storage.
+type ExplainStore interface {
+	// Clock reads the database's clock.
+	Clock(ctx context.Context) (time.Time, error)
+	// ProposalFacts returns the facts and the policy's verdicts of the
+	// proposals that exist among ids, in id order.
+	ProposalFacts(ctx context.Context, p Policy, cutoff time.Time, ids []int64) ([]ProposalFacts, error)
+}
+
+// Explained is explain's answer: the proposals asked about, in the order
+// asked, each explained under one policy at one moment of the database's
+// clock.
+type Explained struct {
+	AsOf         time.Time     `json:"as_of"`
+	SettleCutoff time.Time     `json:"settle_cutoff"`
+	Policy       Policy        `json:"policy"`
+	Proposals    []Explanation `json:"proposals"`
+	// Heading, when set, is a line the text shows after the clock's.
+	Heading string `json:"-"`
+}
+
+// ExplainProposals explains the proposals ids (those that exist) under
+// policy p, as of the database's clock now.
+func ExplainProposals(ctx context.Context, s ExplainStore, p Policy, ids []int64) (*Explained, error) {
+	now, err := s.Clock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cutoff := now.Add(-p.SettleDelay)
+	facts, err := s.ProposalFacts(ctx, p, cutoff, ids)
+	if err != nil {
+		return nil, err
+	}
+	byID := map[int64]ProposalFacts{}
+	for _, f := range facts {
+		byID[f.ProposalID] = f
+	}
+	out := &Explained{AsOf: now, SettleCutoff: cutoff, Policy: p, Proposals: []Explanation{}}
+	for _, id := range ids { // the order asked (newest first for a freelancer)
+		if f, ok := byID[id]; ok {
+			out.Proposals = append(out.Proposals, Explain(f, p))
+		}
+	}
+	return out, nil
+}
+
+// WriteText writes the explanations for a person.
+func (e *Explained) WriteText(w io.Writer) error {
+	fmt.Fprintf(w, "As of %s (database clock). Events before %s are settled (settle delay %s).\n",
+		e.AsOf.Format(time.RFC3339), e.SettleCutoff.Format(time.RFC3339), e.Policy.SettleDelay)
+	if e.Heading != "" {
+		fmt.Fprintln(w, e.Heading)
+	}
+	for _, x := range e.Proposals {
+		if _, err := fmt.Fprintf(w, "\n%s", x.Text()); err != nil {
+			return err
+		}
+	}
+	return nil
 }

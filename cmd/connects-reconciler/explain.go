@@ -6,19 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/connects/connects-reconciler/config"
 	"github.com/connects/connects-reconciler/reconcile"
 )
-
-// explainOutput is explain's JSON shape.
-type explainOutput struct {
-	AsOf         time.Time               `json:"as_of"`
-	SettleCutoff time.Time               `json:"settle_cutoff"`
-	Policy       reconcile.Policy        `json:"policy"`
-	Proposals    []reconcile.Explanation `json:"proposals"`
-}
 
 func cmdExplain(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	c := newCommand("explain", "Say, for each component of a proposal, what was charged, what the policy says and why, and what the ledger holds.", stderr,
@@ -45,38 +36,19 @@ func cmdExplain(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	defer closeStore()
-	policy := c.cfg.Policy
-
 	ids := []int64{*proposal}
 	if *freelancer != 0 {
 		if ids, err = store.FreelancerProposals(ctx, *freelancer, *limit); err != nil {
 			return err
 		}
 	}
-	now, err := store.Clock(ctx)
+	out, err := reconcile.ExplainProposals(ctx, store, c.cfg.Policy, ids)
 	if err != nil {
 		return err
 	}
-	cutoff := now.Add(-policy.SettleDelay)
-	facts, err := store.ProposalFacts(ctx, policy, cutoff, ids)
-	if err != nil {
-		return err
-	}
-	if *proposal != 0 && len(facts) == 0 {
+	if *proposal != 0 && len(out.Proposals) == 0 {
 		return fmt.Errorf("explain: there is no proposal %d", *proposal)
 	}
-	// Facts come in id order; show them in the order asked (newest first).
-	byID := map[int64]reconcile.ProposalFacts{}
-	for _, f := range facts {
-		byID[f.ProposalID] = f
-	}
-	out := explainOutput{AsOf: now, SettleCutoff: cutoff, Policy: policy, Proposals: []reconcile.Explanation{}}
-	for _, id := range ids {
-		if f, ok := byID[id]; ok {
-			out.Proposals = append(out.Proposals, reconcile.Explain(f, policy))
-		}
-	}
-
 	w := bufio.NewWriter(stdout)
 	if *format == "json" {
 		enc := json.NewEncoder(w)
@@ -86,17 +58,15 @@ func cmdExplain(ctx context.Context, args []string, getenv func(string) string, 
 		}
 		return w.Flush()
 	}
-	fmt.Fprintf(w, "As of %s (database clock). Events before %s are settled (settle delay %s).\n",
-		now.Format(time.RFC3339), cutoff.Format(time.RFC3339), policy.SettleDelay)
 	if *freelancer != 0 {
 		more := ""
 		if len(ids) == *limit {
 			more = fmt.Sprintf(" (the most recent %d; --limit shows more)", *limit)
 		}
-		fmt.Fprintf(w, "Freelancer %d: %d proposals%s.\n", *freelancer, len(out.Proposals), more)
+		out.Heading = fmt.Sprintf("Freelancer %d: %d proposals%s.", *freelancer, len(out.Proposals), more)
 	}
-	for _, e := range out.Proposals {
-		fmt.Fprintf(w, "\n%s", e.Text())
+	if err := out.WriteText(w); err != nil {
+		return err
 	}
 	return w.Flush()
 }
