@@ -72,7 +72,7 @@ func (s *Store) Watermarks(ctx context.Context, shard reconcile.Shard) (map[stri
 const (
 	maxIDsPerSlice = 10000
 	minIDsPerSlice = 500
-	minSlices      = 8
+	minSlices      = 4
 )
 
 func idsPerSlice(n int) int {
