@@ -168,9 +168,6 @@ func (p *Plan) EachDiscrepancy(fn func(Discrepancy) error) error {
 // known to be small.
 func (p *Plan) Refunds() ([]Refund, error) { return collect(p.EachRefund) }
 
-// PendingRefunds reads every pending refund into memory.
-func (p *Plan) PendingRefunds() ([]Refund, error) { return collect(p.EachPending) }
-
 // Discrepancies reads every discrepancy into memory.
 func (p *Plan) Discrepancies() ([]Discrepancy, error) { return collect(p.EachDiscrepancy) }
 
@@ -272,20 +269,6 @@ func (t *Totals) addRefund(rule Rule, c Component, connects int64) {
 	rc.Refunds++
 	rc.Connects += connects
 	t.byRuleComponent[k] = rc
-}
-
-// Sum totals refunds and discrepancies held in memory.
-func Sum(refunds []Refund, discrepancies []Discrepancy) Totals {
-	var t Totals
-	t.init()
-	for _, r := range refunds {
-		t.addRefund(r.Rule, r.Component, r.Connects)
-	}
-	for _, d := range discrepancies {
-		t.Discrepancies++
-		t.DiscrepanciesByKind[d.Kind]++
-	}
-	return t
 }
 
 // OldestOwed is the earliest event among refunds owed but not in the ledger

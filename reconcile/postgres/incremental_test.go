@@ -31,20 +31,24 @@ func watermark(t *testing.T, m *market) *time.Time {
 	return &w[0]
 }
 
+// incrementalReconciler reconciles what changed (a full sweep when nothing
+// succeeded yet), with no settle delay and a lookback of an hour.
+func incrementalReconciler(m *market) *reconcile.Reconciler {
+	p := reconcile.DefaultPolicy()
+	p.SettleDelay = 0
+	r := m.reconciler(p)
+	r.Options.Full = false
+	r.Options.Lookback = time.Hour
+	return r
+}
+
 // An incremental run reconciles what changed since the last successful run,
 // including events that committed late within the lookback, and nothing
 // else; a refused run does not move the watermark; --full finds the rest.
 func TestIncrementalRuns(t *testing.T) {
 	t.Parallel()
 	m := newMarket(t)
-	p := reconcile.DefaultPolicy()
-	p.SettleDelay = 0
-	incremental := func() *reconcile.Reconciler {
-		r := m.reconciler(p)
-		r.Options.Full = false
-		r.Options.Lookback = time.Hour
-		return r
-	}
+	incremental := func() *reconcile.Reconciler { return incrementalReconciler(m) }
 	ctx := context.Background()
 
 	m.job(1, "closed", "no_hire", ago(48*h))
@@ -99,7 +103,8 @@ func TestIncrementalRuns(t *testing.T) {
 	if err != nil || len(refundsOf(t, noop.Plan)) != 0 {
 		t.Errorf("no-op incremental run: err %v, planned %d", err, len(refundsOf(t, noop.Plan)))
 	}
-	full := m.reconciler(p)
+	full := incrementalReconciler(m)
+	full.Options.Full = true
 	res, err = full.Run(ctx, "full")
 	if err != nil || res.Plan.Scope != "full" {
 		t.Fatalf("full run: err %v", err)
@@ -260,14 +265,7 @@ func TestRunInterruptedWhilePlanning(t *testing.T) {
 func TestIncrementalPlansOnlyUnseenEvents(t *testing.T) {
 	t.Parallel()
 	m := newMarket(t)
-	p := reconcile.DefaultPolicy()
-	p.SettleDelay = 0
-	incremental := func() *reconcile.Reconciler {
-		r := m.reconciler(p)
-		r.Options.Full = false
-		r.Options.Lookback = time.Hour
-		return r
-	}
+	incremental := func() *reconcile.Reconciler { return incrementalReconciler(m) }
 	ctx := context.Background()
 	seen := func() int {
 		var n int
