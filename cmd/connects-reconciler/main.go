@@ -14,8 +14,9 @@
 //	connects-reconciler discrepancies list [--state open|closed|all] [--kind K] [--older-than 7d] [--format table|json]
 //	connects-reconciler discrepancies ack --proposal P --component C [--kind K] --note TEXT --by NAME
 //
-// Exit codes: 0 done, 1 failed, 2 bad usage or configuration, 3 refused by a
-// safety limit, 4 another run holds the lock.
+// Exit codes: 0 done (or skipped: another run holds the lock), 1 failed, 2 bad
+// usage or configuration, 3 refused by a safety limit, 4 run --plan found the
+// lock taken (the reviewed plan was not applied).
 package main
 
 import (
@@ -90,8 +91,9 @@ Commands:
   discrepancies  list the exceptions runs keep (list), acknowledge one with a note (ack)
 
 Run "connects-reconciler COMMAND -h" for a command's flags and settings.
-Exit codes: 0 done, 1 failed, 2 bad usage or configuration,
-            3 refused by a safety limit, 4 another run holds the lock.
+Exit codes: 0 done (or skipped: another run holds the lock), 1 failed,
+            2 bad usage or configuration, 3 refused by a safety limit,
+            4 run --plan: another run holds the lock, the plan was not applied.
 `
 
 // run is the whole program but for process concerns, so tests can drive it.
