@@ -325,3 +325,61 @@ func TestIncrementalPlansOnlyUnseenEvents(t *testing.T) {
 	}
 	m.checkBalances()
 }
+
+// Only closures that rules 1 and 2 can entitle are incremental events: a job
+// closed hired, expired or for inactivity owes nothing for its close, so an
+// incremental run does not plan its proposals (a stray refund on one is a
+// discrepancy for the full sweep), while a removal for a ToS violation and a
+// close without hire are planned and refunded.
+func TestIncrementalPlansOnlyEntitlingClosures(t *testing.T) {
+	t.Parallel()
+	m := newMarket(t)
+	incremental := func() *reconcile.Reconciler { return incrementalReconciler(m) }
+	ctx := context.Background()
+	if _, err := incremental().Run(ctx, "first"); err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+
+	m.now = time.Now()
+	for i, reason := range []string{"hired", "expired", "inactivity"} {
+		job := int64(10 + i)
+		m.job(job, "closed", reason, ago(5*min1))
+		m.proposal(job*10, job, 100+job, nil)
+		m.fee(100+job, job*10, "base", 4)
+	}
+	// A refund nothing entitles, on a hired job's proposal.
+	m.entry(110, 4, "refund", 100, "base", "")
+	m.job(20, "removed", "tos_violation", ago(5*min1))
+	m.proposal(200, 20, 120, nil)
+	m.fee(120, 200, "base", 4)
+	m.job(21, "closed", "no_hire", ago(5*min1))
+	m.proposal(210, 21, 121, nil)
+	m.fee(121, 210, "base", 4)
+
+	res, err := incremental().Run(ctx, "incremental")
+	if err != nil || res.Plan.Scope != "incremental" {
+		t.Fatalf("incremental run: err %v", err)
+	}
+	if res.Plan.Events() != 2 {
+		t.Errorf("events: got %d, want 2 (the removal and the close without hire)", res.Plan.Events())
+	}
+	if got, want := issuedKeys(issuedOf(t, res)), []string{"200/base", "210/base"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("incremental run wrote %v, want %v", got, want)
+	}
+	if n := res.Plan.Totals().Discrepancies; n != 0 {
+		t.Errorf("incremental run reported %d discrepancies; the hired job's proposal is the full sweep's", n)
+	}
+
+	full := incrementalReconciler(m)
+	full.Options.Full = true
+	res, err = full.Run(ctx, "full")
+	if err != nil {
+		t.Fatalf("full run: %v", err)
+	}
+	if got := res.Plan.Totals().DiscrepanciesByKind[reconcile.UnexpectedRefund]; got != 1 {
+		t.Errorf("full sweep: unexpected refunds %d, want 1 (on the hired job's proposal)", got)
+	}
+	if n := len(issuedOf(t, res)); n != 0 {
+		t.Errorf("full sweep wrote %d refunds after the incremental run; want 0", n)
+	}
+}

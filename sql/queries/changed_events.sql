@@ -12,10 +12,19 @@
 -- uses, so nothing is subtracted): everything visible now in the last
 -- lookback is planned by the sweep, and recorded as seen when it succeeds.
 --
+-- Only closures that rules 1 and 2 can entitle are events (closed with
+-- no_hire, removed for tos_violation: the job states policy.sql's facts call
+-- no_hire_close and removal): a job closed hired, expired or for inactivity
+-- owes nothing for its close, so an incremental run does not look its
+-- proposals up (about two thirds of a day's closures). What such proposals
+-- may still hold (an unexpected refund, a defect) is a discrepancy, which
+-- the daily full sweep reports; incremental runs say they do not check them.
+--
 -- Parameters: $1 closures since, $2 auction ends since, $3 cutoff, $4 shard.
 SELECT 'job_closures' AS source, j.id AS job_id, j.closed_at AS event_at
 FROM jobs j
 WHERE j.closed_at > $1 AND j.closed_at < $3
+  AND ((j.status = 'closed' AND j.close_reason = 'no_hire') OR (j.status = 'removed' AND j.close_reason = 'tos_violation'))
   AND NOT EXISTS (SELECT 1 FROM reconciler_seen_events s
                   WHERE s.shard = $4 AND s.source = 'job_closures' AND s.job_id = j.id AND s.event_at = j.closed_at)
 UNION ALL
