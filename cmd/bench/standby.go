@@ -53,6 +53,23 @@ var primaryOnly = map[string]bool{
 // everything it started is stopped and removed again. The caller stops it
 // with stop, also on failure and interrupt.
 func startStandby(ctx context.Context, admin *sqlx.DB, adminURL string) (s *standby, err error) {
+	if s, err = backupStandby(ctx, adminURL); err != nil {
+		return nil, err
+	}
+	if err := s.configure(ctx, admin); err != nil {
+		s.stop()
+		return nil, err
+	}
+	if err := s.start(ctx); err != nil {
+		s.stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// backupStandby makes the standby's data directory with pg_basebackup -R (a
+// temporary replication slot while it copies; none is left on the primary).
+func backupStandby(ctx context.Context, adminURL string) (s *standby, err error) {
 	s = &standby{adminURL: adminURL}
 	if s.bin, err = serverBinaries(); err != nil {
 		return nil, err
@@ -76,7 +93,9 @@ func startStandby(ctx context.Context, admin *sqlx.DB, adminURL string) (s *stan
 		return s, err
 	}
 	s.data = filepath.Join(s.dir, "data")
-
+	if s.port, err = freePort(); err != nil {
+		return s, err
+	}
 	conn, env := psqlConn(adminURL)
 	out, err := s.as(ctx, env, "pg_basebackup", "-D", s.data, "-R", "-X", "stream", "-c", "fast", "--no-sync", "-d", conn)
 	if err != nil {
@@ -86,16 +105,15 @@ func startStandby(ctx context.Context, admin *sqlx.DB, adminURL string) (s *stan
 		}
 		return s, fmt.Errorf("pg_basebackup: %w\n%s", err, out)
 	}
-	if s.port, err = freePort(); err != nil {
-		return s, err
-	}
-	if err := s.configure(ctx, admin); err != nil {
-		return s, err
-	}
-	if out, err := s.as(ctx, nil, "pg_ctl", "-D", s.data, "-l", filepath.Join(s.dir, "standby.log"), "-w", "-t", "120", "start"); err != nil {
-		return s, fmt.Errorf("start the standby: %w\n%s%s", err, out, s.log())
-	}
 	return s, nil
+}
+
+// start starts the configured standby and waits until it accepts connections.
+func (s *standby) start(ctx context.Context) error {
+	if out, err := s.as(ctx, nil, "pg_ctl", "-D", s.data, "-l", filepath.Join(s.dir, "standby.log"), "-w", "-t", "120", "start"); err != nil {
+		return fmt.Errorf("start the standby: %w\n%s%s", err, out, s.log())
+	}
+	return nil
 }
 
 // configure writes the standby's configuration: where the primary keeps its
