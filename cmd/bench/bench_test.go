@@ -45,14 +45,31 @@ func TestTableVerdicts(t *testing.T) {
 		NoopIncr:     proc{Wall: 200 * time.Millisecond},
 		BacklogPlain: 50 * time.Second, Backlog: proc{Wall: 150 * time.Second, RSS: 100 << 10},
 		Export: &proc{Wall: 3 * time.Second}, Copy: time.Second,
-		Same: true, FragmentSame: true, ShardsSame: true, BacklogSame: true}
+		Same: true, FragmentSame: true, ShardsSame: true, BacklogSame: true,
+		Replica: replicaCase{Same: true,
+			Without: runCost{proc: proc{Wall: 440 * time.Millisecond}, Counted: true, Statements: 32,
+				Primary: dbStats{Xacts: 27, ActiveMS: 600, Rows: 567350, Blocks: 294928}, PlannedOn: "primary"},
+			With: runCost{proc: proc{Wall: 480 * time.Millisecond}, Counted: true, Statements: 26, ReplicaStatements: 9,
+				Primary: dbStats{Xacts: 15, ActiveMS: 80, Rows: 16953, Blocks: 55941}, PlannedOn: "replica"}}}
 	var b bytes.Buffer
 	writeTable(&b, machine{CPUs: 2}, []*row{r})
 	out := b.String()
 	for _, want := range []string{"| 5M |", "1.20 MISS", "| 100 |", "5.00 (4.2%) PASS", "7.00 (5.8%)", "0.20 PASS",
-		"3.00 MISS", "100.0 MISS", "3.00 | 1.00 | 3.00 MISS"} {
+		"3.00 MISS", "100.0 MISS", "3.00 | 1.00 | 3.00 MISS",
+		"| 0.44 → 0.48 | 32 → 26 | 27 → 15 | 0.60 → 0.08 | 567350 → 16953 | 294928 → 55941 |",
+		"planned on primary and on replica", "statements on the replica 9"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table: want %q in\n%s", want, out)
+		}
+	}
+	// Not measured (the server refuses replication): the run without, then n/a.
+	r.Replica.With, r.Replica.NotMeasured = runCost{}, "the server refuses replication connections"
+	r.Replica.Without.Counted = false
+	b.Reset()
+	writeTable(&b, machine{CPUs: 2}, []*row{r})
+	for _, want := range []string{"| 0.44 → n/a | n/a → n/a | 27 → n/a |", "replica case: not measured: the server refuses"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table: want %q in\n%s", want, b.String())
 		}
 	}
 }
