@@ -157,7 +157,36 @@ type row struct {
 	ExportRows      int64
 	Copy            time.Duration // COPY (SELECT ...) TO STDOUT of the export's rows; 0: not measured
 	CopyRows        int64
+	Replica         replicaCase
 	failures        []error
+}
+
+// replicaCase is step 8: the full run on the primary alone, and with a hot
+// standby of the server to plan on, each on its own copy of T, with what
+// the primary spent on each.
+type replicaCase struct {
+	NotMeasured string // why the case did not run; "" when it did
+	// Without and With are the two full runs, on R0 and on R1 (planning on
+	// the standby).
+	Without, With runCost
+	Same          bool // both wrote the plain reference's refunds
+	// Setup is pg_basebackup, starting the standby and its catching up;
+	// Copied the bytes pg_basebackup copied; Total the whole case,
+	// copies and teardown included.
+	Setup, Total time.Duration
+	Copied       int64
+}
+
+// runCost is one run of the binary and what the server's statistics say the
+// primary spent on it.
+type runCost struct {
+	proc
+	Primary dbStats
+	// Statements the run sent to the primary and to the replica (counted by
+	// a proxy, stmtProxy); Counted is false when they were not counted.
+	Statements, ReplicaStatements int64
+	Counted                       bool
+	PlannedOn                     string // reconciler_runs.planned_on of the run
 }
 
 // shape is one day of activity and the incremental run after it.
@@ -366,7 +395,137 @@ func (b *bench) measure(ctx context.Context, n int64) (*row, error) {
 	b.drop(name("e"), name("ep"))
 	b.progress("%s: backlog: plain reference wrote %d refunds in %s, the job in %s, peak RSS %s MiB", human(n),
 		r.BacklogMissing, secs(r.BacklogPlain), secs(r.Backlog.Wall), mib(r.Backlog.RSS))
+
+	// 8. The full run with and without a hot standby to plan on, each on its
+	// own copy of T; T goes first, so that pg_basebackup copies only R1.
+	t0 := time.Now()
+	if _, err := copyOf("r0", "t"); err != nil {
+		return r, err
+	}
+	if _, err := copyOf("r1", "t"); err != nil {
+		return r, err
+	}
+	b.drop(name("t"))
+	err = b.replica(ctx, r, name("r0"), name("r1"), plain.print)
+	b.drop(name("r0"), name("r1"))
+	r.Replica.Total = time.Since(t0)
+	if err != nil {
+		return r, err
+	}
 	return r, nil
+}
+
+// replica is step 8: the full run on R0 without a replica, then a hot
+// standby of the server (started once R1 is the only copy left) and the full
+// run on R1 planning on it; both must write the plain reference's refunds.
+// What the primary spent on each is read from pg_stat_database around the
+// run, and the statements sent are counted by a proxy. The standby is
+// stopped and removed before this returns, also on failure and interrupt.
+func (b *bench) replica(ctx context.Context, r *row, r0, r1 string, want synth.Fingerprint) error {
+	rc := &r.Replica
+	var err error
+	if rc.Without, err = b.costedRun(ctx, r0, "", "full-without-replica"); err != nil {
+		return err
+	}
+	same0, err := b.samePrint(ctx, b.dbURL(r0), want)
+	if err != nil {
+		return err
+	}
+	b.drop(r0)
+	b.progress("%s: full run without a replica: %d refunds in %s; the primary: %s", human(r.Size),
+		len(rc.Without.Report.Refunds), secs(rc.Without.Wall), rc.Without.describe())
+
+	t0 := time.Now()
+	sb, err := startStandby(ctx, b.admin, b.cfg.AdminURL)
+	defer sb.stop()
+	if errors.Is(err, errNoReplication) {
+		rc.NotMeasured = err.Error()
+		b.progress("%s: replica case not measured: %v", human(r.Size), err)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("start a standby: %w", err)
+	}
+	if err := sb.catchUp(ctx, b.admin, r1); err != nil {
+		return err
+	}
+	rc.Setup, rc.Copied = time.Since(t0), sb.size()
+	b.progress("%s: standby started and caught up in %s (pg_basebackup copied %s MiB)", human(r.Size), secs(rc.Setup), mib(rc.Copied>>10))
+	if rc.With, err = b.costedRun(ctx, r1, sb.url(r1), "full-with-replica"); err != nil {
+		return err
+	}
+	sb.stop()
+	same1, err := b.samePrint(ctx, b.dbURL(r1), want)
+	if err != nil {
+		return err
+	}
+	rc.Same = same0 && same1
+	if !same0 || !same1 {
+		r.fail("replica case: the full runs' refunds differ from the plain reference's (without a replica: same %v; with: same %v)", same0, same1)
+	}
+	if rc.Without.PlannedOn != "primary" || rc.With.PlannedOn != "replica" {
+		r.fail("replica case: the runs planned on %q (without a replica) and %q (with), want primary and replica",
+			rc.Without.PlannedOn, rc.With.PlannedOn)
+	}
+	b.progress("%s: full run with a replica: %d refunds in %s; the primary: %s; %d statements on the replica", human(r.Size),
+		len(rc.With.Report.Refunds), secs(rc.With.Wall), rc.With.describe(), rc.With.ReplicaStatements)
+	return nil
+}
+
+// costedRun runs a full run of the binary on database db of the server,
+// planning on replicaURL when it is set, and measures what the primary spent
+// on it: the deltas of pg_stat_database for db around the run (read once the
+// job's backends have exited and flushed their counters), and the statements
+// sent, counted by a proxy in front of each server.
+func (b *bench) costedRun(ctx context.Context, db, replicaURL, name string) (runCost, error) {
+	var c runCost
+	primary, via, ok, err := newStmtProxy(b.dbURL(db))
+	if err != nil {
+		return c, err
+	}
+	defer primary.Close()
+	c.Counted = ok
+	var env []string
+	var replica *stmtProxy
+	if replicaURL != "" {
+		var viaR string
+		var okR bool
+		if replica, viaR, okR, err = newStmtProxy(replicaURL); err != nil {
+			return c, err
+		}
+		defer replica.Close()
+		c.Counted = c.Counted && okR
+		env = append(env, "REPLICA_DATABASE_URL="+viaR)
+	}
+	before, err := readStats(ctx, b.admin, db)
+	if err != nil {
+		return c, err
+	}
+	if c.proc, err = b.execEnv(ctx, via, env, name, fullFlags...); err != nil {
+		return c, err
+	}
+	primary.Close()
+	replica.Close()
+	after, err := readStats(ctx, b.admin, db)
+	if err != nil {
+		return c, err
+	}
+	c.Primary = after.sub(before)
+	c.Statements, c.ReplicaStatements = primary.Statements(), replica.Statements()
+	err = withDB(ctx, b.dbURL(db), func(d *sqlx.DB) error {
+		return d.GetContext(ctx, &c.PlannedOn, `SELECT coalesce(string_agg(DISTINCT coalesce(planned_on, 'none'), ','), '') FROM reconciler_runs`)
+	})
+	return c, err
+}
+
+// describe says what the primary spent on a run.
+func (c runCost) describe() string {
+	stmts := "statements not counted"
+	if c.Counted {
+		stmts = fmt.Sprintf("%d statements", c.Statements)
+	}
+	return fmt.Sprintf("%s, %d transactions, %.2f s active, %d rows read, %d blocks, %d sessions",
+		stmts, c.Primary.Xacts, c.Primary.ActiveMS/1000, c.Primary.Rows, c.Primary.Blocks, c.Primary.Sessions)
 }
 
 // refResult is what one reference statement did.
@@ -658,6 +817,11 @@ func sameRefunds(a, b []refund) bool {
 // exec runs the binary against a database and measures its wall clock and
 // peak RSS (wait4's ru_maxrss, KiB on Linux). A run's JSON report is read.
 func (b *bench) exec(ctx context.Context, dbURL, name string, args ...string) (proc, error) {
+	return b.execEnv(ctx, dbURL, nil, name, args...)
+}
+
+// execEnv is exec with more environment variables (REPLICA_DATABASE_URL).
+func (b *bench) execEnv(ctx context.Context, dbURL string, env []string, name string, args ...string) (proc, error) {
 	if args[0] == "run" {
 		args = append(args, b.cfg.RunFlags...)
 	}
@@ -675,7 +839,7 @@ func (b *bench) exec(ctx context.Context, dbURL, name string, args ...string) (p
 	}
 	defer stderr.Close()
 	cmd := exec.CommandContext(ctx, b.bin, args...)
-	cmd.Env = append(cleanEnv(), "DATABASE_URL="+dbURL)
+	cmd.Env = append(append(cleanEnv(), "DATABASE_URL="+dbURL), env...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	t0 := time.Now()
 	runErr := cmd.Run()
@@ -709,7 +873,7 @@ func (b *bench) exec(ctx context.Context, dbURL, name string, args ...string) (p
 func cleanEnv() []string {
 	var out []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "RECONCILER_") || strings.HasPrefix(kv, "DATABASE_URL=") {
+		if strings.HasPrefix(kv, "RECONCILER_") || strings.HasPrefix(kv, "DATABASE_URL=") || strings.HasPrefix(kv, "REPLICA_DATABASE_URL=") {
 			continue
 		}
 		out = append(out, kv)

@@ -8,7 +8,10 @@
 // followed by an incremental run, and a no-op incremental run; the export
 // against COPY of the same rows; shards in parallel; and a backlog (half of
 // all owed refunds missing, limits lifted) against the plain reference on
-// it. Then it prints one table with the targets' verdicts. The binary runs
+// it; and a full run with and without a hot standby of the server to plan
+// on, with what the primary spent on each (statements counted by a proxy,
+// transactions, active time, rows read and blocks from pg_stat_database).
+// Then it prints one table with the targets' verdicts. The binary runs
 // as a subprocess, so the benchmark does not depend on the engine's
 // internals. Every database it creates is dropped, also on failure.
 //
@@ -23,7 +26,8 @@
 // It exits 1 on a correctness failure: a run fails, writes other refunds than
 // the plain reference, the two references disagree, or an incremental run
 // writes other refunds than a full plan; a missed performance target is only
-// reported.
+// reported, and so is a server that refuses the replica case's replication
+// connection (pg_hba.conf). The standby is always stopped and removed.
 package main
 
 import (

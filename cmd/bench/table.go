@@ -78,8 +78,10 @@ func writeTable(w io.Writer, m machine, rows []*row) {
 	fmt.Fprintln(w, "| proposals | seed s | plain reference s | fragment reference s | full s | full / plain | full peak RSS MiB | full apply refunds/s | "+
 		"no-op full s | incremental s, online 95% (% of full) | incremental s, online down (% of full) | incremental peak RSS MiB | no-op incremental s | "+
 		"backlog refunds | backlog plain reference s | backlog s | backlog / plain | backlog peak RSS MiB | backlog apply refunds/s | "+
-		"2 shards in parallel s | export s | COPY s | export / COPY | export peak RSS MiB |")
-	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---|---:|---|---:|---:|---:|---|---|---:|---:|---:|---:|---|---:|")
+		"2 shards in parallel s | export s | COPY s | export / COPY | export peak RSS MiB | "+
+		"full s, without → with replica | primary statements, without → with replica | primary xacts, without → with replica | "+
+		"primary active s, without → with replica | primary rows read, without → with replica | primary blocks, without → with replica |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---|---:|---|---:|---:|---:|---|---|---:|---:|---:|---:|---|---:|---|---|---|---|---|---|")
 	for _, r := range rows {
 		full := ratio(r.Full.Wall, r.Plain)
 		backlog := ratio(r.Backlog.Wall, r.BacklogPlain)
@@ -100,7 +102,7 @@ func writeTable(w io.Writer, m machine, rows []*row) {
 				export[1], export[2] = secs(r.Copy), fmt.Sprintf("%.2f %s", x, verdict(x <= maxExportRatio))
 			}
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %.2f %s | %s | %s | %s | %s | %s | %s | %s %s | %d | %s | %s | %.2f %s | %s %s | %s | %s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %.2f %s | %s | %s | %s | %s | %s | %s | %s %s | %d | %s | %s | %.2f %s | %s %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			human(r.Size), secs(r.Seed), secs(r.Plain), secs(r.Fragment), secs(r.Full.Wall),
 			full, verdict(full <= maxFullRatio), mib(r.Full.RSS), applyRate(r.FullWrote, r.Full.Wall, r.NoopFull.Wall),
 			secs(r.NoopFull.Wall), incr[0], incr[1], mib(incrRSS),
@@ -108,11 +110,11 @@ func writeTable(w io.Writer, m machine, rows []*row) {
 			r.BacklogMissing, secs(r.BacklogPlain), secs(r.Backlog.Wall), backlog, verdict(backlog <= maxBacklogRatio),
 			mib(r.Backlog.RSS), verdict(r.Backlog.RSS <= maxRSSKiB),
 			applyRate(int64(len(r.Backlog.Report.Refunds)), r.Backlog.Wall, r.NoopFull.Wall),
-			secs(r.Shards.Wall), export[0], export[1], export[2], export[3])
+			secs(r.Shards.Wall), export[0], export[1], export[2], export[3], strings.Join(replicaCells(r.Replica), " | "))
 	}
 	fmt.Fprintln(w)
 	for _, r := range rows {
-		peak := max(r.Full.RSS, r.NoopFull.RSS, r.NoopIncr.RSS, r.Shards.RSS, r.Backlog.RSS)
+		peak := max(r.Full.RSS, r.NoopFull.RSS, r.NoopIncr.RSS, r.Shards.RSS, r.Backlog.RSS, r.Replica.Without.RSS, r.Replica.With.RSS)
 		for _, s := range r.Shapes {
 			peak = max(peak, s.DryRun.RSS, s.Incremental.RSS)
 		}
@@ -130,6 +132,16 @@ func writeTable(w io.Writer, m machine, rows []*row) {
 				"%d late interactions, %d proposals touched, %d refunds owed, %d missing; incremental wrote %d (same as a full plan: %s).\n",
 				human(r.Size), s.Name, a.NewProposals, a.Closures, a.AuctionEnds, a.LateInteractions, a.Touched,
 				a.RefundsOwed, a.MissingRefunds, s.Wrote, yes(s.Same))
+		}
+		if rc := r.Replica; rc.NotMeasured != "" {
+			fmt.Fprintf(w, "- %s, replica case: not measured: %s.\n", human(r.Size), rc.NotMeasured)
+		} else if rc.With.Wall > 0 {
+			fmt.Fprintf(w, "- %s, replica case: both full runs wrote the plain reference's refunds: %s (%d each); planned on %s and on %s; "+
+				"standby set up in %s s (pg_basebackup copied %s MiB), the case took %s s in all; sessions on the primary %d → %d; "+
+				"statements on the replica %s.\n",
+				human(r.Size), yes(rc.Same), len(rc.With.Report.Refunds), rc.Without.PlannedOn, rc.With.PlannedOn,
+				secs(rc.Setup), mib(rc.Copied>>10), secs(rc.Total), rc.Without.Primary.Sessions, rc.With.Primary.Sessions,
+				counted(rc.With.Counted, rc.With.ReplicaStatements))
 		}
 		if r.Export != nil {
 			fmt.Fprintf(w, "- %s: export of %d refund rows (%s rows/s), COPY of %d.\n", human(r.Size), r.ExportRows,
@@ -151,6 +163,33 @@ func writeTable(w io.Writer, m machine, rows []*row) {
 			fmt.Fprintf(w, "- FAILED: %v\n", f)
 		}
 	}
+}
+
+// replicaCells are the replica case's columns: each "without → with".
+func replicaCells(rc replicaCase) []string {
+	if rc.Without.Wall == 0 {
+		return []string{"n/a", "n/a", "n/a", "n/a", "n/a", "n/a"}
+	}
+	a, z := rc.Without, rc.With
+	arrow := func(x, y string) string { return x + " → " + y }
+	if rc.NotMeasured != "" || z.Wall == 0 {
+		arrow = func(x, _ string) string { return x + " → n/a" }
+	}
+	return []string{
+		arrow(secs(a.Wall), secs(z.Wall)),
+		arrow(counted(a.Counted, a.Statements), counted(z.Counted, z.Statements)),
+		arrow(fmt.Sprint(a.Primary.Xacts), fmt.Sprint(z.Primary.Xacts)),
+		arrow(fmt.Sprintf("%.2f", a.Primary.ActiveMS/1000), fmt.Sprintf("%.2f", z.Primary.ActiveMS/1000)),
+		arrow(fmt.Sprint(a.Primary.Rows), fmt.Sprint(z.Primary.Rows)),
+		arrow(fmt.Sprint(a.Primary.Blocks), fmt.Sprint(z.Primary.Blocks)),
+	}
+}
+
+func counted(ok bool, n int64) string {
+	if !ok {
+		return "n/a"
+	}
+	return fmt.Sprint(n)
 }
 
 // applyRate estimates a run's apply throughput: the refunds it wrote over
