@@ -61,7 +61,7 @@ func parseAge(v string) (time.Duration, error) {
 
 func kindNames() string {
 	var names []string
-	for _, k := range reconcile.DiscrepancyKinds {
+	for _, k := range reconcile.DiscrepancyStates {
 		names = append(names, string(k))
 	}
 	return strings.Join(names, ", ")
@@ -77,7 +77,7 @@ func cmdDiscrepanciesList(ctx context.Context, args []string, getenv func(string
 		return err
 	}
 	var problems []string
-	f := reconcile.ExceptionFilter{Kind: reconcile.DiscrepancyKind(*kind)}
+	f := reconcile.ExceptionFilter{Kind: reconcile.State(*kind)}
 	switch *state {
 	case "open", "closed":
 		f.State = *state
@@ -85,7 +85,7 @@ func cmdDiscrepanciesList(ctx context.Context, args []string, getenv func(string
 	default:
 		problems = append(problems, fmt.Sprintf("--state must be open, closed or all, got %q", *state))
 	}
-	if *kind != "" && !reconcile.ValidKind(f.Kind) {
+	if *kind != "" && !f.Kind.Discrepancy() {
 		problems = append(problems, fmt.Sprintf("--kind must be one of %s, got %q", kindNames(), *kind))
 	}
 	if *olderThan != "" {
@@ -129,7 +129,7 @@ func cmdDiscrepanciesAck(ctx context.Context, args []string, getenv func(string)
 	if *component != string(reconcile.Base) && *component != string(reconcile.Boost) {
 		problems = append(problems, fmt.Sprintf("--component must be base or boost, got %q", *component))
 	}
-	if *kind != "" && !reconcile.ValidKind(reconcile.DiscrepancyKind(*kind)) {
+	if *kind != "" && !reconcile.State(*kind).Discrepancy() {
 		problems = append(problems, fmt.Sprintf("--kind must be one of %s, got %q", kindNames(), *kind))
 	}
 	if strings.TrimSpace(*note) == "" {
@@ -146,7 +146,7 @@ func cmdDiscrepanciesAck(ctx context.Context, args []string, getenv func(string)
 		return err
 	}
 	defer closeStore()
-	e, err := store.Acknowledge(ctx, *proposal, reconcile.Component(*component), reconcile.DiscrepancyKind(*kind),
+	e, err := store.Acknowledge(ctx, *proposal, reconcile.Component(*component), reconcile.State(*kind),
 		strings.TrimSpace(*by), strings.TrimSpace(*note))
 	var amb *reconcile.AmbiguousExceptionError
 	switch {
