@@ -14,6 +14,7 @@ import (
 	"github.com/connects/connects-reconciler/finance"
 	"github.com/connects/connects-reconciler/reconcile"
 	"github.com/connects/connects-reconciler/reconcile/postgres"
+	"github.com/connects/connects-reconciler/reconcile/service"
 )
 
 func cmdExport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -54,7 +55,7 @@ func cmdExport(ctx context.Context, args []string, getenv func(string) string, s
 	}
 
 	start := time.Now()
-	c.logConfig(c.log)
+	service.LogConfig(c.log, c.cfg)
 	store, closeStore, err := c.openStore(ctx)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/connects/connects-reconciler/config"
 	"github.com/connects/connects-reconciler/finance"
+	"github.com/connects/connects-reconciler/reconcile/service"
 )
 
 func cmdReport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -25,7 +26,7 @@ func cmdReport(ctx context.Context, args []string, getenv func(string) string, s
 		return usageError{"report: " + err.Error()}
 	}
 	start := time.Now()
-	c.logConfig(c.log)
+	service.LogConfig(c.log, c.cfg)
 	store, closeStore, err := c.openStore(ctx)
 	if err != nil {
 		return err

@@ -30,7 +30,7 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	switch *format {
 	case "":
 		*format = "json"
-		if isTerminal(stdout) {
+		if service.IsTerminal(stdout) {
 			*format = "table"
 		}
 	case "table", "json":
@@ -41,7 +41,7 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	start := time.Now()
 	runID := service.NewRunID(start)
 	log := c.log.With(zap.String("run_id", runID))
-	c.logConfig(log)
+	service.LogConfig(log, c.cfg)
 	db, err := c.open(ctx)
 	if err != nil {
 		return err
