@@ -9,25 +9,14 @@ import (
 	"github.com/connects/connects-reconciler/reconcile"
 )
 
-// Kinds of the discrepancies export beyond the plan's discrepancy kinds.
-const (
-	MissingRefund = "missing_refund" // owed, settled, not in the ledger: a run will write it (or was refused, or failed)
-	PendingRefund = "pending_refund" // owed, inside the settle delay: the online path may still write it
-)
-
 // discrepancyOrder is the order of the kinds in the export and the report:
-// the owed refunds, then the plan's kinds in their order.
-var discrepancyOrder = func() []string {
-	out := []string{MissingRefund, PendingRefund}
-	for _, k := range reconcile.DiscrepancyKinds {
-		out = append(out, string(k))
-	}
-	return out
-}()
+// the owed refunds (missing, then pending), then the plan's discrepancies in
+// their order.
+var discrepancyOrder = append([]reconcile.State{reconcile.MissingRefund, reconcile.PendingRefund}, reconcile.DiscrepancyStates...)
 
 // Discrepancy is one line of the discrepancies export.
 type Discrepancy struct {
-	Kind         string
+	Kind         reconcile.State
 	ProposalID   int64
 	Component    string
 	FreelancerID int64
@@ -57,7 +46,7 @@ type Discrepancy struct {
 const StateNew = "new"
 
 var discrepancyTable = table[Discrepancy]{
-	{"kind", func(d *Discrepancy) cell { return textCell(d.Kind) }},
+	{"kind", func(d *Discrepancy) cell { return textCell(string(d.Kind)) }},
 	{"proposal_id", func(d *Discrepancy) cell { return intCell(d.ProposalID) }},
 	{"component", func(d *Discrepancy) cell { return textCell(d.Component) }},
 	{"freelancer_id", func(d *Discrepancy) cell { return intCell(d.FreelancerID) }},
@@ -137,7 +126,7 @@ func (f *Finance) discrepancies(ctx context.Context) (*reconcile.Plan, map[recon
 // plan's spool (a backlog may hold a million); the others, which a person
 // decides one by one, are sorted by kind in memory.
 func eachDiscrepancy(plan *reconcile.Plan, price reconcile.Price, exc map[reconcile.ExceptionKey]reconcile.Exception, fn func(Discrepancy) error) error {
-	owed := func(kind string) func(reconcile.Refund) error {
+	owed := func(kind reconcile.State) func(reconcile.Refund) error {
 		return func(x reconcile.Refund) error {
 			d := Discrepancy{Kind: kind, ProposalID: x.ProposalID, Component: string(x.Component), FreelancerID: x.FreelancerID,
 				JobID: x.JobID, Rule: string(x.Rule), Charged: x.Connects, Difference: x.Connects, ValueUSD: price.Value(x.Connects)}
@@ -149,18 +138,18 @@ func eachDiscrepancy(plan *reconcile.Plan, price reconcile.Price, exc map[reconc
 			return fn(d)
 		}
 	}
-	if err := plan.EachRefund(owed(MissingRefund)); err != nil {
+	if err := plan.EachRefund(owed(reconcile.MissingRefund)); err != nil {
 		return err
 	}
-	if err := plan.EachPending(owed(PendingRefund)); err != nil {
+	if err := plan.EachPending(owed(reconcile.PendingRefund)); err != nil {
 		return err
 	}
 	found, err := plan.Discrepancies()
 	if err != nil {
 		return err
 	}
-	rank := map[reconcile.DiscrepancyKind]int{}
-	for i, k := range reconcile.DiscrepancyKinds {
+	rank := map[reconcile.State]int{}
+	for i, k := range reconcile.DiscrepancyStates {
 		rank[k] = i
 	}
 	sort.SliceStable(found, func(i, j int) bool { return rank[found[i].Kind] < rank[found[j].Kind] })
@@ -172,7 +161,7 @@ func eachDiscrepancy(plan *reconcile.Plan, price reconcile.Price, exc map[reconc
 		case reconcile.WrongAccount:
 			diff = x.Charged // nothing reached the account charged
 		}
-		d := Discrepancy{Kind: string(x.Kind), ProposalID: x.ProposalID, Component: string(x.Component),
+		d := Discrepancy{Kind: x.Kind, ProposalID: x.ProposalID, Component: string(x.Component),
 			FreelancerID: x.FreelancerID, JobID: x.JobID, Rule: string(x.Rule), Charged: x.Charged, Refunded: x.Refunded,
 			Difference: diff, ValueUSD: price.Value(diff)}
 		var e *reconcile.Exception
@@ -197,8 +186,8 @@ func listDiscrepancies(plan *reconcile.Plan, price reconcile.Price, exc map[reco
 // DiscrepancyTotals count the discrepancies by kind, with what they amount
 // to.
 type DiscrepancyTotals struct {
-	Discrepancies int64                     `json:"discrepancies"`
-	ByKind        map[string]DiscrepancySum `json:"by_kind"`
+	Discrepancies int64                              `json:"discrepancies"`
+	ByKind        map[reconcile.State]DiscrepancySum `json:"by_kind"`
 }
 
 // DiscrepancySum is the count, difference and value of one kind.
@@ -209,7 +198,7 @@ type DiscrepancySum struct {
 }
 
 func sumDiscrepancies(ds []Discrepancy) DiscrepancyTotals {
-	t := DiscrepancyTotals{ByKind: map[string]DiscrepancySum{}}
+	t := DiscrepancyTotals{ByKind: map[reconcile.State]DiscrepancySum{}}
 	for _, d := range ds {
 		t.add(d)
 	}
@@ -235,7 +224,7 @@ func (f *Finance) exportDiscrepancies(ctx context.Context, _ *Period, e *encoder
 	if err := e.begin(m.Kind, nil, f.Price, m.Columns); err != nil {
 		return nil, err
 	}
-	t := DiscrepancyTotals{ByKind: map[string]DiscrepancySum{}}
+	t := DiscrepancyTotals{ByKind: map[reconcile.State]DiscrepancySum{}}
 	if err := eachDiscrepancy(plan, f.Price, exc, func(d Discrepancy) error {
 		t.add(d)
 		return writeRow(e, discrepancyTable, &d)

@@ -91,11 +91,11 @@ func newTestFinance() *Finance {
 	plan := planOf(func() *reconcile.Plan {
 		p := &reconcile.Plan{AsOf: at(20, 0), Policy: reconcile.DefaultPolicy()}
 		for _, f := range []reconcile.Finding{
-			{ProposalID: 20, Component: reconcile.Boost, Class: reconcile.ClassAmountMismatch, FreelancerID: 200, JobID: 2,
+			{ProposalID: 20, Component: reconcile.Boost, State: reconcile.AmountMismatch, FreelancerID: 200, JobID: 2,
 				Rule: reconcile.RuleBoostOutbid, Charged: 6, Refunded: 5},
 			{ProposalID: 30, FreelancerID: 300, JobID: 3, Component: reconcile.Base, Charged: 2,
-				Rule: reconcile.RuleClosedWithoutHire, EventAt: &ev, Class: reconcile.ClassRefund},
-			{ProposalID: 40, Component: reconcile.Base, Class: reconcile.ClassUnexpectedRefund, FreelancerID: 400, JobID: 4, Refunded: 4},
+				Rule: reconcile.RuleClosedWithoutHire, EventAt: &ev, State: reconcile.MissingRefund},
+			{ProposalID: 40, Component: reconcile.Base, State: reconcile.UnexpectedRefund, FreelancerID: 400, JobID: 4, Refunded: 4},
 		} {
 			if err := p.Add(f); err != nil {
 				panic(err)

@@ -123,7 +123,7 @@ func (f *Finance) Report(ctx context.Context, p Period) (*ReportData, error) {
 	t := sumDiscrepancies(ds)
 	for _, k := range discrepancyOrder {
 		sum := t.ByKind[k]
-		d.DiscrepancyCounts = append(d.DiscrepancyCounts, kindCount{Kind: k, Count: sum.Count, Value: sum.ValueUSD, Diff: sum.Difference})
+		d.DiscrepancyCounts = append(d.DiscrepancyCounts, kindCount{Kind: string(k), Count: sum.Count, Value: sum.ValueUSD, Diff: sum.Difference})
 	}
 	var missing, others []reportDiscrepancy
 	for _, x := range ds {
@@ -131,7 +131,7 @@ func (f *Finance) Report(ctx context.Context, p Period) (*ReportData, error) {
 		if x.AgeSeconds != nil {
 			rd.Age = HumanAge(time.Duration(*x.AgeSeconds) * time.Second)
 		}
-		if x.Kind == MissingRefund || x.Kind == PendingRefund {
+		if x.Kind == reconcile.MissingRefund || x.Kind == reconcile.PendingRefund {
 			missing = append(missing, rd)
 		} else {
 			others = append(others, rd)
@@ -152,7 +152,7 @@ func (f *Finance) Report(ctx context.Context, p Period) (*ReportData, error) {
 		status[r.Status]++
 	}
 	for _, k := range sortedKeysOf(status) {
-		d.RunsByStatus = append(d.RunsByStatus, kindCount{Kind: k, Count: status[k]})
+		d.RunsByStatus = append(d.RunsByStatus, kindCount{Kind: string(k), Count: status[k]})
 	}
 	d.Runs, d.RunsNote = pickRuns(runs)
 	return d, nil

@@ -17,7 +17,7 @@ const (
 type ExceptionKey struct {
 	ProposalID int64
 	Component  Component
-	Kind       DiscrepancyKind
+	Kind       State
 }
 
 func (k ExceptionKey) String() string {
@@ -80,9 +80,9 @@ type Ack struct {
 
 // ExceptionFilter selects exceptions to list.
 type ExceptionFilter struct {
-	State     string          // ExceptionOpen, ExceptionClosed or "" for all
-	Kind      DiscrepancyKind // "" for all
-	OlderThan time.Duration   // 0 for any age
+	State     string        // ExceptionOpen, ExceptionClosed or "" for all
+	Kind      State         // "" for all
+	OlderThan time.Duration // 0 for any age
 }
 
 // ExceptionsRecorded is what recording a run's discrepancies did, and the
@@ -104,7 +104,7 @@ type ExceptionsRecorded struct {
 
 // ExceptionAging counts one kind's open exceptions by age, for the report.
 type ExceptionAging struct {
-	Kind           DiscrepancyKind
+	Kind           State
 	Open           int64
 	OlderThan7d    int64
 	OlderThan30d   int64
@@ -120,19 +120,9 @@ var ErrUnknownException = errors.New("no such exception")
 type AmbiguousExceptionError struct {
 	ProposalID int64
 	Component  Component
-	Kinds      []DiscrepancyKind
+	Kinds      []State
 }
 
 func (e *AmbiguousExceptionError) Error() string {
 	return fmt.Sprintf("proposal %d %s has %d exceptions (%v): say which with --kind", e.ProposalID, e.Component, len(e.Kinds), e.Kinds)
-}
-
-// ValidKind reports whether k is a discrepancy kind the job reports.
-func ValidKind(k DiscrepancyKind) bool {
-	for _, x := range DiscrepancyKinds {
-		if x == k {
-			return true
-		}
-	}
-	return false
 }

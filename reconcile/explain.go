@@ -57,8 +57,9 @@ type ComponentFacts struct {
 	// Owed is the policy's verdict: a rule entitles it and something was
 	// charged.
 	Owed bool
-	// Class is the policy's class (refund, pending, ...), "" for nothing to do.
-	Class Class
+	// State is the policy's class (missing_refund, pending_refund, a
+	// discrepancy), "" for nothing to do.
+	State State
 	// EventAt is when the entitling event happened.
 	EventAt *time.Time
 	// Reason is the policy's reason code: the rule that entitles the
@@ -89,18 +90,6 @@ type Explanation struct {
 	ProposalFacts
 	Components []ComponentExplanation `json:"components"`
 }
-
-// Component statuses of an explanation.
-const (
-	StatusRefunded         = "refunded"          // owed and refunded in full
-	StatusMissing          = "missing"           // owed, settled, not in the ledger: the next run writes it
-	StatusPending          = "pending"           // owed, not in the ledger, inside the settle delay
-	StatusMissingBalance   = "missing_balance"   // owed, but the account has no balance row
-	StatusAmountMismatch   = "amount_mismatch"   // owed, refunded with another amount
-	StatusWrongAccount     = "wrong_account"     // refunded to another account than the one charged
-	StatusUnexpectedRefund = "unexpected_refund" // refunded although not owed
-	StatusNotOwed          = "not_owed"          // nothing owed, nothing refunded
-)
 
 // Exclusion reasons: why the policy owes nothing for a component.
 const (
@@ -138,8 +127,8 @@ type ComponentExplanation struct {
 	Reason string `json:"reason"`
 	// Why says it in words, with the times that decided it.
 	Why string `json:"why"`
-	// Status is where the ledger stands (Status* constants), Outcome in words.
-	Status    string     `json:"status"`
+	// Status is where the component stands (a State), Outcome in words.
+	Status    State      `json:"status"`
 	Outcome   string     `json:"outcome"`
 	EventAt   *time.Time `json:"event_at,omitempty"`
 	SettlesAt *time.Time `json:"settles_at,omitempty"`
@@ -154,7 +143,7 @@ func Explain(f ProposalFacts, p Policy) Explanation {
 	for _, c := range f.Components {
 		x := ComponentExplanation{Component: c.Component, Charged: c.Charged, Refunded: c.Refunded,
 			Account: c.Account, Owed: c.Owed, EventAt: c.EventAt}
-		if c.Class == ClassWrongAccount {
+		if c.State == WrongAccount {
 			x.RefundedTo = c.RefundedTo
 		}
 		if c.Owed {
@@ -180,7 +169,7 @@ func Explain(f ProposalFacts, p Policy) Explanation {
 			}
 		}
 		x.Status, x.Outcome = status(c, p)
-		if x.Status == StatusPending && c.EventAt != nil {
+		if x.Status == PendingRefund && c.EventAt != nil {
 			t := c.EventAt.Add(p.SettleDelay)
 			x.SettlesAt = &t
 			x.Outcome = fmt.Sprintf("not refunded yet: the event at %s is inside the %s settle delay (the online path refunds at the event; the job writes it after %s if still missing)",
@@ -191,27 +180,27 @@ func Explain(f ProposalFacts, p Policy) Explanation {
 	return e
 }
 
-func status(c ComponentFacts, p Policy) (string, string) {
+func status(c ComponentFacts, p Policy) (State, string) {
 	switch {
-	case c.Class == ClassPending:
-		return StatusPending, "not refunded yet: inside the settle delay"
-	case c.Class == ClassRefund:
-		return StatusMissing, "NOT REFUNDED: owed and missing from the ledger; the next run writes it"
-	case c.Class == ClassMissingBalance:
-		return StatusMissingBalance, "NOT REFUNDED: the account has no connects_balances row, so the job cannot credit it; reported to finance"
-	case c.Class == ClassUnexpectedRefund:
-		return StatusUnexpectedRefund, fmt.Sprintf("refunded %d Connects although nothing is owed: unexpected_refund, reported to finance, never reversed by the job", c.Refunded)
-	case c.Class == ClassWrongAccount:
-		return StatusWrongAccount, fmt.Sprintf("NOT REFUNDED TO THE ACCOUNT CHARGED: a refund of %d Connects went to account %d, but account %d was charged: wrong_account, reported to finance for a person to correct (the job never moves or reverses an entry)",
+	case c.State == PendingRefund:
+		return PendingRefund, "not refunded yet: inside the settle delay"
+	case c.State == MissingRefund:
+		return MissingRefund, "NOT REFUNDED: owed and missing from the ledger; the next run writes it"
+	case c.State == MissingBalance:
+		return MissingBalance, "NOT REFUNDED: the account has no connects_balances row, so the job cannot credit it; reported to finance"
+	case c.State == UnexpectedRefund:
+		return UnexpectedRefund, fmt.Sprintf("refunded %d Connects although nothing is owed: unexpected_refund, reported to finance, never reversed by the job", c.Refunded)
+	case c.State == WrongAccount:
+		return WrongAccount, fmt.Sprintf("NOT REFUNDED TO THE ACCOUNT CHARGED: a refund of %d Connects went to account %d, but account %d was charged: wrong_account, reported to finance for a person to correct (the job never moves or reverses an entry)",
 			c.Refunded, c.RefundedTo, c.Account)
-	case c.Class == ClassAmountMismatch:
-		return StatusAmountMismatch, fmt.Sprintf("refunded %d Connects for a charge of %d: amount_mismatch, reported to finance, never changed by the job", c.Refunded, c.Charged)
+	case c.State == AmountMismatch:
+		return AmountMismatch, fmt.Sprintf("refunded %d Connects for a charge of %d: amount_mismatch, reported to finance, never changed by the job", c.Refunded, c.Charged)
 	case c.Owed && c.HasRefund:
-		return StatusRefunded, fmt.Sprintf("refunded %d Connects", c.Refunded)
+		return Refunded, fmt.Sprintf("refunded %d Connects", c.Refunded)
 	case c.Owed:
-		return string(c.Class), "owed"
+		return c.State, "owed"
 	default:
-		return StatusNotOwed, "nothing to refund"
+		return NotOwed, "nothing to refund"
 	}
 }
 

@@ -34,7 +34,7 @@ func TestExplainBoundaryWording(t *testing.T) {
 	// Withdrawn at the very moment of the close: "not before", so owed.
 	f = facts(closed)
 	f.Components = []ComponentFacts{{Component: Base, Charged: 4, Account: 36, Owed: true, Rule: RuleClosedWithoutHire,
-		Reason: string(RuleClosedWithoutHire), Class: ClassRefund}}
+		Reason: string(RuleClosedWithoutHire), State: MissingRefund}}
 	why = Explain(f, p).Components[0].Why
 	if !strings.Contains(why, "withdrawn at the same moment, which is not before") {
 		t.Errorf("withdrawn at the close: %q does not say it is the same moment", why)
@@ -56,9 +56,9 @@ func TestExplainBoundaryWording(t *testing.T) {
 	// A refund to another account than the one charged is not "refunded".
 	f = facts(closed.Add(time.Hour))
 	f.Components = []ComponentFacts{{Component: Base, Charged: 14, Account: 36, Owed: true, Rule: RuleClosedWithoutHire,
-		HasRefund: true, Refunded: 14, RefundedTo: 1, Class: ClassWrongAccount}}
+		HasRefund: true, Refunded: 14, RefundedTo: 1, State: WrongAccount}}
 	x := Explain(f, p).Components[0]
-	if x.Status != StatusWrongAccount || x.RefundedTo != 1 || !strings.Contains(x.Outcome, "went to account 1, but account 36 was charged") {
+	if x.Status != WrongAccount || x.RefundedTo != 1 || !strings.Contains(x.Outcome, "went to account 1, but account 36 was charged") {
 		t.Errorf("wrong account: status %s, refunded_to %d, outcome %q", x.Status, x.RefundedTo, x.Outcome)
 	}
 }

@@ -7,20 +7,6 @@ import (
 	"time"
 )
 
-// Class is what the policy concludes for one proposal component.
-type Class string
-
-// Classes the store reports for a component. Components with nothing to do are
-// never reported.
-const (
-	ClassRefund           Class = "refund"
-	ClassPending          Class = "pending"
-	ClassMissingBalance   Class = Class(MissingBalance)
-	ClassUnexpectedRefund Class = Class(UnexpectedRefund)
-	ClassAmountMismatch   Class = Class(AmountMismatch)
-	ClassWrongAccount     Class = Class(WrongAccount)
-)
-
 // Finding is one proposal component the policy has something to say about.
 type Finding struct {
 	ProposalID   int64
@@ -32,7 +18,7 @@ type Finding struct {
 	Refunded     int64 // sum of existing refund entries, 0 when none
 	RefundedTo   int64 // the account an existing refund credited, 0 when none
 	EventAt      *time.Time
-	Class        Class
+	State        State
 	// LedgerEntryID is set on refunds a run wrote.
 	LedgerEntryID int64
 }
@@ -64,14 +50,14 @@ func RefundKey(proposalID int64, c Component) string {
 
 // Discrepancy is something found that a person must decide about.
 type Discrepancy struct {
-	ProposalID   int64           `json:"proposal_id"`
-	Component    Component       `json:"component"`
-	Kind         DiscrepancyKind `json:"kind"`
-	FreelancerID int64           `json:"freelancer_id"`
-	JobID        int64           `json:"job_id"`
-	Rule         Rule            `json:"rule,omitempty"`
-	Charged      int64           `json:"charged"`
-	Refunded     int64           `json:"refunded"`
+	ProposalID   int64     `json:"proposal_id"`
+	Component    Component `json:"component"`
+	Kind         State     `json:"kind"`
+	FreelancerID int64     `json:"freelancer_id"`
+	JobID        int64     `json:"job_id"`
+	Rule         Rule      `json:"rule,omitempty"`
+	Charged      int64     `json:"charged"`
+	Refunded     int64     `json:"refunded"`
 	// RefundedTo is the account the existing refund credited, for
 	// wrong_account (FreelancerID is the account charged).
 	RefundedTo int64 `json:"refunded_to,omitempty"`
@@ -115,19 +101,19 @@ var ErrOutOfOrder = errors.New("findings out of proposal, component order")
 // proposal, component order, each component once.
 func (p *Plan) Add(f Finding) error {
 	p.totals.init()
-	switch f.Class {
-	case ClassRefund:
+	switch f.State {
+	case MissingRefund:
 		p.totals.addRefund(f.Rule, f.Component, f.Charged)
 		p.oldestOwed = earliest(p.oldestOwed, f.EventAt)
 		return p.refunds.add(f)
-	case ClassPending:
+	case PendingRefund:
 		p.totals.Pending++
 		p.oldestPending = earliest(p.oldestPending, f.EventAt)
 		p.oldestOwed = earliest(p.oldestOwed, f.EventAt)
 		return p.pending.add(f)
 	default:
 		p.totals.Discrepancies++
-		p.totals.DiscrepanciesByKind[DiscrepancyKind(f.Class)]++
+		p.totals.DiscrepanciesByKind[State(f.State)]++
 		return p.discrepancies.add(f)
 	}
 }
@@ -193,14 +179,14 @@ func (f Finding) refund() Refund {
 func (r Refund) finding() Finding {
 	return Finding{
 		ProposalID: r.ProposalID, JobID: r.JobID, FreelancerID: r.FreelancerID, Component: r.Component,
-		Rule: r.Rule, Charged: r.Connects, EventAt: r.EventAt, Class: ClassRefund, LedgerEntryID: r.LedgerEntryID,
+		Rule: r.Rule, Charged: r.Connects, EventAt: r.EventAt, State: MissingRefund, LedgerEntryID: r.LedgerEntryID,
 	}
 }
 
 // discrepancy is a finding as a discrepancy.
 func (f Finding) discrepancy() Discrepancy {
 	d := Discrepancy{
-		ProposalID: f.ProposalID, Component: f.Component, Kind: DiscrepancyKind(f.Class),
+		ProposalID: f.ProposalID, Component: f.Component, Kind: State(f.State),
 		FreelancerID: f.FreelancerID, JobID: f.JobID, Rule: f.Rule,
 		Charged: f.Charged, Refunded: f.Refunded,
 	}
@@ -218,13 +204,13 @@ type Amount struct {
 
 // Totals summarise a set of refunds and discrepancies.
 type Totals struct {
-	Refunds             int64                     `json:"refunds"`
-	Connects            int64                     `json:"connects"`
-	ByRule              map[Rule]Amount           `json:"by_rule"`
-	ByComponent         map[Component]Amount      `json:"by_component"`
-	Discrepancies       int64                     `json:"discrepancies"`
-	DiscrepanciesByKind map[DiscrepancyKind]int64 `json:"discrepancies_by_kind"`
-	Pending             int64                     `json:"pending"`
+	Refunds             int64                `json:"refunds"`
+	Connects            int64                `json:"connects"`
+	ByRule              map[Rule]Amount      `json:"by_rule"`
+	ByComponent         map[Component]Amount `json:"by_component"`
+	Discrepancies       int64                `json:"discrepancies"`
+	DiscrepanciesByKind map[State]int64      `json:"discrepancies_by_kind"`
+	Pending             int64                `json:"pending"`
 
 	byRuleComponent map[ruleComponent]Amount // not in the JSON shape
 }
@@ -244,7 +230,7 @@ func (t *Totals) init() {
 	if t.ByRule == nil {
 		t.ByRule = map[Rule]Amount{}
 		t.ByComponent = map[Component]Amount{}
-		t.DiscrepanciesByKind = map[DiscrepancyKind]int64{}
+		t.DiscrepanciesByKind = map[State]int64{}
 	}
 	if t.byRuleComponent == nil {
 		t.byRuleComponent = map[ruleComponent]Amount{}

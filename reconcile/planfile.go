@@ -315,9 +315,9 @@ func decodePlan(r io.Reader) (p *Plan, fp string, h planHead, err error) {
 		case "oldest_pending":
 			err = dec.Decode(&h.OldestPending)
 		case "refunds", "pending":
-			class := ClassRefund
+			class := MissingRefund
 			if key == "pending" {
-				class = ClassPending
+				class = PendingRefund
 			}
 			n := 0
 			err = eachElement(dec, func() error {
@@ -330,7 +330,7 @@ func decodePlan(r io.Reader) (p *Plan, fp string, h planHead, err error) {
 					return fmt.Errorf("%s %d: %w", key, n, err)
 				}
 				f := fromPlanned(pr).finding()
-				f.Class = class
+				f.State = class
 				if err := p.Add(f); err != nil {
 					return fmt.Errorf("%s %d (%s): not in proposal, component order, or a duplicate", key, n, pr.IdempotencyKey)
 				}
@@ -344,12 +344,15 @@ func decodePlan(r io.Reader) (p *Plan, fp string, h planHead, err error) {
 				if err := dec.Decode(&d); err != nil {
 					return err
 				}
-				if d.Kind == DiscrepancyKind(ClassRefund) || d.Kind == DiscrepancyKind(ClassPending) || d.Kind == "" {
-					return fmt.Errorf("discrepancy %d: kind %q", n, d.Kind)
+				// Owed refunds are filed by list ("refunds", "pending"),
+				// never by a kind: only a discrepancy's kind is in the file,
+				// spelled the same before and after the states were one type.
+				if !d.Kind.Discrepancy() {
+					return fmt.Errorf("discrepancy %d: kind %q is not a discrepancy kind (%s)", n, d.Kind, JoinStates(DiscrepancyStates))
 				}
 				return p.Add(Finding{ProposalID: d.ProposalID, JobID: d.JobID, FreelancerID: d.FreelancerID,
 					Component: d.Component, Rule: d.Rule, Charged: d.Charged, Refunded: d.Refunded,
-					RefundedTo: d.RefundedTo, Class: Class(d.Kind)})
+					RefundedTo: d.RefundedTo, State: d.Kind})
 			})
 		default:
 			return p, "", h, fmt.Errorf("unknown field %q", key)

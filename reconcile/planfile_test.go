@@ -2,7 +2,10 @@ package reconcile
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -15,11 +18,11 @@ func samplePlan() *Plan {
 	recent := asOf.Add(-5 * time.Minute)
 	p := &Plan{AsOf: asOf, SettleCutoff: asOf.Add(-15 * time.Minute), Policy: DefaultPolicy(), Scope: "full"}
 	for _, f := range []Finding{
-		{ProposalID: 10, JobID: 1, FreelancerID: 100, Component: Base, Rule: RuleClosedWithoutHire, Charged: 4, EventAt: &closed, Class: ClassRefund},
-		{ProposalID: 10, JobID: 1, FreelancerID: 100, Component: Boost, Rule: RuleClosedWithoutHire, Charged: 9, EventAt: &closed, Class: ClassRefund},
-		{ProposalID: 20, JobID: 2, FreelancerID: 101, Component: Boost, Rule: RuleBoostOutbid, Charged: 12, EventAt: &closed, Class: ClassRefund},
-		{ProposalID: 30, JobID: 3, FreelancerID: 102, Component: Base, Charged: 4, Refunded: 4, Class: ClassUnexpectedRefund},
-		{ProposalID: 40, JobID: 4, FreelancerID: 103, Component: Base, Rule: RuleTOSRemoved, Charged: 6, EventAt: &recent, Class: ClassPending},
+		{ProposalID: 10, JobID: 1, FreelancerID: 100, Component: Base, Rule: RuleClosedWithoutHire, Charged: 4, EventAt: &closed, State: MissingRefund},
+		{ProposalID: 10, JobID: 1, FreelancerID: 100, Component: Boost, Rule: RuleClosedWithoutHire, Charged: 9, EventAt: &closed, State: MissingRefund},
+		{ProposalID: 20, JobID: 2, FreelancerID: 101, Component: Boost, Rule: RuleBoostOutbid, Charged: 12, EventAt: &closed, State: MissingRefund},
+		{ProposalID: 30, JobID: 3, FreelancerID: 102, Component: Base, Charged: 4, Refunded: 4, State: UnexpectedRefund},
+		{ProposalID: 40, JobID: 4, FreelancerID: 103, Component: Base, Rule: RuleTOSRemoved, Charged: 6, EventAt: &recent, State: PendingRefund},
 	} {
 		if err := p.Add(f); err != nil {
 			panic(err)
@@ -152,6 +155,55 @@ func TestPlanFileInvalid(t *testing.T) {
 		_, err := ReadPlan(strings.NewReader(in), now, 0)
 		if !errors.Is(err, ErrPlanInvalid) {
 			t.Errorf("%s: got %v, want ErrPlanInvalid", name, err)
+		}
+	}
+}
+
+// A plan file written before a component's states were one type (by
+// samplePlan then, testdata/plan-v1-before-state.json) still verifies and
+// reads back as the same plan, and the plan is written byte for byte as it
+// was: its owed refunds are filed by list, not by a class spelling, and its
+// discrepancies' kinds kept their spellings.
+func TestPlanFileWrittenBeforeStates(t *testing.T) {
+	t.Parallel()
+	old, err := os.ReadFile("testdata/plan-v1-before-state.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := samplePlan()
+	got, err := ReadPlan(bytes.NewReader(old), p.AsOf.Add(time.Hour), 24*time.Hour)
+	if err != nil {
+		t.Fatalf("a plan file of the earlier version: %v", err)
+	}
+	if want, gotC := contentOf(p), contentOf(got); !reflect.DeepEqual(gotC, want) {
+		t.Errorf("read back:\n got %+v\nwant %+v", gotC, want)
+	}
+	if text := writePlan(t, p); text != string(old) {
+		t.Errorf("the same plan is written differently now:\n%s\nwas\n%s", text, old)
+	}
+}
+
+// A discrepancy whose kind is not a discrepancy state (an owed refund's
+// state, the policy's class spellings before states were one type, or an
+// unknown kind) is refused with a clear error, even under a correct
+// fingerprint.
+func TestPlanFileRefusesNonDiscrepancyKind(t *testing.T) {
+	t.Parallel()
+	p := samplePlan()
+	for _, kind := range []string{"refund", "pending", string(MissingRefund), string(PendingRefund), string(NotOwed), "bogus", ""} {
+		c := contentOf(p)
+		c.Discrepancies[0].Kind = State(kind)
+		fp, err := fingerprint(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := json.Marshal(planFile{Fingerprint: fp, planContent: c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = ReadPlan(bytes.NewReader(data), p.AsOf.Add(time.Minute), time.Hour)
+		if !errors.Is(err, ErrPlanInvalid) || !strings.Contains(err.Error(), fmt.Sprintf("discrepancy 1: kind %q is not a discrepancy kind (unexpected_refund, ", kind)) {
+			t.Errorf("kind %q: got %v, want ErrPlanInvalid naming the kind", kind, err)
 		}
 	}
 }

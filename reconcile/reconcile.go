@@ -33,43 +33,6 @@ const (
 // Rules lists the rules in order of precedence.
 var Rules = []Rule{RuleTOSRemoved, RuleClosedWithoutHire, RuleBoostOutbid}
 
-// DiscrepancyKind names something the job reports but never changes.
-type DiscrepancyKind string
-
-// Discrepancy kinds.
-const (
-	// UnexpectedRefund is a refund that no rule entitles.
-	UnexpectedRefund DiscrepancyKind = "unexpected_refund"
-	// WrongAccount is a refund credited to another account than the one
-	// charged for the component, whatever its amount.
-	WrongAccount DiscrepancyKind = "wrong_account"
-	// AmountMismatch is a refund whose amount differs from what was charged.
-	AmountMismatch DiscrepancyKind = "amount_mismatch"
-	// MissingBalance is an owed refund whose account has no balance row: the
-	// job cannot keep the balance equal to the ledger sum, so it writes nothing.
-	MissingBalance DiscrepancyKind = "missing_balance"
-)
-
-// Defects: hostile or broken data the component depends on. The job neither
-// refunds nor judges such a component; it reports it (see sql/queries/policy.sql).
-const (
-	UnknownProposal        DiscrepancyKind = "unknown_proposal"
-	UnknownJob             DiscrepancyKind = "unknown_job"
-	InvalidJobState        DiscrepancyKind = "invalid_job_state"
-	FutureTimestamp        DiscrepancyKind = "future_timestamp"
-	PositiveFee            DiscrepancyKind = "positive_fee"
-	MixedAccounts          DiscrepancyKind = "mixed_accounts"
-	RefundWithoutComponent DiscrepancyKind = "refund_without_component"
-	OutbidWithoutTime      DiscrepancyKind = "outbid_without_time"
-	InvalidBidOutcome      DiscrepancyKind = "invalid_bid_outcome"
-)
-
-// DiscrepancyKinds lists every kind, the contract's first (in their order of
-// precedence), then missing_balance, then the defects.
-var DiscrepancyKinds = []DiscrepancyKind{UnexpectedRefund, WrongAccount, AmountMismatch, MissingBalance,
-	UnknownProposal, UnknownJob, InvalidJobState, FutureTimestamp, PositiveFee, MixedAccounts,
-	RefundWithoutComponent, OutbidWithoutTime, InvalidBidOutcome}
-
 // EligibleInteractions are the contract's default interaction kinds that
 // count as the client having interacted with a proposal.
 var EligibleInteractions = []string{"opened", "offer_sent", "shortlisted", "messaged", "archived", "declined"}

@@ -20,13 +20,13 @@ func TestReportStreams(t *testing.T) {
 	var planned []Refund
 	for i := range n {
 		f := Finding{ProposalID: int64(i + 1), JobID: 7, FreelancerID: 100, Component: Base, Rule: RuleClosedWithoutHire,
-			Charged: 3, Class: ClassRefund, EventAt: &at}
+			Charged: 3, State: MissingRefund, EventAt: &at}
 		if err := p.Add(f); err != nil {
 			t.Fatal(err)
 		}
 		planned = append(planned, f.refund())
 	}
-	if err := p.Add(Finding{ProposalID: 5, Component: Boost, Class: ClassWrongAccount, Charged: 4, Refunded: 4, RefundedTo: 9}); err != nil {
+	if err := p.Add(Finding{ProposalID: 5, Component: Boost, State: WrongAccount, Charged: 4, Refunded: 4, RefundedTo: 9}); err != nil {
 		t.Fatal(err)
 	}
 	res := &Result{RunID: "r1", Status: StatusSucceeded, Plan: p}

@@ -146,7 +146,7 @@ func appendFinding(b []byte, f Finding) []byte {
 		b = append(b, 1)
 		b = binary.AppendVarint(b, f.EventAt.UnixNano())
 	}
-	for _, s := range []string{string(f.Component), string(f.Rule), string(f.Class)} {
+	for _, s := range []string{string(f.Component), string(f.Rule), string(f.State)} {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
@@ -195,7 +195,7 @@ func readFinding(r *bufio.Reader) (Finding, error) {
 		}
 		strs[i] = Intern(b)
 	}
-	f.Component, f.Rule, f.Class = Component(strs[0]), Rule(strs[1]), Class(strs[2])
+	f.Component, f.Rule, f.State = Component(strs[0]), Rule(strs[1]), State(strs[2])
 	return f, nil
 }
 
@@ -204,7 +204,7 @@ func readFinding(r *bufio.Reader) (Finding, error) {
 var known = func() map[string]string {
 	m := map[string]string{}
 	for _, s := range []string{string(Base), string(Boost), string(RuleTOSRemoved), string(RuleClosedWithoutHire),
-		string(RuleBoostOutbid), string(ClassRefund), string(ClassPending), string(MissingBalance),
+		string(RuleBoostOutbid), string(MissingRefund), string(PendingRefund), string(MissingBalance),
 		string(UnexpectedRefund), string(WrongAccount), string(AmountMismatch), string(UnknownProposal), string(UnknownJob),
 		string(InvalidJobState), string(FutureTimestamp), string(PositiveFee), string(MixedAccounts),
 		string(RefundWithoutComponent), string(OutbidWithoutTime), string(InvalidBidOutcome)} {

@@ -17,7 +17,7 @@ func TestSpoolSpillsAndReadsBack(t *testing.T) {
 	at := time.Date(2026, 11, 1, 0, 0, 0, 123000, time.UTC)
 	for i := range int64(3*spoolMemory + 17) {
 		f := Finding{ProposalID: i/2 + 1, JobID: i % 7, FreelancerID: -i, Charged: i * 3, Refunded: i % 5,
-			Component: []Component{Base, Boost}[i%2], Rule: RuleBoostOutbid, Class: ClassRefund, LedgerEntryID: i << 40}
+			Component: []Component{Base, Boost}[i%2], Rule: RuleBoostOutbid, State: MissingRefund, LedgerEntryID: i << 40}
 		if i%3 == 0 {
 			e := at.Add(time.Duration(i) * time.Microsecond)
 			f.EventAt = &e

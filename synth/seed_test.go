@@ -304,14 +304,14 @@ func TestSeedMarketplace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	classes := map[reconcile.Class]int64{}
+	classes := map[reconcile.State]int64{}
 	for _, f := range found {
-		classes[f.Class]++
+		classes[f.State]++
 	}
-	want := map[reconcile.Class]int64{
-		reconcile.ClassRefund:           st.MissingRefunds,
-		reconcile.ClassAmountMismatch:   st.AmountMismatches,
-		reconcile.ClassUnexpectedRefund: st.UnexpectedRefunds,
+	want := map[reconcile.State]int64{
+		reconcile.MissingRefund:    st.MissingRefunds,
+		reconcile.AmountMismatch:   st.AmountMismatches,
+		reconcile.UnexpectedRefund: st.UnexpectedRefunds,
 	}
 	if fmt.Sprint(classes) != fmt.Sprint(want) {
 		t.Errorf("the policy finds %v, the seed says %v", classes, want)
@@ -332,7 +332,7 @@ func TestSeedMarketplace(t *testing.T) {
 	// Every rule is exercised.
 	rules := map[reconcile.Rule]int{}
 	for _, f := range found {
-		if f.Class == reconcile.ClassRefund {
+		if f.State == reconcile.MissingRefund {
 			rules[f.Rule]++
 		}
 	}
@@ -351,10 +351,10 @@ func TestSeedMarketplace(t *testing.T) {
 	}
 	var pending, refund int64
 	for _, f := range found {
-		switch f.Class {
-		case reconcile.ClassPending:
+		switch f.State {
+		case reconcile.PendingRefund:
 			pending++
-		case reconcile.ClassRefund:
+		case reconcile.MissingRefund:
 			refund++
 		}
 	}

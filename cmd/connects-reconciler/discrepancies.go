@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 
@@ -43,61 +42,16 @@ func cmdDiscrepancies(ctx context.Context, args []string, getenv func(string) st
 	}
 }
 
-// parseAge reads an age: Go durations (36h, 90m) or whole days (7d).
-func parseAge(v string) (time.Duration, error) {
-	if d, ok := strings.CutSuffix(v, "d"); ok {
-		n, err := strconv.Atoi(d)
-		if err != nil || n < 0 || n > 36500 {
-			return 0, fmt.Errorf("--older-than must be a number of days like 7d or a duration like 36h, got %q", v)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	t, err := time.ParseDuration(v)
-	if err != nil || t < 0 {
-		return 0, fmt.Errorf("--older-than must be a number of days like 7d or a duration like 36h, got %q", v)
-	}
-	return t, nil
-}
-
-func kindNames() string {
-	var names []string
-	for _, k := range reconcile.DiscrepancyKinds {
-		names = append(names, string(k))
-	}
-	return strings.Join(names, ", ")
-}
-
 func cmdDiscrepanciesList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	c := newCommand("discrepancies list", "List the exceptions (discrepancies kept with their life) by state, kind and age, oldest first.", stderr)
 	state := c.fs.String("state", "open", "open, closed or all")
-	kind := c.fs.String("kind", "", "only this kind ("+kindNames()+")")
+	kind := c.fs.String("kind", "", "only this kind ("+finance.ExceptionKindNames()+")")
 	olderThan := c.fs.String("older-than", "", "only exceptions open longer than this: days (7d) or a duration (36h)")
 	format := c.fs.String("format", "table", "table or json")
 	if err := c.parse(args, getenv, stderr); err != nil {
 		return err
 	}
-	var problems []string
-	f := reconcile.ExceptionFilter{Kind: reconcile.DiscrepancyKind(*kind)}
-	switch *state {
-	case "open", "closed":
-		f.State = *state
-	case "all":
-	default:
-		problems = append(problems, fmt.Sprintf("--state must be open, closed or all, got %q", *state))
-	}
-	if *kind != "" && !reconcile.ValidKind(f.Kind) {
-		problems = append(problems, fmt.Sprintf("--kind must be one of %s, got %q", kindNames(), *kind))
-	}
-	if *olderThan != "" {
-		d, err := parseAge(*olderThan)
-		if err != nil {
-			problems = append(problems, err.Error())
-		}
-		f.OlderThan = d
-	}
-	if *format != "table" && *format != "json" {
-		problems = append(problems, fmt.Sprintf("--format must be table or json, got %q", *format))
-	}
+	f, problems := finance.ExceptionQuery{State: *state, Kind: *kind, OlderThan: *olderThan, Format: *format}.Filter()
 	if len(problems) > 0 {
 		return usageError{"discrepancies list: " + strings.Join(problems, "; ")}
 	}
@@ -116,29 +70,13 @@ func cmdDiscrepanciesAck(ctx context.Context, args []string, getenv func(string)
 	c := newCommand("discrepancies ack", "Acknowledge an exception with a note; kept forever, the exception shows the latest.", stderr)
 	proposal := c.fs.Int64("proposal", 0, "the exception's proposal")
 	component := c.fs.String("component", "", "base or boost")
-	kind := c.fs.String("kind", "", "the exception's kind, when the component has several ("+kindNames()+")")
+	kind := c.fs.String("kind", "", "the exception's kind, when the component has several ("+finance.ExceptionKindNames()+")")
 	note := c.fs.String("note", "", "what was decided or done, for the next person")
 	by := c.fs.String("by", "", "who acknowledges (a name or an e-mail)")
 	if err := c.parse(args, getenv, stderr); err != nil {
 		return err
 	}
-	var problems []string
-	if *proposal <= 0 {
-		problems = append(problems, "--proposal is required (a positive id)")
-	}
-	if *component != string(reconcile.Base) && *component != string(reconcile.Boost) {
-		problems = append(problems, fmt.Sprintf("--component must be base or boost, got %q", *component))
-	}
-	if *kind != "" && !reconcile.ValidKind(reconcile.DiscrepancyKind(*kind)) {
-		problems = append(problems, fmt.Sprintf("--kind must be one of %s, got %q", kindNames(), *kind))
-	}
-	if strings.TrimSpace(*note) == "" {
-		problems = append(problems, "--note is required")
-	}
-	if strings.TrimSpace(*by) == "" {
-		problems = append(problems, "--by is required")
-	}
-	if len(problems) > 0 {
+	if problems := (finance.AckRequest{ProposalID: *proposal, Component: *component, Kind: *kind, Note: *note, By: *by}).Problems(); len(problems) > 0 {
 		return usageError{"discrepancies ack: " + strings.Join(problems, "; ")}
 	}
 	store, closeStore, err := c.openStore(ctx)
@@ -146,7 +84,7 @@ func cmdDiscrepanciesAck(ctx context.Context, args []string, getenv func(string)
 		return err
 	}
 	defer closeStore()
-	e, err := store.Acknowledge(ctx, *proposal, reconcile.Component(*component), reconcile.DiscrepancyKind(*kind),
+	e, err := store.Acknowledge(ctx, *proposal, reconcile.Component(*component), reconcile.State(*kind),
 		strings.TrimSpace(*by), strings.TrimSpace(*note))
 	var amb *reconcile.AmbiguousExceptionError
 	switch {
@@ -157,7 +95,6 @@ func cmdDiscrepanciesAck(ctx context.Context, args []string, getenv func(string)
 	}
 	c.log.Info("exception acknowledged", zap.Int64("proposal", e.ProposalID), zap.String("component", string(e.Component)),
 		zap.String("kind", string(e.Kind)), zap.String("by", e.Ack.By))
-	fmt.Fprintf(stdout, "acknowledged %s (%s since %s) by %s at %s: %s\n", e.ExceptionKey, e.State,
-		e.OpenSince.Format(time.RFC3339), e.Ack.By, e.Ack.At.Format(time.RFC3339), e.Ack.Note)
+	finance.WriteAck(stdout, e)
 	return nil
 }

@@ -13,14 +13,11 @@ import (
 	"github.com/connects/connects-reconciler/config"
 	"github.com/connects/connects-reconciler/finance"
 	"github.com/connects/connects-reconciler/reconcile"
-	"github.com/connects/connects-reconciler/reconcile/postgres"
+	"github.com/connects/connects-reconciler/reconcile/service"
 )
 
 func cmdExport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	c := newCommand("export", "Export refund entries for finance: every refund in a period (CSV or JSON), a summary, or the discrepancies now.", stderr,
-		config.GroupPolicy, config.GroupRun, config.GroupFinance)
-	from := c.fs.String("from", "", "start of the period, inclusive: a date (2026-11-01, UTC midnight) or an RFC 3339 time")
-	to := c.fs.String("to", "", "end of the period, exclusive: a date or an RFC 3339 time")
+	c, from, to := financeCommand("export", "Export refund entries for finance: every refund in a period (CSV or JSON), a summary, or the discrepancies now.", stderr)
 	var kinds []string
 	for _, s := range finance.Specs {
 		kinds = append(kinds, fmt.Sprintf("%s (%s)", s.Kind, s.Doc))
@@ -54,13 +51,11 @@ func cmdExport(ctx context.Context, args []string, getenv func(string) string, s
 	}
 
 	start := time.Now()
-	c.logConfig(c.log)
-	store, closeStore, err := c.openStore(ctx)
+	f, closeStore, err := c.openFinance(ctx)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
-	f := newFinance(c, store)
 	var m *finance.Manifest
 	if *out == "" {
 		bw := bufio.NewWriterSize(stdout, 1<<16)
@@ -78,11 +73,26 @@ func cmdExport(ctx context.Context, args []string, getenv func(string) string, s
 	return nil
 }
 
-// newFinance wires finance to the store and to a full dry-run planner (for
-// the discrepancies now): the whole marketplace, every shard.
-func newFinance(c *command, store *postgres.Store) *finance.Finance {
+// financeCommand makes the command of a finance output: the settings it
+// reads, and the period's flags.
+func financeCommand(name, summary string, stderr io.Writer) (c *command, from, to *string) {
+	c = newCommand(name, summary, stderr, config.GroupPolicy, config.GroupRun, config.GroupFinance)
+	from = c.fs.String("from", "", "start of the period, inclusive: a date (2026-11-01, UTC midnight) or an RFC 3339 time")
+	to = c.fs.String("to", "", "end of the period, exclusive: a date or an RFC 3339 time")
+	return c, from, to
+}
+
+// openFinance logs the configuration, opens the store and wires finance to
+// it and to a full dry-run planner (for the discrepancies now): the whole
+// marketplace, every shard. close releases the store.
+func (c *command) openFinance(ctx context.Context) (f *finance.Finance, close func(), err error) {
+	service.LogConfig(c.log, c.cfg)
+	store, close, err := c.openStore(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
 	opts := c.cfg.Run
 	opts.Full, opts.Shard = true, reconcile.Shard{}
 	planner := &reconcile.Reconciler{Store: store, Policy: c.cfg.Policy, Options: opts, Log: c.log.Named("reconcile")}
-	return &finance.Finance{Store: store, Planner: planner, Policy: c.cfg.Policy, Price: c.cfg.PricePerConnect}
+	return &finance.Finance{Store: store, Planner: planner, Policy: c.cfg.Policy, Price: c.cfg.PricePerConnect}, close, nil
 }

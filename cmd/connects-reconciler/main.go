@@ -30,6 +30,7 @@ import (
 
 	"github.com/connects/connects-reconciler/config"
 	"github.com/connects/connects-reconciler/reconcile"
+	"github.com/connects/connects-reconciler/reconcile/service"
 )
 
 // Exit codes, documented in the README; schedulers act on them.
@@ -63,10 +64,11 @@ func exitCode(err error) int {
 	var usage usageError
 	var cfg *config.Error
 	var limit *reconcile.LimitError
+	var plan *service.PlanError
 	switch {
 	case err == nil, errors.Is(err, errHelp):
 		return exitOK
-	case errors.As(err, &usage), errors.As(err, &cfg):
+	case errors.As(err, &usage), errors.As(err, &cfg), errors.As(err, &plan):
 		return exitUsage
 	case errors.As(err, &limit):
 		return exitRefused

@@ -20,17 +20,20 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		config.GroupPolicy, config.GroupLimits, config.GroupRun, config.GroupMetrics)
 	dryRun := c.fs.Bool("dry-run", false, "report what would be refunded and why; write nothing")
 	format := c.fs.String("format", "", "output: table or json (default table on a terminal, json otherwise)")
-	reviewed := addPlanFlags(c.fs)
+	out := c.fs.String("plan-out", "", "with --dry-run: also save the plan to FILE for review (every refund with its key, rule and amount, the discrepancies, the policy, a fingerprint)")
+	in := c.fs.String("plan", "", "apply exactly the reviewed plan in FILE (made by --dry-run --plan-out) instead of planning; with --dry-run only check and show it")
+	maxAge := c.fs.Duration("plan-max-age", service.DefaultPlanMaxAge, "refuse a --plan older than this, by the database's clock (0: any age)")
 	if err := c.parse(args, getenv, stderr); err != nil {
 		return err
 	}
-	if err := reviewed.check(*dryRun); err != nil {
+	reviewed := service.Reviewed{Out: *out, In: *in, MaxAge: *maxAge}
+	if err := reviewed.Check(*dryRun); err != nil {
 		return err
 	}
 	switch *format {
 	case "":
 		*format = "json"
-		if isTerminal(stdout) {
+		if service.IsTerminal(stdout) {
 			*format = "table"
 		}
 	case "table", "json":
@@ -41,7 +44,7 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	start := time.Now()
 	runID := service.NewRunID(start)
 	log := c.log.With(zap.String("run_id", runID))
-	c.logConfig(log)
+	service.LogConfig(log, c.cfg)
 	db, err := c.open(ctx)
 	if err != nil {
 		return err
@@ -52,12 +55,12 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	r := service.NewReconciler(c.cfg, c.newStore(db, log), log)
 
 	if *dryRun {
-		plan, err := reviewed.plan(ctx, r, log)
+		plan, err := reviewed.Plan(ctx, r, log)
 		if err != nil {
 			return fmt.Errorf("plan: %w", err)
 		}
 		defer plan.Close()
-		if err := reviewed.save(plan); err != nil {
+		if err := reviewed.Save(plan, log); err != nil {
 			return err
 		}
 		limitErr := c.cfg.Limits.Check(plan.Totals())
@@ -68,7 +71,7 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		return limitErr
 	}
 
-	res, err := reviewed.run(ctx, r, runID, log)
+	res, err := reviewed.Run(ctx, r, runID, log)
 	run := service.Finished(ctx, db, c.cfg, log, res, err, start)
 	service.Push(ctx, c.cfg, log, run)
 	if res != nil {
@@ -88,7 +91,7 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		// person's request: that one exits 4, so they know it was not done.
 		log.Warn("skipped: another run holds the lock; nothing done",
 			zap.String("reason", prometheus.ReasonLocked), zap.Duration("running_run_age", run.RunningAge))
-		if *reviewed.in == "" {
+		if reviewed.In == "" {
 			return nil
 		}
 	}

@@ -14,7 +14,7 @@ func cmdSchedule(ctx context.Context, args []string, getenv func(string) string,
 	if err := c.parse(args, getenv, stderr); err != nil {
 		return err
 	}
-	c.logConfig(c.log)
+	service.LogConfig(c.log, c.cfg)
 	defer c.closeReplica()
 	return service.Schedule(ctx, service.Options{Config: c.cfg, Open: c.open, Store: c.newStore, Log: c.log})
 }

@@ -248,6 +248,54 @@ func TestSchedule(t *testing.T) {
 	}
 }
 
+// TestScheduleDefectGaugeResets: in schedule mode one process records every
+// run in the same gauges, so a discrepancy kind a run no longer finds must
+// go back to 0, not keep the last run's value. A defect (a job closed for a
+// reason the contract does not know) is found by full sweeps, then repaired:
+// the next sweep shows 0 for it, and the proposal's refund on the job now
+// open is an unexpected_refund again.
+func TestScheduleDefectGaugeResets(t *testing.T) {
+	t.Parallel()
+	url, db := smallMarket(t)
+	db.MustExec(`UPDATE jobs SET status = 'closed', close_reason = 'no_reason', closed_at = now() - interval '1 hour' WHERE id = 3`)
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"schedule", "--schedule", "@every 1s", "--full", "--listen-address", addr, "--log-format", "json"},
+			func(k string) string { return map[string]string{"DATABASE_URL": url}[k] }, &stdout, &stderr)
+	}()
+	gauge := func(kind string) (float64, bool) {
+		select {
+		case err := <-done:
+			t.Fatalf("schedule ended early: %v\n%s", err, stderr.String())
+		default:
+		}
+		code, _ := httpGet("http://" + addr + "/metrics")
+		if code != http.StatusOK {
+			return 0, false
+		}
+		return promSample(promScrape(t, "http://"+addr+"/metrics"), "connects_reconciler_discrepancies", promLabels("kind", kind, "scope", "full"))
+	}
+	waitFor(t, 60*time.Second, "invalid_job_state at 1", func() bool { v, ok := gauge("invalid_job_state"); return ok && v == 1 })
+	if v, _ := gauge("unexpected_refund"); v != 0 {
+		t.Errorf("unexpected_refund while the job's state is invalid: got %v, want 0 (a defect is not judged)", v)
+	}
+	db.MustExec(`UPDATE jobs SET status = 'open', close_reason = NULL, closed_at = NULL WHERE id = 3`)
+	waitFor(t, 60*time.Second, "invalid_job_state back at 0", func() bool { v, ok := gauge("invalid_job_state"); return ok && v == 0 })
+	if v, _ := gauge("unexpected_refund"); v != 1 {
+		t.Errorf("unexpected_refund after the repair: got %v, want 1", v)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("schedule did not stop within 30s of cancel\n%s", stderr.String())
+	}
+}
+
 func TestScheduleBadSettings(t *testing.T) {
 	t.Parallel()
 	code, _, stderr := invoke(t, map[string]string{"DATABASE_URL": "postgres://127.0.0.1:1/x"},

@@ -6,15 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"strings"
 
 	"github.com/jmoiron/sqlx"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/connects/connects-reconciler/config"
 	"github.com/connects/connects-reconciler/reconcile/postgres"
+	"github.com/connects/connects-reconciler/reconcile/service"
 )
 
 // command is what every subcommand shares: its flags, the configuration and
@@ -71,7 +69,7 @@ func (c *command) parse(args []string, getenv func(string) string, stderr io.Wri
 		return err
 	}
 	c.cfg = cfg
-	c.log = newLogger(cfg.Log, stderr, getenv).Named(c.name)
+	c.log = service.NewLogger(cfg.Log, stderr, getenv).Named(c.name)
 	return nil
 }
 
@@ -130,61 +128,4 @@ func (c *command) newStore(db *sqlx.DB, log *zap.Logger) *postgres.Store {
 		s = s.WithReplica(c.replica, c.cfg.Database.ReplicaURL)
 	}
 	return s
-}
-
-// logConfig logs the configuration once, compactly: the database (password
-// masked) and the settings that differ from their defaults (see -h for
-// those).
-func (c *command) logConfig(log *zap.Logger) {
-	var changed []string
-	for _, kv := range c.cfg.Changed(postgres.Redact) {
-		if kv[0] != "database_url" {
-			changed = append(changed, kv[0]+"="+kv[1])
-		}
-	}
-	settings := "all defaults"
-	if len(changed) > 0 {
-		settings = strings.Join(changed, " ")
-	}
-	log.Info("configuration", zap.String("database", postgres.Redact(c.cfg.Database.URL)), zap.String("settings", settings))
-}
-
-// newLogger builds the one logger: console on a terminal, JSON otherwise.
-// Levels are coloured only on a terminal, and not when NO_COLOR is set
-// (https://no-color.org).
-func newLogger(cfg config.Log, w io.Writer, getenv func(string) string) *zap.Logger {
-	format := cfg.Format
-	if format == "auto" {
-		format = "json"
-		if isTerminal(w) {
-			format = "console"
-		}
-	}
-	level, err := zapcore.ParseLevel(cfg.Level)
-	if err != nil {
-		level = zapcore.InfoLevel
-	}
-	enc := zap.NewProductionEncoderConfig()
-	enc.EncodeTime = zapcore.ISO8601TimeEncoder
-	var encoder zapcore.Encoder
-	if format == "console" {
-		enc.EncodeLevel = zapcore.CapitalLevelEncoder
-		if isTerminal(w) && getenv("NO_COLOR") == "" {
-			enc.EncodeLevel = zapcore.CapitalColorLevelEncoder
-		}
-		encoder = zapcore.NewConsoleEncoder(enc)
-	} else {
-		encoder = zapcore.NewJSONEncoder(enc)
-	}
-	return zap.New(zapcore.NewCore(encoder, zapcore.Lock(zapcore.AddSync(w)), level))
-}
-
-// isTerminal reports whether w is a character device.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

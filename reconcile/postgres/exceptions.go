@@ -92,7 +92,7 @@ func scanException(rows *sql.Rows) (reconcile.Exception, error) {
 		&e.OpenSince, &closedAt, &e.ClosedRunID, &e.ReopenedCount, &reopenedAt, &ackedAt, &by, &note); err != nil {
 		return e, err
 	}
-	e.Component, e.Kind, e.Rule = reconcile.Component(component), reconcile.DiscrepancyKind(kind), reconcile.Rule(rule)
+	e.Component, e.Kind, e.Rule = reconcile.Component(component), reconcile.State(kind), reconcile.Rule(rule)
 	e.FirstSeenAt, e.LastSeenAt, e.OpenSince = e.FirstSeenAt.UTC(), e.LastSeenAt.UTC(), e.OpenSince.UTC()
 	e.ClosedAt, e.ReopenedAt = utcPtr(closedAt), utcPtr(reopenedAt)
 	if ackedAt.Valid {
@@ -181,7 +181,7 @@ func (s *Store) ExceptionsAging(ctx context.Context, now time.Time) ([]reconcile
 		if err := rows.Scan(&kind, &a.Open, &a.OlderThan7d, &a.OlderThan30d, &a.Unacknowledged, &oldest); err != nil {
 			return nil, fmt.Errorf("read exceptions: %w", s.readErr(err))
 		}
-		a.Kind, a.OldestSince = reconcile.DiscrepancyKind(kind), utcPtr(oldest)
+		a.Kind, a.OldestSince = reconcile.State(kind), utcPtr(oldest)
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {
@@ -194,7 +194,7 @@ func (s *Store) ExceptionsAging(ctx context.Context, now time.Time) ([]reconcile
 // component (of kind k, or the only open one when k is ""), and returns the
 // exception as it stands with it. ErrUnknownException when none matches;
 // an *AmbiguousExceptionError when k is "" and several could be meant.
-func (s *Store) Acknowledge(ctx context.Context, proposal int64, c reconcile.Component, k reconcile.DiscrepancyKind, by, note string) (reconcile.Exception, error) {
+func (s *Store) Acknowledge(ctx context.Context, proposal int64, c reconcile.Component, k reconcile.State, by, note string) (reconcile.Exception, error) {
 	var found []struct {
 		ID    int64  `db:"id"`
 		Kind  string `db:"kind"`
@@ -215,11 +215,11 @@ func (s *Store) Acknowledge(ctx context.Context, proposal int64, c reconcile.Com
 	if k == "" && len(found) > 1 && (found[1].State == reconcile.ExceptionOpen || found[0].State != reconcile.ExceptionOpen) {
 		amb := &reconcile.AmbiguousExceptionError{ProposalID: proposal, Component: c}
 		for _, f := range found {
-			amb.Kinds = append(amb.Kinds, reconcile.DiscrepancyKind(f.Kind))
+			amb.Kinds = append(amb.Kinds, reconcile.State(f.Kind))
 		}
 		return reconcile.Exception{}, amb
 	}
-	key.Kind = reconcile.DiscrepancyKind(pick.Kind)
+	key.Kind = reconcile.State(pick.Kind)
 	if _, err := s.db.ExecContext(ctx, qExceptionsAck, pick.ID, by, note); err != nil {
 		return reconcile.Exception{}, fmt.Errorf("acknowledge %s: %w", key, translate(err))
 	}

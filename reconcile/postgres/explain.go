@@ -50,7 +50,7 @@ func (s *Store) ProposalFacts(ctx context.Context, p reconcile.Policy, cutoff ti
 			&c.Reason, &c.ReasonAlso, &c.RefundedTo); err != nil {
 			return nil, fmt.Errorf("explain: %w", translate(err))
 		}
-		c.Component, c.Rule, c.Class = reconcile.Component(component), reconcile.Rule(rule), reconcile.Class(class)
+		c.Component, c.Rule, c.State = reconcile.Component(component), reconcile.Rule(rule), reconcile.State(class)
 		i, ok := index[f.ProposalID]
 		if !ok {
 			f.UTC()

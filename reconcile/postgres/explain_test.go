@@ -14,7 +14,7 @@ import (
 type want struct {
 	owed   bool
 	reason string
-	status string
+	status reconcile.State
 	why    string // a fragment of the wording
 }
 
@@ -38,8 +38,8 @@ func TestExplainReasons(t *testing.T) {
 				m.fee(100, p, "boost", 9)
 			},
 			want: map[reconcile.Component]want{
-				reconcile.Base:  {true, "closed_without_hire", reconcile.StatusMissing, "closed without a hire"},
-				reconcile.Boost: {true, "closed_without_hire", reconcile.StatusMissing, "boost is refunded too"},
+				reconcile.Base:  {true, "closed_without_hire", reconcile.MissingRefund, "closed without a hire"},
+				reconcile.Boost: {true, "closed_without_hire", reconcile.MissingRefund, "boost is refunded too"},
 			},
 		},
 		{
@@ -50,8 +50,8 @@ func TestExplainReasons(t *testing.T) {
 				m.fee(100, p, "base", 4)
 			},
 			want: map[reconcile.Component]want{
-				reconcile.Base:  {false, reconcile.ReasonWithdrawn, reconcile.StatusNotOwed, "withdrawn at"},
-				reconcile.Boost: {false, reconcile.ReasonNothingCharged, reconcile.StatusNotOwed, "no boost fee"},
+				reconcile.Base:  {false, reconcile.ReasonWithdrawn, reconcile.NotOwed, "withdrawn at"},
+				reconcile.Boost: {false, reconcile.ReasonNothingCharged, reconcile.NotOwed, "no boost fee"},
 			},
 		},
 		{
@@ -61,7 +61,7 @@ func TestExplainReasons(t *testing.T) {
 				m.proposal(p, j, 100, ago(3*h))
 				m.fee(100, p, "base", 4)
 			},
-			want: map[reconcile.Component]want{reconcile.Base: {false, reconcile.ReasonWithdrawn, reconcile.StatusNotOwed, "before the job was removed"}},
+			want: map[reconcile.Component]want{reconcile.Base: {false, reconcile.ReasonWithdrawn, reconcile.NotOwed, "before the job was removed"}},
 		},
 		{
 			name: "declined before the close",
@@ -71,7 +71,7 @@ func TestExplainReasons(t *testing.T) {
 				m.fee(100, p, "base", 4)
 				m.touch(p, "declined", ago(3*h))
 			},
-			want: map[reconcile.Component]want{reconcile.Base: {false, reconcile.ReasonDeclined, reconcile.StatusNotOwed, "declined the proposal at"}},
+			want: map[reconcile.Component]want{reconcile.Base: {false, reconcile.ReasonDeclined, reconcile.NotOwed, "declined the proposal at"}},
 		},
 		{
 			name: "hired; the boost won",
@@ -84,8 +84,8 @@ func TestExplainReasons(t *testing.T) {
 				m.bid(p, "won", nil)
 			},
 			want: map[reconcile.Component]want{
-				reconcile.Base:  {false, reconcile.ReasonHired, reconcile.StatusNotOwed, "closed with a hire"},
-				reconcile.Boost: {false, reconcile.ReasonBidWon, reconcile.StatusNotOwed, "won its auction"},
+				reconcile.Base:  {false, reconcile.ReasonHired, reconcile.NotOwed, "closed with a hire"},
+				reconcile.Boost: {false, reconcile.ReasonBidWon, reconcile.NotOwed, "won its auction"},
 			},
 		},
 		{
@@ -95,7 +95,7 @@ func TestExplainReasons(t *testing.T) {
 				m.proposal(p, j, 100, nil)
 				m.fee(100, p, "base", 4)
 			},
-			want: map[reconcile.Component]want{reconcile.Base: {false, reconcile.ReasonExpired, reconcile.StatusNotOwed, "expired"}},
+			want: map[reconcile.Component]want{reconcile.Base: {false, reconcile.ReasonExpired, reconcile.NotOwed, "expired"}},
 		},
 		{
 			name: "inactivity",
@@ -104,7 +104,7 @@ func TestExplainReasons(t *testing.T) {
 				m.proposal(p, j, 100, nil)
 				m.fee(100, p, "base", 4)
 			},
-			want: map[reconcile.Component]want{reconcile.Base: {false, reconcile.ReasonInactivity, reconcile.StatusNotOwed, "inactivity"}},
+			want: map[reconcile.Component]want{reconcile.Base: {false, reconcile.ReasonInactivity, reconcile.NotOwed, "inactivity"}},
 		},
 		{
 			name: "open job; auction still running",
@@ -117,8 +117,8 @@ func TestExplainReasons(t *testing.T) {
 				m.bid(p, "outbid", ago(h))
 			},
 			want: map[reconcile.Component]want{
-				reconcile.Base:  {false, reconcile.ReasonOpenJob, reconcile.StatusNotOwed, "the job is open"},
-				reconcile.Boost: {false, reconcile.ReasonAuctionRunning, reconcile.StatusNotOwed, "still running"},
+				reconcile.Base:  {false, reconcile.ReasonOpenJob, reconcile.NotOwed, "the job is open"},
+				reconcile.Boost: {false, reconcile.ReasonAuctionRunning, reconcile.NotOwed, "still running"},
 			},
 		},
 		{
@@ -132,7 +132,7 @@ func TestExplainReasons(t *testing.T) {
 				m.touch(p, "impression", ago(5*h)) // counts for nothing
 				m.touch(p, "opened", ago(3*h))     // exactly at the knock-out
 			},
-			want: map[reconcile.Component]want{reconcile.Boost: {false, reconcile.ReasonInteractionBeforeKO, reconcile.StatusNotOwed, "(opened) at the same moment as the boost was outbid"}},
+			want: map[reconcile.Component]want{reconcile.Boost: {false, reconcile.ReasonInteractionBeforeKO, reconcile.NotOwed, "(opened) at the same moment as the boost was outbid"}},
 		},
 		{
 			name: "outbid before any interaction on a hired job",
@@ -144,7 +144,7 @@ func TestExplainReasons(t *testing.T) {
 				m.bid(p, "outbid", ago(3*h))
 				m.touch(p, "opened", ago(150*min1))
 			},
-			want: map[reconcile.Component]want{reconcile.Boost: {true, "boost_outbid", reconcile.StatusMissing, "outbid at"}},
+			want: map[reconcile.Component]want{reconcile.Boost: {true, "boost_outbid", reconcile.MissingRefund, "outbid at"}},
 		},
 		{
 			name: "interaction before a close without hire keeps the boost",
@@ -156,8 +156,8 @@ func TestExplainReasons(t *testing.T) {
 				m.touch(p, "messaged", ago(3*h))
 			},
 			want: map[reconcile.Component]want{
-				reconcile.Base:  {true, "closed_without_hire", reconcile.StatusMissing, ""},
-				reconcile.Boost: {false, reconcile.ReasonInteractionBeforeEnd, reconcile.StatusNotOwed, "(messaged) at "},
+				reconcile.Base:  {true, "closed_without_hire", reconcile.MissingRefund, ""},
+				reconcile.Boost: {false, reconcile.ReasonInteractionBeforeEnd, reconcile.NotOwed, "(messaged) at "},
 			},
 		},
 		{
@@ -167,8 +167,8 @@ func TestExplainReasons(t *testing.T) {
 				m.proposal(p, j, 100, nil)
 			},
 			want: map[reconcile.Component]want{
-				reconcile.Base:  {false, reconcile.ReasonNothingCharged, reconcile.StatusNotOwed, "invitation"},
-				reconcile.Boost: {false, reconcile.ReasonNothingCharged, reconcile.StatusNotOwed, ""},
+				reconcile.Base:  {false, reconcile.ReasonNothingCharged, reconcile.NotOwed, "invitation"},
+				reconcile.Boost: {false, reconcile.ReasonNothingCharged, reconcile.NotOwed, ""},
 			},
 		},
 		{
@@ -178,7 +178,7 @@ func TestExplainReasons(t *testing.T) {
 				m.proposal(p, j, 100, nil)
 				m.fee(100, p, "base", 4)
 			},
-			want: map[reconcile.Component]want{reconcile.Base: {true, "tos_removed", reconcile.StatusPending, "settle delay"}},
+			want: map[reconcile.Component]want{reconcile.Base: {true, "tos_removed", reconcile.PendingRefund, "settle delay"}},
 		},
 		{
 			name: "refunded online",
@@ -188,7 +188,7 @@ func TestExplainReasons(t *testing.T) {
 				m.fee(100, p, "base", 4)
 				m.entry(100, 4, "refund", p, "base", fmt.Sprintf("online:%d:base", p))
 			},
-			want: map[reconcile.Component]want{reconcile.Base: {true, "closed_without_hire", reconcile.StatusRefunded, ""}},
+			want: map[reconcile.Component]want{reconcile.Base: {true, "closed_without_hire", reconcile.Refunded, ""}},
 		},
 		{
 			name: "refunded although hired: unexpected",
@@ -198,7 +198,7 @@ func TestExplainReasons(t *testing.T) {
 				m.fee(100, p, "base", 4)
 				m.entry(100, 4, "refund", p, "base", fmt.Sprintf("online:%d:base", p))
 			},
-			want: map[reconcile.Component]want{reconcile.Base: {false, reconcile.ReasonHired, reconcile.StatusUnexpectedRefund, ""}},
+			want: map[reconcile.Component]want{reconcile.Base: {false, reconcile.ReasonHired, reconcile.UnexpectedRefund, ""}},
 		},
 		{
 			name: "refunded with another amount",
@@ -208,7 +208,7 @@ func TestExplainReasons(t *testing.T) {
 				m.fee(100, p, "base", 4)
 				m.entry(100, 6, "refund", p, "base", fmt.Sprintf("online:%d:base", p))
 			},
-			want: map[reconcile.Component]want{reconcile.Base: {true, "closed_without_hire", reconcile.StatusAmountMismatch, ""}},
+			want: map[reconcile.Component]want{reconcile.Base: {true, "closed_without_hire", reconcile.AmountMismatch, ""}},
 		},
 		{
 			name:   "a rule turned off",
@@ -218,7 +218,7 @@ func TestExplainReasons(t *testing.T) {
 				m.proposal(p, j, 100, nil)
 				m.fee(100, p, "base", 4)
 			},
-			want: map[reconcile.Component]want{reconcile.Base: {false, reconcile.ReasonRuleOff, reconcile.StatusNotOwed, "closed_without_hire is off"}},
+			want: map[reconcile.Component]want{reconcile.Base: {false, reconcile.ReasonRuleOff, reconcile.NotOwed, "closed_without_hire is off"}},
 		},
 	}
 	// One database for every case: case i is job i+1 and proposal 10(i+1).
@@ -261,7 +261,7 @@ func TestExplainReasons(t *testing.T) {
 			t.Fatalf("%s: got %d components, want base and boost", tc.name, len(e.Components))
 		}
 		for _, c := range e.Components {
-			if (c.Status == reconcile.StatusMissing) != planned[c.Component] {
+			if (c.Status == reconcile.MissingRefund) != planned[c.Component] {
 				t.Errorf("%s: %s: explain says %s, the job's plan has it: %v", tc.name, c.Component, c.Status, planned[c.Component])
 			}
 			w, ok := tc.want[c.Component]
@@ -318,7 +318,7 @@ func TestExplainFreelancerAndLedger(t *testing.T) {
 		t.Errorf("ledger: got %+v, %+v", fee, refund)
 	}
 	e := reconcile.Explain(facts[0], r.Policy)
-	if e.Components[0].Status != reconcile.StatusRefunded || !strings.Contains(e.Text(), "reconciler run run-1") {
+	if e.Components[0].Status != reconcile.Refunded || !strings.Contains(e.Text(), "reconciler run run-1") {
 		t.Errorf("after the run: status %s, text:\n%s", e.Components[0].Status, e.Text())
 	}
 }

@@ -445,7 +445,7 @@ func (c *policyCase) diffWants(what string, wants map[string]expected, got map[s
 }
 
 // expects says whether the file expects a discrepancy of the kind.
-func (c *policyCase) expects(kind reconcile.DiscrepancyKind) bool {
+func (c *policyCase) expects(kind reconcile.State) bool {
 	for d := range c.discrepancies {
 		if strings.Fields(d)[1] == string(kind) {
 			return true

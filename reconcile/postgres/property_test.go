@@ -520,7 +520,7 @@ func propEntitle(w *propWorld, pol reconcile.Policy, p *propProposal, c reconcil
 type propDiscrepancy struct {
 	ProposalID int64
 	Component  reconcile.Component
-	Kind       reconcile.DiscrepancyKind
+	Kind       reconcile.State
 	JobID      int64
 	Rule       reconcile.Rule // compared for amount_mismatch only
 	Charged    int64

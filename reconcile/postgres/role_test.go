@@ -88,7 +88,7 @@ func TestRoleLeastPrivilege(t *testing.T) {
 		t.Fatalf("no exception recorded by the role's runs: %v", err)
 	}
 	if _, err := postgres.NewStore(job, zap.NewNop()).Acknowledge(context.Background(), exc.ProposalID,
-		reconcile.Component(exc.Component), reconcile.DiscrepancyKind(exc.Kind), "role test", "checked"); err != nil {
+		reconcile.Component(exc.Component), reconcile.State(exc.Kind), "role test", "checked"); err != nil {
 		t.Errorf("acknowledge as %s: %v", jobRole, err)
 	}
 	var who string

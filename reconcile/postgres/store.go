@@ -213,8 +213,8 @@ func (s *Store) PlanSlice(ctx context.Context, p reconcile.Policy, cutoff time.T
 			&f.Charged, &f.Refunded, &f.RefundedTo, &eventAt, &class); err != nil {
 			return nil, fmt.Errorf("plan: %w", s.readErr(err))
 		}
-		f.Component, f.Rule, f.Class = reconcile.Component(reconcile.Intern(component)),
-			reconcile.Rule(reconcile.Intern(rule)), reconcile.Class(reconcile.Intern(class))
+		f.Component, f.Rule, f.State = reconcile.Component(reconcile.Intern(component)),
+			reconcile.Rule(reconcile.Intern(rule)), reconcile.State(reconcile.Intern(class))
 		if eventAt.Valid {
 			t := eventAt.Time.UTC()
 			f.EventAt = &t

@@ -59,7 +59,7 @@ var lastRunStatuses = Statuses[:4]
 
 var components = []reconcile.Component{reconcile.Base, reconcile.Boost}
 
-var kinds = reconcile.DiscrepancyKinds
+var kinds = reconcile.DiscrepancyStates
 
 // Metrics holds the job's metrics. Its methods are safe for concurrent use.
 type Metrics struct {

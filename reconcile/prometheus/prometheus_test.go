@@ -32,12 +32,12 @@ var planned = []reconcile.Refund{
 func plan() *reconcile.Plan {
 	p := &reconcile.Plan{AsOf: t0, Scope: "full"}
 	for _, f := range []reconcile.Finding{
-		{ProposalID: 1, FreelancerID: 10, Component: reconcile.Base, Rule: reconcile.RuleClosedWithoutHire, Charged: 4, EventAt: at(-5 * time.Hour), Class: reconcile.ClassRefund},
-		{ProposalID: 1, FreelancerID: 10, Component: reconcile.Boost, Rule: reconcile.RuleClosedWithoutHire, Charged: 6, EventAt: at(-5 * time.Hour), Class: reconcile.ClassRefund},
-		{ProposalID: 2, FreelancerID: 20, Component: reconcile.Boost, Rule: reconcile.RuleBoostOutbid, Charged: 3, EventAt: at(-1 * time.Hour), Class: reconcile.ClassRefund},
-		{ProposalID: 7, Component: reconcile.Base, Class: reconcile.ClassUnexpectedRefund},
-		{ProposalID: 8, Component: reconcile.Base, Class: reconcile.ClassUnexpectedRefund},
-		{ProposalID: 9, Component: reconcile.Base, Rule: reconcile.RuleTOSRemoved, Charged: 2, EventAt: at(-10 * time.Minute), Class: reconcile.ClassPending},
+		{ProposalID: 1, FreelancerID: 10, Component: reconcile.Base, Rule: reconcile.RuleClosedWithoutHire, Charged: 4, EventAt: at(-5 * time.Hour), State: reconcile.MissingRefund},
+		{ProposalID: 1, FreelancerID: 10, Component: reconcile.Boost, Rule: reconcile.RuleClosedWithoutHire, Charged: 6, EventAt: at(-5 * time.Hour), State: reconcile.MissingRefund},
+		{ProposalID: 2, FreelancerID: 20, Component: reconcile.Boost, Rule: reconcile.RuleBoostOutbid, Charged: 3, EventAt: at(-1 * time.Hour), State: reconcile.MissingRefund},
+		{ProposalID: 7, Component: reconcile.Base, State: reconcile.UnexpectedRefund},
+		{ProposalID: 8, Component: reconcile.Base, State: reconcile.UnexpectedRefund},
+		{ProposalID: 9, Component: reconcile.Base, Rule: reconcile.RuleTOSRemoved, Charged: 2, EventAt: at(-10 * time.Minute), State: reconcile.PendingRefund},
 	} {
 		if err := p.Add(f); err != nil {
 			panic(err)
@@ -224,7 +224,7 @@ func TestDiscrepancyGaugesReset(t *testing.T) {
 	t.Parallel()
 	m := New()
 	withDefect := &reconcile.Plan{AsOf: t0, Scope: "full"}
-	if err := withDefect.Add(reconcile.Finding{ProposalID: 5, Component: reconcile.Base, Class: reconcile.Class(reconcile.InvalidJobState)}); err != nil {
+	if err := withDefect.Add(reconcile.Finding{ProposalID: 5, Component: reconcile.Base, State: reconcile.State(reconcile.InvalidJobState)}); err != nil {
 		t.Fatal(err)
 	}
 	gauge := func() float64 {

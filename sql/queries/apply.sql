@@ -26,7 +26,7 @@ owed AS (
     FROM decisions d
     JOIN items i ON i.proposal_id = d.proposal_id AND i.component = d.component
                 AND i.connects = d.charged AND i.rule = d.rule
-    WHERE d.class = 'refund'
+    WHERE d.class = 'missing_refund'
 ),
 ins AS (
     INSERT INTO connects_ledger (freelancer_id, amount, entry_type, proposal_id, component, idempotency_key)

@@ -4,8 +4,8 @@
 -- one row per (proposal, component) that has a fee or a refund in the ledger,
 -- with the rule that entitles it (first by precedence, ignoring the settle
 -- delay), what was charged, what was refunded, and its class:
---   refund             owed, settled, missing: the job writes it
---   pending            owed and missing, but its event is inside the settle delay
+--   missing_refund     owed, settled, missing: the job writes it
+--   pending_refund     owed and missing, but its event is inside the settle delay
 --   missing_balance    owed and missing, but the charged account has no balance row
 --   unexpected_refund  a refund exists that no rule entitles (or nothing was
 --                      charged); its rule is NULL, as no rule entitles it
@@ -234,12 +234,12 @@ decisions AS (
                WHEN e.defect IS NOT NULL THEN e.defect
                WHEN e.refunded IS NULL AND e.rule IS NOT NULL AND e.charged > 0 THEN
                    CASE
-                       WHEN NOT (e.event_at < e.cutoff) THEN 'pending'
+                       WHEN NOT (e.event_at < e.cutoff) THEN 'pending_refund'
                        -- a scalar count, not EXISTS: evaluated only for owed
                        -- rows, one index lookup each, never a hash of every balance
                        WHEN (SELECT count(*) FROM connects_balances cb
                              WHERE cb.freelancer_id = e.freelancer_id) = 0 THEN 'missing_balance'
-                       ELSE 'refund'
+                       ELSE 'missing_refund'
                    END
                WHEN e.refunded IS NOT NULL AND (e.rule IS NULL OR e.charged <= 0) THEN 'unexpected_refund'
                WHEN e.refunded IS NOT NULL AND e.refunded_to <> e.freelancer_id THEN 'wrong_account'

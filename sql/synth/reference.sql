@@ -7,7 +7,7 @@
 --     states them, apart from the job's policy (no defect detection, no
 --     classes, no batches, no round trips); parameter $1 the settle cutoff;
 --   - the fragment reference: the job's own policy fragment, every proposal at
---     once, its decisions of class 'refund' (owed_policy.sql); the policy's
+--     once, its decisions of class 'missing_refund' (owed_policy.sql); the policy's
 --     parameters, passed by postgres.PolicyStatement.
 -- The rest is the same text, so the two differ in what decides, nothing else.
 -- A refund is missing when no refund entry exists for its (proposal,

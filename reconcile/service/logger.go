@@ -1,0 +1,70 @@
+package service
+
+import (
+	"io"
+	"os"
+	"strings"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/connects/connects-reconciler/config"
+	"github.com/connects/connects-reconciler/reconcile/postgres"
+)
+
+// NewLogger builds the one logger: console on a terminal, JSON otherwise.
+// Levels are coloured only on a terminal, and not when NO_COLOR is set
+// (https://no-color.org).
+func NewLogger(cfg config.Log, w io.Writer, getenv func(string) string) *zap.Logger {
+	format := cfg.Format
+	if format == "auto" {
+		format = "json"
+		if IsTerminal(w) {
+			format = "console"
+		}
+	}
+	level, err := zapcore.ParseLevel(cfg.Level)
+	if err != nil {
+		level = zapcore.InfoLevel
+	}
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	var encoder zapcore.Encoder
+	if format == "console" {
+		enc.EncodeLevel = zapcore.CapitalLevelEncoder
+		if IsTerminal(w) && getenv("NO_COLOR") == "" {
+			enc.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		}
+		encoder = zapcore.NewConsoleEncoder(enc)
+	} else {
+		encoder = zapcore.NewJSONEncoder(enc)
+	}
+	return zap.New(zapcore.NewCore(encoder, zapcore.Lock(zapcore.AddSync(w)), level))
+}
+
+// IsTerminal reports whether w is a character device.
+func IsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// LogConfig logs the configuration once, compactly: the database (password
+// masked) and the settings that differ from their defaults (see -h for
+// those).
+func LogConfig(log *zap.Logger, cfg config.Config) {
+	var changed []string
+	for _, kv := range cfg.Changed(postgres.Redact) {
+		if kv[0] != "database_url" {
+			changed = append(changed, kv[0]+"="+kv[1])
+		}
+	}
+	settings := "all defaults"
+	if len(changed) > 0 {
+		settings = strings.Join(changed, " ")
+	}
+	log.Info("configuration", zap.String("database", postgres.Redact(cfg.Database.URL)), zap.String("settings", settings))
+}
