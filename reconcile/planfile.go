@@ -9,6 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -102,6 +105,10 @@ type planHead struct {
 	Policy               Policy
 	Totals               Totals
 	OldestPending        *time.Time
+	// policyKeys are the policy's settings as the file names them (read
+	// files only): a file made by a version of the job with other settings
+	// cannot hash the same, and is refused saying so.
+	policyKeys []string
 }
 
 func headOf(p *Plan) planHead {
@@ -255,6 +262,10 @@ func ReadPlan(r io.Reader, now time.Time, maxAge time.Duration) (*Plan, error) {
 	if err != nil {
 		return fail(fmt.Errorf("%w: %w", ErrPlanInvalid, err))
 	}
+	if missing, extra := policyKeysDiffer(h.policyKeys); len(missing)+len(extra) > 0 {
+		return fail(fmt.Errorf("%w: it was made by a version of the job with other policy settings (missing: %s; unknown: %s); make and review a new plan (run --dry-run --plan-out)",
+			ErrPlanInvalid, orNone(missing), orNone(extra)))
+	}
 	if got != fp {
 		return fail(fmt.Errorf("%w: the file says %s, its content hashes to %s; make and review a new plan (run --dry-run --plan-out)",
 			ErrPlanEdited, fp, got))
@@ -309,7 +320,13 @@ func decodePlan(r io.Reader) (p *Plan, fp string, h planHead, err error) {
 		case "shard":
 			err = dec.Decode(&h.Shard)
 		case "policy":
-			err = dec.Decode(&h.Policy)
+			var raw json.RawMessage
+			if err = dec.Decode(&raw); err == nil {
+				h.policyKeys, err = objectKeys(raw)
+			}
+			if err == nil {
+				err = json.Unmarshal(raw, &h.Policy)
+			}
 		case "totals":
 			err = dec.Decode(&h.Totals)
 		case "oldest_pending":
@@ -448,4 +465,44 @@ func sameTotals(a, b Totals) bool {
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)
 	return bytes.Equal(x, y)
+}
+
+// objectKeys returns the keys of a JSON object.
+func objectKeys(raw json.RawMessage) ([]string, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, err
+	}
+	return slices.Sorted(maps.Keys(m)), nil
+}
+
+// policyKeysDiffer compares a file's policy settings with this version's:
+// the ones it lacks and the ones this version does not know.
+func policyKeysDiffer(file []string) (missing, extra []string) {
+	b, err := json.Marshal(Policy{})
+	if err != nil {
+		panic(fmt.Sprintf("encode policy: %v", err)) // a Policy always encodes
+	}
+	ours, err := objectKeys(b)
+	if err != nil {
+		panic(fmt.Sprintf("decode policy: %v", err))
+	}
+	for _, k := range ours {
+		if !slices.Contains(file, k) {
+			missing = append(missing, k)
+		}
+	}
+	for _, k := range file {
+		if !slices.Contains(ours, k) {
+			extra = append(extra, k)
+		}
+	}
+	return missing, extra
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
 }

@@ -207,3 +207,34 @@ func TestPlanFileRefusesNonDiscrepancyKind(t *testing.T) {
 		}
 	}
 }
+
+// A plan made by a version of the job with other policy settings (one
+// without a toggle this version has, or with one it does not know) is
+// refused saying so, not as an edited file: reviewed under other rules, it
+// is not this version's to apply.
+func TestPlanFileOtherPolicySettings(t *testing.T) {
+	t.Parallel()
+	p := samplePlan()
+	text := writePlan(t, p)
+	now := p.AsOf.Add(time.Minute)
+	for name, e := range map[string][2]string{
+		"a setting missing":  {`"refund_declined":false,`, ``},
+		"an unknown setting": {`"refund_declined":false,`, `"refund_declined":false,"refund_expired":true,`},
+	} {
+		if !strings.Contains(text, e[0]) {
+			t.Fatalf("%s: %q not in the file", name, e[0])
+		}
+		_, err := ReadPlan(strings.NewReader(strings.Replace(text, e[0], e[1], 1)), now, time.Hour)
+		if !errors.Is(err, ErrPlanInvalid) || errors.Is(err, ErrPlanEdited) {
+			t.Errorf("%s: got %v, want ErrPlanInvalid", name, err)
+			continue
+		}
+		want := "missing: refund_declined; unknown: none"
+		if name == "an unknown setting" {
+			want = "missing: none; unknown: refund_expired"
+		}
+		if !strings.Contains(err.Error(), "other policy settings ("+want+")") {
+			t.Errorf("%s: the message does not name the settings: %v", name, err)
+		}
+	}
+}
