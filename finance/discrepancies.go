@@ -176,13 +176,6 @@ func eachDiscrepancy(plan *reconcile.Plan, price reconcile.Price, exc map[reconc
 	return nil
 }
 
-// listDiscrepancies reads the whole listing into memory (the HTML report).
-func listDiscrepancies(plan *reconcile.Plan, price reconcile.Price, exc map[reconcile.ExceptionKey]reconcile.Exception) ([]Discrepancy, error) {
-	var out []Discrepancy
-	err := eachDiscrepancy(plan, price, exc, func(d Discrepancy) error { out = append(out, d); return nil })
-	return out, err
-}
-
 // DiscrepancyTotals count the discrepancies by kind, with what they amount
 // to.
 type DiscrepancyTotals struct {
@@ -197,12 +190,8 @@ type DiscrepancySum struct {
 	ValueUSD   reconcile.Cents `json:"value_usd"`
 }
 
-func sumDiscrepancies(ds []Discrepancy) DiscrepancyTotals {
-	t := DiscrepancyTotals{ByKind: map[reconcile.State]DiscrepancySum{}}
-	for _, d := range ds {
-		t.add(d)
-	}
-	return t
+func newDiscrepancyTotals() DiscrepancyTotals {
+	return DiscrepancyTotals{ByKind: map[reconcile.State]DiscrepancySum{}}
 }
 
 func (t *DiscrepancyTotals) add(d Discrepancy) {
@@ -224,7 +213,7 @@ func (f *Finance) exportDiscrepancies(ctx context.Context, _ *Period, e *encoder
 	if err := e.begin(m.Kind, nil, f.Price, m.Columns); err != nil {
 		return nil, err
 	}
-	t := DiscrepancyTotals{ByKind: map[reconcile.State]DiscrepancySum{}}
+	t := newDiscrepancyTotals()
 	if err := eachDiscrepancy(plan, f.Price, exc, func(d Discrepancy) error {
 		t.add(d)
 		return writeRow(e, discrepancyTable, &d)

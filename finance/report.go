@@ -48,7 +48,7 @@ type ReportData struct {
 	MissingMore       int
 	Others            []reportDiscrepancy
 	OthersMore        int
-	allDiscrepancies  []Discrepancy
+	discrepancies     int64
 
 	// ExceptionAging is the open exceptions (reconciler_exceptions) by kind
 	// and age at PlanAsOf; ExceptionTotal adds them up.
@@ -105,10 +105,31 @@ func (f *Finance) Report(ctx context.Context, p Period) (*ReportData, error) {
 		return nil, err
 	}
 	defer plan.Close()
-	ds, err := listDiscrepancies(plan, f.Price, exc)
+	// Streamed: only totals and the rows shown are kept, however many
+	// refunds a backlog leaves missing.
+	t := newDiscrepancyTotals()
+	oldest := oldestRows{n: reportMaxRows}
+	err = eachDiscrepancy(plan, f.Price, exc, func(x Discrepancy) error {
+		t.add(x)
+		rd := reportDiscrepancy{Discrepancy: x}
+		if x.AgeSeconds != nil {
+			rd.Age = HumanAge(time.Duration(*x.AgeSeconds) * time.Second)
+		}
+		switch {
+		case x.Kind == reconcile.MissingRefund || x.Kind == reconcile.PendingRefund:
+			oldest.add(rd)
+		case len(d.Others) < reportMaxRows:
+			d.Others = append(d.Others, rd)
+		default:
+			d.OthersMore++
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
+	// Oldest missing refunds first: they are the ones to chase.
+	d.Missing, d.MissingMore = oldest.rows()
 	if d.ExceptionAging, err = f.Store.ExceptionsAging(ctx, plan.AsOf); err != nil {
 		return nil, err
 	}
@@ -119,28 +140,11 @@ func (f *Finance) Report(ctx context.Context, p Period) (*ReportData, error) {
 		d.ExceptionTotal.Unacknowledged += a.Unacknowledged
 		d.ExceptionTotal.OldestSince = earliestOf(d.ExceptionTotal.OldestSince, a.OldestSince)
 	}
-	d.PlanAsOf, d.allDiscrepancies = plan.AsOf, ds
-	t := sumDiscrepancies(ds)
+	d.PlanAsOf, d.discrepancies = plan.AsOf, t.Discrepancies
 	for _, k := range discrepancyOrder {
 		sum := t.ByKind[k]
 		d.DiscrepancyCounts = append(d.DiscrepancyCounts, kindCount{Kind: string(k), Count: sum.Count, Value: sum.ValueUSD, Diff: sum.Difference})
 	}
-	var missing, others []reportDiscrepancy
-	for _, x := range ds {
-		rd := reportDiscrepancy{Discrepancy: x}
-		if x.AgeSeconds != nil {
-			rd.Age = HumanAge(time.Duration(*x.AgeSeconds) * time.Second)
-		}
-		if x.Kind == reconcile.MissingRefund || x.Kind == reconcile.PendingRefund {
-			missing = append(missing, rd)
-		} else {
-			others = append(others, rd)
-		}
-	}
-	// Oldest missing refunds first: they are the ones to chase.
-	sort.SliceStable(missing, func(i, j int) bool { return ageOf(missing[i]) > ageOf(missing[j]) })
-	d.Missing, d.MissingMore = capRows(missing, reportMaxRows)
-	d.Others, d.OthersMore = capRows(others, reportMaxRows)
 
 	runs, err := f.Store.Runs(ctx, p.From, p.To)
 	if err != nil {
@@ -172,11 +176,74 @@ func ageOf(d reportDiscrepancy) int64 {
 	return *d.AgeSeconds
 }
 
-func capRows[T any](rows []T, n int) ([]T, int) {
-	if len(rows) <= n {
-		return rows, 0
+// oldestRows keeps the n oldest rows added (by age, the earlier added first
+// among equal ages) in a heap whose root is the one to drop next, and counts
+// the others: the order a stable sort by age, oldest first, would give, in
+// memory for n rows only.
+type oldestRows struct {
+	n    int
+	seq  int
+	more int
+	heap []seqRow
+}
+
+type seqRow struct {
+	row reportDiscrepancy
+	seq int
+}
+
+// worse says a is dropped before b: younger, or as old and added later.
+func worse(a, b seqRow) bool {
+	if ageOf(a.row) != ageOf(b.row) {
+		return ageOf(a.row) < ageOf(b.row)
 	}
-	return rows[:n], len(rows) - n
+	return a.seq > b.seq
+}
+
+func (o *oldestRows) add(r reportDiscrepancy) {
+	x := seqRow{row: r, seq: o.seq}
+	o.seq++
+	if len(o.heap) < o.n {
+		o.heap = append(o.heap, x)
+		for i := len(o.heap) - 1; i > 0; {
+			parent := (i - 1) / 2
+			if !worse(o.heap[i], o.heap[parent]) {
+				break
+			}
+			o.heap[i], o.heap[parent] = o.heap[parent], o.heap[i]
+			i = parent
+		}
+		return
+	}
+	o.more++
+	if o.n == 0 || worse(x, o.heap[0]) || !worse(o.heap[0], x) {
+		return
+	}
+	o.heap[0] = x
+	for i := 0; ; {
+		w, l, r := i, 2*i+1, 2*i+2
+		if l < len(o.heap) && worse(o.heap[l], o.heap[w]) {
+			w = l
+		}
+		if r < len(o.heap) && worse(o.heap[r], o.heap[w]) {
+			w = r
+		}
+		if w == i {
+			break
+		}
+		o.heap[i], o.heap[w] = o.heap[w], o.heap[i]
+		i = w
+	}
+}
+
+// rows returns the kept rows, oldest first, and how many were not kept.
+func (o *oldestRows) rows() ([]reportDiscrepancy, int) {
+	sort.Slice(o.heap, func(i, j int) bool { return worse(o.heap[j], o.heap[i]) })
+	out := make([]reportDiscrepancy, len(o.heap))
+	for i, x := range o.heap {
+		out[i] = x.row
+	}
+	return out, o.more
 }
 
 func sortedKeysOf[V any](m map[string]V) []string {
@@ -363,5 +430,5 @@ func WriteReportFile(path string, d *ReportData) error {
 
 // Counts are what the report found, for the command's log line.
 func (d *ReportData) Counts() (refunds int64, discrepancies, runs int) {
-	return d.Totals.Refunds, len(d.allDiscrepancies), d.RunCount
+	return d.Totals.Refunds, int(d.discrepancies), d.RunCount
 }
