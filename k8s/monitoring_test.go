@@ -116,9 +116,9 @@ func exported(t *testing.T) map[string]bool {
 	event := now.Add(-time.Hour)
 	plan := &reconcile.Plan{AsOf: now, Scope: "full", PlannedOn: reconcile.OnReplica, ReplicaLag: 2 * time.Second}
 	for _, f := range []reconcile.Finding{
-		{ProposalID: 1, Component: reconcile.Base, Rule: reconcile.RuleClosedWithoutHire, Charged: 4, EventAt: &event, Class: reconcile.ClassRefund},
-		{ProposalID: 1, Component: reconcile.Boost, Rule: reconcile.RuleClosedWithoutHire, Charged: 2, EventAt: &event, Class: reconcile.ClassPending},
-		{ProposalID: 2, Component: reconcile.Base, Refunded: 3, Class: reconcile.ClassUnexpectedRefund},
+		{ProposalID: 1, Component: reconcile.Base, Rule: reconcile.RuleClosedWithoutHire, Charged: 4, EventAt: &event, State: reconcile.MissingRefund},
+		{ProposalID: 1, Component: reconcile.Boost, Rule: reconcile.RuleClosedWithoutHire, Charged: 2, EventAt: &event, State: reconcile.PendingRefund},
+		{ProposalID: 2, Component: reconcile.Base, Refunded: 3, State: reconcile.UnexpectedRefund},
 	} {
 		if err := plan.Add(f); err != nil {
 			t.Fatal(err)
