@@ -64,6 +64,7 @@ k8s: ## render every kustomization under k8s/ and check it: strict decoding, res
 
 BENCH_SIZES ?= 1000000 5000000
 bench: ## seed marketplaces of BENCH_SIZES proposals, time the job against the single-statement limit, print one table (docs/benchmarks.md)
+	@[ -x /usr/bin/time ] || { echo "bench: installing GNU time (peak RSS of each run) with apt-get"; DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq --no-install-recommends time >/dev/null; }
 	BENCH_SIZES="$(BENCH_SIZES)" $(GO) run ./cmd/bench
 
 clean: ## remove build output and the demo's throwaway cluster

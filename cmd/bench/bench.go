@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -50,6 +51,8 @@ type bench struct {
 
 	mu      sync.Mutex
 	created []string // databases to drop
+
+	gnuTime bool // peak RSS measured by GNU time (see gnuTime)
 }
 
 // run measures every size and prints the table on stdout.
@@ -81,6 +84,11 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 
 	machine := describeMachine(ctx, b.admin)
 	b.progress("machine: %s", machine.String())
+	if _, err := os.Stat(gnuTime); err == nil {
+		b.gnuTime = true
+	} else {
+		b.progress("%s (GNU time, Debian package time) is missing: every peak RSS below is an upper bound, the benchmark process's own included", gnuTime)
+	}
 	var rows []*row
 	var failures []error
 	for _, n := range cfg.Sizes {
@@ -306,7 +314,7 @@ func (b *bench) measure(ctx context.Context, n int64) (*row, error) {
 	if got := len(r.NoopFull.Report.Refunds); got != 0 {
 		r.fail("the no-op full run wrote %d refunds", got)
 	}
-	b.progress("%s: no-op full run in %s", human(n), secs(r.NoopFull.Wall))
+	b.progress("%s: no-op full run in %s, peak RSS %s MiB", human(n), secs(r.NoopFull.Wall), mib(r.NoopFull.RSS))
 
 	// 4. A day of activity scattered over the whole id space, then the
 	// incremental run: on A with the online path up, on D (A as it is now)
@@ -327,7 +335,7 @@ func (b *bench) measure(ctx context.Context, n int64) (*row, error) {
 			if got := len(r.NoopIncr.Report.Refunds); got != 0 {
 				r.fail("the no-op incremental run wrote %d refunds", got)
 			}
-			b.progress("%s: no-op incremental run in %s", human(n), secs(r.NoopIncr.Wall))
+			b.progress("%s: no-op incremental run in %s, peak RSS %s MiB", human(n), secs(r.NoopIncr.Wall), mib(r.NoopIncr.RSS))
 		}
 	}
 	b.drop(name("d"))
@@ -353,7 +361,7 @@ func (b *bench) measure(ctx context.Context, n int64) (*row, error) {
 		r.fail("the shards' refunds differ from the plain reference's")
 	}
 	b.drop(name("c"))
-	b.progress("%s: %d shards in parallel in %s", human(n), Shards, secs(r.Shards.Wall))
+	b.progress("%s: %d shards in parallel in %s, largest peak RSS %s MiB", human(n), Shards, secs(r.Shards.Wall), mib(r.Shards.RSS))
 
 	// 7. The backlog: the online path failed for half of what is owed. The
 	// job's full run on E, the plain reference on its copy EP.
@@ -432,8 +440,8 @@ func (b *bench) replica(ctx context.Context, r *row, r0, r1 string, want synth.F
 		return err
 	}
 	b.drop(r0)
-	b.progress("%s: full run without a replica: %d refunds in %s; the primary: %s", human(r.Size),
-		len(rc.Without.Report.Refunds), secs(rc.Without.Wall), rc.Without.describe())
+	b.progress("%s: full run without a replica: %d refunds in %s, peak RSS %s MiB; the primary: %s", human(r.Size),
+		len(rc.Without.Report.Refunds), secs(rc.Without.Wall), mib(rc.Without.RSS), rc.Without.describe())
 
 	t0 := time.Now()
 	sb, err := startStandby(ctx, b.admin, b.cfg.AdminURL)
@@ -467,8 +475,8 @@ func (b *bench) replica(ctx context.Context, r *row, r0, r1 string, want synth.F
 		r.fail("replica case: the runs planned on %q (without a replica) and %q (with), want primary and replica",
 			rc.Without.PlannedOn, rc.With.PlannedOn)
 	}
-	b.progress("%s: full run with a replica: %d refunds in %s; the primary: %s; %d statements on the replica", human(r.Size),
-		len(rc.With.Report.Refunds), secs(rc.With.Wall), rc.With.describe(), rc.With.ReplicaStatements)
+	b.progress("%s: full run with a replica: %d refunds in %s, peak RSS %s MiB; the primary: %s; %d statements on the replica", human(r.Size),
+		len(rc.With.Report.Refunds), secs(rc.With.Wall), mib(rc.With.RSS), rc.With.describe(), rc.With.ReplicaStatements)
 	return nil
 }
 
@@ -605,7 +613,8 @@ func (b *bench) day(ctx context.Context, dbURL string, r *row, s *shape) error {
 	if s.Wrote != a.MissingRefunds {
 		r.fail("%s: the incremental run wrote %d refunds, the day left %d missing", s.Name, s.Wrote, a.MissingRefunds)
 	}
-	b.progress("%s: incremental run (%s) wrote %d refunds in %s", human(r.Size), s.Name, s.Wrote, secs(s.Incremental.Wall))
+	b.progress("%s: incremental run (%s) wrote %d refunds in %s, peak RSS %s MiB (the full dry run before it: %s MiB)", human(r.Size),
+		s.Name, s.Wrote, secs(s.Incremental.Wall), mib(s.Incremental.RSS), mib(s.DryRun.RSS))
 	return nil
 }
 
@@ -814,8 +823,32 @@ func sameRefunds(a, b []refund) bool {
 	return true
 }
 
+// gnuTime measures a run's peak RSS from a small process of its own (GNU
+// time's %M, KiB: wait4's ru_maxrss of the job, its child). The bench cannot
+// take ru_maxrss of a child it starts itself: Go starts children by clone
+// with CLONE_VM (vfork semantics), and Linux carries the parent's high-water
+// mark into the child's maxrss at exec, so every run would weigh at least
+// as much as the benchmark process had ever been. Without GNU time the
+// figures are that upper bound, and the benchmark says so.
+const gnuTime = "/usr/bin/time"
+
+// readRSS reads the peak RSS GNU time wrote: the file's last line (a line
+// before it says when the command failed); 0 when there is none.
+func readRSS(path string) int64 {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	lines := strings.Fields(string(data))
+	if len(lines) == 0 {
+		return 0
+	}
+	n, _ := strconv.ParseInt(lines[len(lines)-1], 10, 64)
+	return n
+}
+
 // exec runs the binary against a database and measures its wall clock and
-// peak RSS (wait4's ru_maxrss, KiB on Linux). A run's JSON report is read.
+// peak RSS (see gnuTime). A run's JSON report is read.
 func (b *bench) exec(ctx context.Context, dbURL, name string, args ...string) (proc, error) {
 	return b.execEnv(ctx, dbURL, nil, name, args...)
 }
@@ -838,13 +871,24 @@ func (b *bench) execEnv(ctx context.Context, dbURL string, env []string, name st
 		return proc{}, err
 	}
 	defer stderr.Close()
-	cmd := exec.CommandContext(ctx, b.bin, args...)
+	rssPath := filepath.Join(b.tmp, name+".rss")
+	path, argv := b.bin, args
+	if b.gnuTime {
+		path, argv = gnuTime, append([]string{"-f", "%M", "-o", rssPath, b.bin}, args...)
+	}
+	cmd := exec.CommandContext(ctx, path, argv...)
 	cmd.Env = append(append(cleanEnv(), "DATABASE_URL="+dbURL), env...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
+	// A process group of its own, killed whole on interrupt: the job is
+	// time's child.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	t0 := time.Now()
 	runErr := cmd.Run()
 	p := proc{Wall: time.Since(t0)}
-	if cmd.ProcessState != nil {
+	if b.gnuTime {
+		p.RSS = readRSS(rssPath)
+	} else if cmd.ProcessState != nil {
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 			p.RSS = ru.Maxrss
 		}
