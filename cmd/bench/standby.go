@@ -11,12 +11,12 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/connects/connects-reconciler/internal/pgbin"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -71,7 +71,7 @@ func startStandby(ctx context.Context, admin *sqlx.DB, adminURL string) (s *stan
 // temporary replication slot while it copies; none is left on the primary).
 func backupStandby(ctx context.Context, adminURL string) (s *standby, err error) {
 	s = &standby{adminURL: adminURL}
-	if s.bin, err = serverBinaries(); err != nil {
+	if s.bin, err = pgbin.Dir("pg_ctl", "pg_basebackup"); err != nil {
 		return nil, err
 	}
 	if os.Geteuid() == 0 {
@@ -287,33 +287,6 @@ func (s *standby) log() string {
 		b = b[len(b)-4000:]
 	}
 	return "--- standby.log ---\n" + string(b)
-}
-
-// serverBinaries finds the directory of pg_ctl and pg_basebackup: PG_BINDIR,
-// pg_config --bindir, or the newest /usr/lib/postgresql/*/bin (as pgtest).
-func serverBinaries() (string, error) {
-	var candidates []string
-	if d := os.Getenv("PG_BINDIR"); d != "" {
-		candidates = append(candidates, d)
-	}
-	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
-		candidates = append(candidates, strings.TrimSpace(string(out)))
-	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Sort(sort.Reverse(sort.StringSlice(dirs)))
-	candidates = append(candidates, dirs...)
-	for _, d := range candidates {
-		ok := true
-		for _, b := range []string{"pg_ctl", "pg_basebackup"} {
-			if _, err := os.Stat(filepath.Join(d, b)); err != nil {
-				ok = false
-			}
-		}
-		if ok {
-			return d, nil
-		}
-	}
-	return "", fmt.Errorf("no directory with pg_ctl and pg_basebackup among %v (set PG_BINDIR, or install the postgresql server package)", candidates)
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/connects/connects-reconciler/internal/pgbin"
 	"github.com/jmoiron/sqlx"
 	"go.uber.org/zap"
 
@@ -51,7 +52,7 @@ func NewReplicated(t testing.TB) *Replicated {
 	t.Helper()
 	r := &Replicated{t: t}
 	var err error
-	if r.bin, err = serverBinaries(); err != nil {
+	if r.bin, err = pgbin.Dir("initdb", "pg_ctl", "pg_basebackup"); err != nil {
 		t.Fatalf("pgtest: a hot standby needs the PostgreSQL server binaries: %v", err)
 	}
 	if os.Geteuid() == 0 {
@@ -276,33 +277,6 @@ func (r *Replicated) cleanup() {
 	if err := os.RemoveAll(r.dir); err != nil {
 		r.t.Logf("pgtest: remove %s: %v", r.dir, err)
 	}
-}
-
-// serverBinaries finds the directory of initdb, pg_ctl and pg_basebackup:
-// PG_BINDIR, pg_config --bindir, or the newest /usr/lib/postgresql/*/bin.
-func serverBinaries() (string, error) {
-	var candidates []string
-	if d := os.Getenv("PG_BINDIR"); d != "" {
-		candidates = append(candidates, d)
-	}
-	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
-		candidates = append(candidates, strings.TrimSpace(string(out)))
-	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Sort(sort.Reverse(sort.StringSlice(dirs)))
-	candidates = append(candidates, dirs...)
-	for _, d := range candidates {
-		ok := true
-		for _, b := range []string{"initdb", "pg_ctl", "pg_basebackup"} {
-			if _, err := os.Stat(filepath.Join(d, b)); err != nil {
-				ok = false
-			}
-		}
-		if ok {
-			return d, nil
-		}
-	}
-	return "", fmt.Errorf("no directory with initdb, pg_ctl and pg_basebackup among %v (set PG_BINDIR, or install the postgresql server package)", candidates)
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.
