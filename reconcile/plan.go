@@ -113,7 +113,7 @@ func (p *Plan) Add(f Finding) error {
 		return p.pending.add(f)
 	default:
 		p.totals.Discrepancies++
-		p.totals.DiscrepanciesByKind[State(f.State)]++
+		p.totals.DiscrepanciesByKind[f.State]++
 		return p.discrepancies.add(f)
 	}
 }
