@@ -92,8 +92,25 @@ func (c cell) appendCSV(b []byte) []byte {
 	case cellNull:
 		return b
 	default:
-		return appendCSVText(b, c.s)
+		return appendCSVText(b, neutralize(c.s))
 	}
+}
+
+// neutralize defuses spreadsheet formula injection (OWASP "CSV injection"):
+// a text cell that begins with =, +, -, @, a tab or a CR is one Excel, Calc
+// and Sheets may evaluate as a formula (an acknowledgement note
+// `=HYPERLINK(...)`), so it gets a leading apostrophe, which spreadsheets
+// show as text and hide. Numbers, amounts and times are not text cells and
+// are written as they are; JSON is not touched.
+func neutralize(s string) string {
+	if s == "" {
+		return s
+	}
+	switch s[0] {
+	case '=', '+', '-', '@', '\t', '\r':
+		return "'" + s
+	}
+	return s
 }
 
 // appendJSON appends the cell as a JSON value, as encoding/json encodes it.

@@ -14,10 +14,15 @@ const (
 	FormatJSON = "json" // one object: kind, period, price_per_connect, columns, rows, totals
 )
 
+// utf8BOM is the UTF-8 byte order mark: Excel reads a CSV file as UTF-8
+// only when it begins with one (accented names show garbled otherwise).
+const utf8BOM = "\xef\xbb\xbf"
+
 // encoder writes an export's rows as CSV or JSON as they come: one buffer,
 // reused for every row, and one Write per row.
 type encoder struct {
 	json bool
+	bom  bool // CSV: begin with a UTF-8 byte order mark (Excel)
 	w    io.Writer
 	buf  []byte
 	rows int64
@@ -39,6 +44,9 @@ func (e *encoder) flush() error {
 // begin writes the CSV header, or the JSON object's head up to its rows.
 func (e *encoder) begin(kind Kind, p *Period, price reconcile.Price, columns []string) error {
 	if !e.json {
+		if e.bom {
+			e.buf = append(e.buf, utf8BOM...)
+		}
 		for i, c := range columns {
 			if i > 0 {
 				e.buf = append(e.buf, ',')

@@ -96,7 +96,9 @@ const RoundingNote = "value_usd = connects × price_per_connect per row, rounded
 // format to w as the rows come, and returns its manifest (without file name
 // and checksum).
 func (f *Finance) Export(ctx context.Context, s Spec, p *Period, format string, w io.Writer) (*Manifest, error) {
-	m, err := s.write(f, ctx, p, newEncoder(format, w))
+	e := newEncoder(format, w)
+	e.bom = f.BOM && format == FormatCSV
+	m, err := s.write(f, ctx, p, e)
 	if err != nil {
 		return nil, err
 	}

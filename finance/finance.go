@@ -52,6 +52,8 @@ type Finance struct {
 	Planner Planner
 	Policy  reconcile.Policy
 	Price   reconcile.Price
+	// BOM starts CSV exports with a UTF-8 byte order mark, for Excel.
+	BOM bool
 }
 
 // Period is a half-open interval [From, To) of UTC times.

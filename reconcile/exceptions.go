@@ -15,9 +15,9 @@ const (
 // ExceptionKey names an exception: one discrepancy kind on one proposal
 // component.
 type ExceptionKey struct {
-	ProposalID int64
-	Component  Component
-	Kind       State
+	ProposalID int64     `json:"proposal_id"`
+	Component  Component `json:"component"`
+	Kind       State     `json:"kind"`
 }
 
 func (k ExceptionKey) String() string {

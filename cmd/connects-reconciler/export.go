@@ -25,12 +25,16 @@ func cmdExport(ctx context.Context, args []string, getenv func(string) string, s
 	kind := c.fs.String("kind", string(finance.Specs[0].Kind), strings.Join(kinds, ", "))
 	format := c.fs.String("format", finance.FormatCSV, "csv (RFC 4180, header row) or json")
 	out := c.fs.String("out", "", "write FILE, FILE.sha256 and FILE.manifest.json instead of stdout")
+	bom := c.fs.Bool("bom", false, "begin a CSV with a UTF-8 byte order mark, so Excel reads accented names right")
 	if err := c.parse(args, getenv, stderr); err != nil {
 		return err
 	}
 	var problems []string
 	if *format != finance.FormatCSV && *format != finance.FormatJSON {
 		problems = append(problems, fmt.Sprintf("--format must be csv or json, got %q", *format))
+	}
+	if *bom && *format != finance.FormatCSV {
+		problems = append(problems, "--bom is for --format csv only (JSON is always UTF-8 without one)")
 	}
 	spec, ok := finance.Lookup(*kind)
 	var period *finance.Period
@@ -56,6 +60,7 @@ func cmdExport(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer closeStore()
+	f.BOM = *bom
 	var m *finance.Manifest
 	if *out == "" {
 		bw := bufio.NewWriterSize(stdout, 1<<16)
