@@ -111,6 +111,15 @@ func TestPrometheusRule(t *testing.T) {
 // and the process's.
 func exported(t *testing.T) map[string]bool {
 	t.Helper()
+	names, _ := exportedSeries(t)
+	return names
+}
+
+// exportedSeries is exported's names, and the label names each one's
+// series carry in the registry (without the target's job and instance, and
+// without the grouping labels a push adds).
+func exportedSeries(t *testing.T) (map[string]bool, map[string]map[string]bool) {
+	t.Helper()
 	m := prometheus.NewLabelled(prometheus.Grouping(reconcile.Options{}))
 	now := time.Now()
 	event := now.Add(-time.Hour)
@@ -147,9 +156,16 @@ func exported(t *testing.T) map[string]bool {
 		t.Fatal(err)
 	}
 	names := map[string]bool{}
+	labels := map[string]map[string]bool{}
 	for _, mf := range mfs {
 		n := mf.GetName()
 		names[n] = true
+		labels[n] = map[string]bool{}
+		for _, s := range mf.GetMetric() {
+			for _, l := range s.GetLabel() {
+				labels[n][l.GetName()] = true
+			}
+		}
 		switch mf.GetType().String() {
 		case "SUMMARY", "HISTOGRAM":
 			names[n+"_sum"], names[n+"_count"], names[n+"_bucket"] = true, true, true
@@ -161,7 +177,7 @@ func exported(t *testing.T) map[string]bool {
 			t.Fatalf("the registry gathered no %s: the fixture run misses a family", want)
 		}
 	}
-	return names
+	return names, labels
 }
 
 var (
