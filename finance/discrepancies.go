@@ -2,19 +2,13 @@ package finance
 
 import (
 	"context"
-	"fmt"
-	"sort"
 	"time"
 
 	"github.com/connects/connects-reconciler/reconcile"
 )
 
-// discrepancyOrder is the order of the kinds in the export and the report:
-// the owed refunds (missing, then pending), then the plan's discrepancies in
-// their order.
-var discrepancyOrder = append([]reconcile.State{reconcile.MissingRefund, reconcile.PendingRefund}, reconcile.DiscrepancyStates...)
-
-// Discrepancy is one line of the discrepancies export.
+// Discrepancy is one line of the discrepancies export: an exception open as
+// of the last full sweep.
 type Discrepancy struct {
 	Kind         reconcile.State
 	ProposalID   int64
@@ -26,24 +20,22 @@ type Discrepancy struct {
 	Refunded     int64
 	Difference   int64 // owed minus refunded: positive is owed to the freelancer
 	ValueUSD     reconcile.Cents
-	EventAt      *time.Time // the entitling event, for owed refunds
-	AgeSeconds   *int64     // the plan's time minus EventAt
+	// EventAt and AgeSeconds were the entitling event and its age of owed
+	// refunds, which are no longer rows (the export's totals count them):
+	// always empty, kept so that the columns stay where finance expects them.
+	EventAt    *time.Time
+	AgeSeconds *int64
 
-	// The job's record of it (reconciler_exceptions), for the plan's
-	// discrepancies; owed refunds are not exceptions and leave these empty.
-	// State is open or closed as recorded, or "new" when no run has
-	// recorded it yet.
+	// The job's record of it (reconciler_exceptions): State as recorded
+	// (open), when it was first seen, its age at the sweep's plan, and its
+	// latest acknowledgement if made since it last opened.
 	State               string
 	FirstSeenAt         *time.Time
-	ExceptionAgeSeconds *int64 // the plan's time minus when it (re)opened
+	ExceptionAgeSeconds *int64 // the sweep's plan time minus when it (re)opened
 	AckedBy             string
 	AckedAt             *time.Time
 	Note                string
 }
-
-// StateNew is the state of a discrepancy that no run has recorded as an
-// exception yet (found by the export's own plan first).
-const StateNew = "new"
 
 var discrepancyTable = table[Discrepancy]{
 	{"kind", func(d *Discrepancy) cell { return textCell(string(d.Kind)) }},
@@ -66,121 +58,49 @@ var discrepancyTable = table[Discrepancy]{
 	{"note", func(d *Discrepancy) cell { return textCell(d.Note) }},
 }
 
-// exceptionsOf reads the job's exceptions of the plan's discrepancies, in
-// one statement.
-func (f *Finance) exceptionsOf(ctx context.Context, plan *reconcile.Plan) (map[reconcile.ExceptionKey]reconcile.Exception, error) {
-	var keys []reconcile.ExceptionKey
-	if err := plan.EachDiscrepancy(func(d reconcile.Discrepancy) error {
-		keys = append(keys, reconcile.ExceptionKey{ProposalID: d.ProposalID, Component: d.Component, Kind: d.Kind})
-		return nil
-	}); err != nil {
-		return nil, err
-	}
-	out := map[reconcile.ExceptionKey]reconcile.Exception{}
-	if len(keys) == 0 {
-		return out, nil
-	}
-	es, err := f.Store.ExceptionsOf(ctx, keys)
-	if err != nil {
-		return nil, err
-	}
-	for _, e := range es {
-		out[e.ExceptionKey] = e
-	}
-	return out, nil
-}
-
-// withException fills d's exception columns from e (nil: not recorded yet).
-func (d *Discrepancy) withException(e *reconcile.Exception, asOf time.Time) {
-	if e == nil {
-		d.State = StateNew
-		return
-	}
+// fromException is the line of an exception open as of a sweep whose plan
+// was at asOf: its age is counted to asOf, and its latest acknowledgement is
+// shown only when made in its current life (since it last opened): an
+// acknowledgement from before it reopened is not a decision about it now.
+func fromException(e reconcile.Exception, price reconcile.Price, asOf time.Time) Discrepancy {
+	diff := reconcile.Discrepancy{Kind: e.Kind, Charged: e.Charged, Refunded: e.Refunded}.Difference()
 	first := e.FirstSeenAt
 	age := int64(e.Age(asOf) / time.Second)
-	d.State, d.FirstSeenAt, d.ExceptionAgeSeconds = e.State, &first, &age
-	if e.Ack != nil {
+	d := Discrepancy{Kind: e.Kind, ProposalID: e.ProposalID, Component: string(e.Component),
+		FreelancerID: e.FreelancerID, JobID: e.JobID, Rule: string(e.Rule), Charged: e.Charged, Refunded: e.Refunded,
+		Difference: diff, ValueUSD: price.Value(diff), State: e.State, FirstSeenAt: &first, ExceptionAgeSeconds: &age}
+	if e.Acknowledged() {
 		at := e.Ack.At
 		d.AckedBy, d.AckedAt, d.Note = e.Ack.By, &at, e.Ack.Note
 	}
+	return d
 }
 
-// discrepancies plans the whole marketplace (writing nothing): the plan
-// holds what a person must look at, as of its time, with the exceptions
-// recorded for its discrepancies. The caller closes the plan.
-func (f *Finance) discrepancies(ctx context.Context) (*reconcile.Plan, map[reconcile.ExceptionKey]reconcile.Exception, error) {
-	plan, err := f.Planner.Plan(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("plan: %w", err)
-	}
-	exc, err := f.exceptionsOf(ctx, plan)
-	if err != nil {
-		plan.Close()
-		return nil, nil, err
-	}
-	return plan, exc, nil
-}
-
-// eachDiscrepancy calls fn for every line of the discrepancies listing, by
-// kind then proposal: the owed refunds missing and pending stream from the
-// plan's spool (a backlog may hold a million); the others, which a person
-// decides one by one, are sorted by kind in memory.
-func eachDiscrepancy(plan *reconcile.Plan, price reconcile.Price, exc map[reconcile.ExceptionKey]reconcile.Exception, fn func(Discrepancy) error) error {
-	owed := func(kind reconcile.State) func(reconcile.Refund) error {
-		return func(x reconcile.Refund) error {
-			d := Discrepancy{Kind: kind, ProposalID: x.ProposalID, Component: string(x.Component), FreelancerID: x.FreelancerID,
-				JobID: x.JobID, Rule: string(x.Rule), Charged: x.Connects, Difference: x.Connects, ValueUSD: price.Value(x.Connects)}
-			if x.EventAt != nil {
-				ev := x.EventAt.UTC()
-				age := int64(plan.AsOf.Sub(*x.EventAt) / time.Second)
-				d.EventAt, d.AgeSeconds = &ev, &age
-			}
-			return fn(d)
-		}
-	}
-	if err := plan.EachRefund(owed(reconcile.MissingRefund)); err != nil {
-		return err
-	}
-	if err := plan.EachPending(owed(reconcile.PendingRefund)); err != nil {
-		return err
-	}
-	found, err := plan.Discrepancies()
-	if err != nil {
-		return err
-	}
-	rank := map[reconcile.State]int{}
-	for i, k := range reconcile.DiscrepancyStates {
-		rank[k] = i
-	}
-	sort.SliceStable(found, func(i, j int) bool { return rank[found[i].Kind] < rank[found[j].Kind] })
-	for _, x := range found {
-		diff := x.Charged - x.Refunded
-		switch x.Kind {
-		case reconcile.UnexpectedRefund:
-			diff = -x.Refunded
-		case reconcile.WrongAccount:
-			diff = x.Charged // nothing reached the account charged
-		}
-		d := Discrepancy{Kind: x.Kind, ProposalID: x.ProposalID, Component: string(x.Component),
-			FreelancerID: x.FreelancerID, JobID: x.JobID, Rule: string(x.Rule), Charged: x.Charged, Refunded: x.Refunded,
-			Difference: diff, ValueUSD: price.Value(diff)}
-		var e *reconcile.Exception
-		if rec, ok := exc[reconcile.ExceptionKey{ProposalID: x.ProposalID, Component: x.Component, Kind: x.Kind}]; ok {
-			e = &rec
-		}
-		d.withException(e, plan.AsOf)
-		if err := fn(d); err != nil {
-			return err
-		}
-	}
-	return nil
+// eachDiscrepancy calls fn for every exception open as of the sweep record
+// rec, by kind then proposal, as the store streams them.
+func (f *Finance) eachDiscrepancy(ctx context.Context, rec *reconcile.SweepRecord, fn func(Discrepancy, reconcile.Exception) error) error {
+	return f.Store.SweepExceptions(ctx, rec.AsOf, func(e reconcile.Exception) error {
+		return fn(fromException(e, f.Price, rec.AsOf), e)
+	})
 }
 
 // DiscrepancyTotals count the discrepancies by kind, with what they amount
-// to.
+// to, and say which sweep's record they come from, with the refunds it
+// found owed.
 type DiscrepancyTotals struct {
 	Discrepancies int64                              `json:"discrepancies"`
 	ByKind        map[reconcile.State]DiscrepancySum `json:"by_kind"`
+
+	// AsOf is the sweep's plan time (the latest shard's); SweepRuns the
+	// sweeps' run ids, one per shard.
+	AsOf      *time.Time `json:"as_of,omitempty"`
+	SweepRuns []string   `json:"sweep_runs,omitempty"`
+	// Owed are the refunds the sweep found owed and not in the ledger:
+	// missing_refund (settled: the sweep writes them) and pending_refund
+	// (inside the settle delay: the online path may still write them).
+	Owed map[reconcile.State]OwedSum `json:"owed,omitempty"`
+	// WrittenBySweep is what the sweep wrote of its missing refunds.
+	WrittenBySweep *reconcile.Amount `json:"written_by_sweep,omitempty"`
 }
 
 // DiscrepancySum is the count, difference and value of one kind.
@@ -188,6 +108,15 @@ type DiscrepancySum struct {
 	Count      int64           `json:"count"`
 	Difference int64           `json:"difference"`
 	ValueUSD   reconcile.Cents `json:"value_usd"`
+}
+
+// OwedSum is what a sweep found owed in one state: how many refunds, their
+// Connects and value, and the earliest entitling event.
+type OwedSum struct {
+	Count         int64           `json:"count"`
+	Connects      int64           `json:"connects"`
+	ValueUSD      reconcile.Cents `json:"value_usd"`
+	OldestEventAt *time.Time      `json:"oldest_event_at"`
 }
 
 func newDiscrepancyTotals() DiscrepancyTotals {
@@ -203,18 +132,45 @@ func (t *DiscrepancyTotals) add(d Discrepancy) {
 	t.ByKind[d.Kind] = s
 }
 
+// owed is what rec found owed in state s.
+func owed(rec *reconcile.SweepRecord, s reconcile.State, price reconcile.Price) OwedSum {
+	x := rec.State(s)
+	return OwedSum{Count: x.Count, Connects: x.Connects, ValueUSD: price.Value(x.Connects), OldestEventAt: x.OldestEventAt}
+}
+
+// withSweep says which sweep the totals come from, with what it found owed.
+func (t *DiscrepancyTotals) withSweep(rec *reconcile.SweepRecord, price reconcile.Price) {
+	asOf := rec.AsOf
+	t.AsOf = &asOf
+	for _, r := range rec.Runs {
+		t.SweepRuns = append(t.SweepRuns, r.RunID)
+	}
+	t.Owed = map[reconcile.State]OwedSum{}
+	for _, s := range []reconcile.State{reconcile.MissingRefund, reconcile.PendingRefund} {
+		t.Owed[s] = owed(rec, s, price)
+	}
+	_, issued, _ := rec.Issued()
+	t.WrittenBySweep = &issued
+}
+
+// exportDiscrepancies writes the exceptions open as of the last full
+// sweep's record, and its owed totals: nothing is planned, so the cost is
+// that of the open exceptions, whatever the size of the marketplace.
 func (f *Finance) exportDiscrepancies(ctx context.Context, _ *Period, e *encoder) (*Manifest, error) {
-	plan, exc, err := f.discrepancies(ctx)
+	rec, err := f.Store.LastSweep(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
-	defer plan.Close()
-	m := &Manifest{Kind: KindDiscrepancies, GeneratedAt: plan.AsOf, Complete: true, Columns: discrepancyTable.names()}
+	if rec == nil {
+		return nil, ErrNoSweep
+	}
+	m := &Manifest{Kind: KindDiscrepancies, GeneratedAt: rec.AsOf, Complete: true, Columns: discrepancyTable.names()}
 	if err := e.begin(m.Kind, nil, f.Price, m.Columns); err != nil {
 		return nil, err
 	}
 	t := newDiscrepancyTotals()
-	if err := eachDiscrepancy(plan, f.Price, exc, func(d Discrepancy) error {
+	t.withSweep(rec, f.Price)
+	if err := f.eachDiscrepancy(ctx, rec, func(d Discrepancy, _ reconcile.Exception) error {
 		t.add(d)
 		return writeRow(e, discrepancyTable, &d)
 	}); err != nil {

@@ -1,11 +1,14 @@
 // Package finance makes what the finance team reads: exports of a period's
 // refund entries (CSV or JSON, with a checksum and a manifest), their summary,
-// the discrepancies now, and a self-contained HTML report.
+// the discrepancies the last full sweep recorded, and a self-contained HTML
+// report.
 //
-// It reads the database only through two narrow interfaces, Store (refund
-// entries, runs, the clock) and Planner (a dry-run plan), so its formatting
-// and aggregation are tested without a database; reconcile/postgres.Store and
-// reconcile.Reconciler implement them. Each export kind is one Spec in Specs:
+// It reads the database only through a narrow interface, Store (refund
+// entries, runs, the clock, the last full sweep's record), so its formatting
+// and aggregation are tested without a database; reconcile/postgres.Store
+// implements it. Nothing here plans the marketplace: the discrepancies and
+// the owed refunds are those the last full sweep recorded, so a report costs
+// what its period holds, not what the marketplace holds. Each export kind is one Spec in Specs:
 // its columns, whether it takes a period, and how it writes; each row type is
 // described once, by a table of columns that gives both its CSV cells and its
 // JSON values.
@@ -32,29 +35,27 @@ type Store interface {
 	// Runs returns the applying runs that started in [from, to), oldest
 	// first.
 	Runs(ctx context.Context, from, to time.Time) ([]reconcile.RunSummary, error)
-	// ExceptionsOf returns the job's exceptions of the keys that have one
-	// (reconciler_exceptions), each with its latest acknowledgement.
-	ExceptionsOf(ctx context.Context, keys []reconcile.ExceptionKey) ([]reconcile.Exception, error)
-	// ExceptionsAging counts the open exceptions by kind and age at now.
-	ExceptionsAging(ctx context.Context, now time.Time) ([]reconcile.ExceptionAging, error)
-}
-
-// Planner makes a dry-run plan of the whole marketplace (nothing written):
-// the discrepancies export and the report list what it finds.
-// *reconcile.Reconciler with Options.Full implements it.
-type Planner interface {
-	Plan(ctx context.Context) (*reconcile.Plan, error)
+	// LastSweep returns the record of the last full sweep recorded at or
+	// before by (nil: the last of all), every shard's; nil when none is.
+	LastSweep(ctx context.Context, by *time.Time) (*reconcile.SweepRecord, error)
+	// SweepExceptions streams the exceptions open as of a sweep's plan time
+	// asOf, by kind then proposal, each with its latest acknowledgement.
+	SweepExceptions(ctx context.Context, asOf time.Time, fn func(reconcile.Exception) error) error
 }
 
 // Finance makes exports and reports.
 type Finance struct {
-	Store   Store
-	Planner Planner
-	Policy  reconcile.Policy
-	Price   reconcile.Price
+	Store  Store
+	Policy reconcile.Policy
+	Price  reconcile.Price
 	// BOM starts CSV exports with a UTF-8 byte order mark, for Excel.
 	BOM bool
 }
+
+// ErrNoSweep means no full sweep is on record: the discrepancies come from
+// the last one's record, not from planning the marketplace again.
+var ErrNoSweep = errors.New("no full sweep is on record yet: the discrepancies are those the last full sweep recorded " +
+	"(run connects-reconciler run --full, or wait for the daily full CronJob)")
 
 // Period is a half-open interval [From, To) of UTC times.
 type Period struct {

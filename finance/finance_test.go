@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -22,9 +23,10 @@ type memStore struct {
 	now     time.Time
 	refunds []reconcile.LedgerRefund
 	runs    []reconcile.RunSummary
-	// exceptions are returned as the job's record of whatever is asked
+	// sweeps are the full sweeps on record, oldest first; exceptions the
+	// job's exceptions, open ones returned as of any sweep after they opened
+	sweeps     []reconcile.SweepRecord
 	exceptions []reconcile.Exception
-	aging      []reconcile.ExceptionAging
 }
 
 func (s *memStore) Clock(context.Context) (time.Time, error) { return s.now, nil }
@@ -50,18 +52,26 @@ func (s *memStore) Runs(_ context.Context, from, to time.Time) ([]reconcile.RunS
 	return out, nil
 }
 
-func (s *memStore) ExceptionsOf(context.Context, []reconcile.ExceptionKey) ([]reconcile.Exception, error) {
-	return s.exceptions, nil
+func (s *memStore) LastSweep(_ context.Context, by *time.Time) (*reconcile.SweepRecord, error) {
+	for i := len(s.sweeps) - 1; i >= 0; i-- {
+		if by == nil || !s.sweeps[i].Runs[0].RecordedAt.After(*by) {
+			r := s.sweeps[i]
+			return &r, nil
+		}
+	}
+	return nil, nil
 }
 
-func (s *memStore) ExceptionsAging(context.Context, time.Time) ([]reconcile.ExceptionAging, error) {
-	return s.aging, nil
+func (s *memStore) SweepExceptions(_ context.Context, asOf time.Time, fn func(reconcile.Exception) error) error {
+	for _, e := range s.exceptions {
+		if e.State == reconcile.ExceptionOpen && !e.OpenSince.After(asOf) {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
-
-// planOf is a Planner that makes the same plan every time it is asked.
-type planOf func() *reconcile.Plan
-
-func (p planOf) Plan(context.Context) (*reconcile.Plan, error) { return p(), nil }
 
 var nov1 = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 
@@ -83,28 +93,44 @@ func newTestFinance() *Finance {
 	}}
 	store.runs = []reconcile.RunSummary{{ID: "run-a", Mode: "run", Scope: "full", Status: reconcile.StatusSucceeded,
 		StartedAt: at(1, 3), RefundsIssued: 1, ConnectsIssued: 4}}
-	store.exceptions = []reconcile.Exception{{ID: 1,
+	// exceptions by kind, as the store orders them: one acknowledged in
+	// its current life, one reopened after an acknowledgement, one opened
+	// by an incremental run after the last sweep (not as of it)
+	store.exceptions = []reconcile.Exception{{ID: 2,
+		ExceptionKey: reconcile.ExceptionKey{ProposalID: 40, Component: reconcile.Base, Kind: reconcile.UnexpectedRefund},
+		FreelancerID: 400, JobID: 4, Refunded: 4, State: reconcile.ExceptionOpen, FirstSeenAt: at(2, 0), OpenSince: at(15, 0),
+		LastSeenAt: at(20, 0), ReopenedCount: 1, Ack: &reconcile.Ack{At: at(3, 0), By: "bo", Note: "the job was reopened; ticket 9"}}, {ID: 1,
 		ExceptionKey: reconcile.ExceptionKey{ProposalID: 20, Component: reconcile.Boost, Kind: reconcile.AmountMismatch},
-		State:        reconcile.ExceptionOpen, FirstSeenAt: at(10, 0), OpenSince: at(10, 0), LastSeenAt: at(19, 0),
-		Ack: &reconcile.Ack{At: at(11, 0), By: "ana", Note: "ticket 7, the online path's rounding"}}}
+		FreelancerID: 200, JobID: 2, Rule: reconcile.RuleBoostOutbid, Charged: 6, Refunded: 5,
+		State: reconcile.ExceptionOpen, FirstSeenAt: at(10, 0), OpenSince: at(10, 0), LastSeenAt: at(19, 0),
+		Ack: &reconcile.Ack{At: at(11, 0), By: "ana", Note: "ticket 7, the online path's rounding"}}, {ID: 3,
+		ExceptionKey: reconcile.ExceptionKey{ProposalID: 50, Component: reconcile.Base, Kind: reconcile.WrongAccount},
+		FreelancerID: 500, JobID: 5, Charged: 3, Refunded: 3, RefundedTo: 501,
+		State: reconcile.ExceptionOpen, FirstSeenAt: at(21, 0), OpenSince: at(21, 0), LastSeenAt: at(21, 0)}}
 	ev := at(1, 2)
-	plan := planOf(func() *reconcile.Plan {
-		p := &reconcile.Plan{AsOf: at(20, 0), Policy: reconcile.DefaultPolicy()}
-		for _, f := range []reconcile.Finding{
-			{ProposalID: 20, Component: reconcile.Boost, State: reconcile.AmountMismatch, FreelancerID: 200, JobID: 2,
-				Rule: reconcile.RuleBoostOutbid, Charged: 6, Refunded: 5},
-			{ProposalID: 30, FreelancerID: 300, JobID: 3, Component: reconcile.Base, Charged: 2,
-				Rule: reconcile.RuleClosedWithoutHire, EventAt: &ev, State: reconcile.MissingRefund},
-			{ProposalID: 40, Component: reconcile.Base, State: reconcile.UnexpectedRefund, FreelancerID: 400, JobID: 4, Refunded: 4},
-		} {
-			if err := p.Add(f); err != nil {
-				panic(err)
-			}
-		}
-		return p
-	})
-	return &Finance{Store: store, Planner: plan, Policy: reconcile.DefaultPolicy(), Price: reconcile.DefaultPrice}
+	// a sweep before the period's end, and one after it
+	store.sweeps = []reconcile.SweepRecord{{
+		Runs: []reconcile.SweepRun{{RunID: "run-a", Status: reconcile.StatusSucceeded, AsOf: at(20, 0), SettleCutoff: at(20, 0).Add(-15 * time.Minute),
+			RecordedAt: at(20, 1), RefundsPlanned: 3, ConnectsPlanned: 9, RefundsIssued: 2, ConnectsIssued: 7, RefundsSkipped: 1}},
+		AsOf: at(20, 0),
+		States: []reconcile.SweepState{
+			{State: reconcile.MissingRefund, StateTotal: reconcile.StateTotal{Count: 3, Connects: 9, OldestEventAt: &ev}},
+			{State: reconcile.PendingRefund, StateTotal: reconcile.StateTotal{Count: 5, Connects: 20, OldestEventAt: &ev}},
+			{State: reconcile.UnexpectedRefund, StateTotal: reconcile.StateTotal{Count: 1, Connects: -4},
+				ExceptionAging: reconcile.ExceptionAging{Open: 1, OlderThan7d: 0, Unacknowledged: 1, OldestSince: ptr(at(15, 0))}},
+			{State: reconcile.AmountMismatch, StateTotal: reconcile.StateTotal{Count: 1, Connects: 1},
+				ExceptionAging: reconcile.ExceptionAging{Open: 1, OlderThan7d: 1, OldestSince: ptr(at(10, 0))}},
+		}}, {
+		Runs: []reconcile.SweepRun{{RunID: "run-b", Status: reconcile.StatusSucceeded, AsOf: at(33, 0), RecordedAt: at(33, 1)}},
+		AsOf: at(33, 0),
+		States: []reconcile.SweepState{
+			{State: reconcile.WrongAccount, StateTotal: reconcile.StateTotal{Count: 1, Connects: 3},
+				ExceptionAging: reconcile.ExceptionAging{Open: 3, Unacknowledged: 2, OldestSince: ptr(at(10, 0))}},
+		}}}
+	return &Finance{Store: store, Policy: reconcile.DefaultPolicy(), Price: reconcile.DefaultPrice}
 }
+
+func ptr[T any](v T) *T { return &v }
 
 var november = Period{From: nov1, To: nov1.AddDate(0, 1, 0)}
 
@@ -242,31 +268,47 @@ func TestRunningPeriod(t *testing.T) {
 	}
 }
 
-// Discrepancies by kind, then proposal: owed refunds with their event and
-// age, difference = owed − refunded.
+// Discrepancies are the exceptions open as of the last full sweep, by kind
+// then proposal, aged at its plan, difference = owed − refunded; an
+// acknowledgement made before an exception reopened is not shown as its
+// own. The owed refunds are the sweep's totals, pending apart.
 func TestDiscrepancies(t *testing.T) {
 	t.Parallel()
-	got, m := export(t, newTestFinance(), KindDiscrepancies, nil, FormatCSV)
+	f := newTestFinance()
+	last := f.Store.(*memStore)
+	last.sweeps = last.sweeps[:1] // the wrong_account exception opened after it
+	got, m := export(t, f, KindDiscrepancies, nil, FormatCSV)
 	want := "kind,proposal_id,component,freelancer_id,job_id,rule,charged,refunded,difference,value_usd,event_at,age_seconds," +
 		"state,first_seen_at,exception_age_seconds,acked_by,acked_at,note\r\n" +
-		"missing_refund,30,base,300,3,closed_without_hire,2,0,2,0.30,2026-11-01T02:00:00.000000Z,1634400,,,,,,\r\n" +
-		"unexpected_refund,40,base,400,4,,0,4,-4,-0.60,,,new,,,,,\r\n" +
+		"unexpected_refund,40,base,400,4,,0,4,-4,-0.60,,,open,2026-11-02T00:00:00.000000Z,432000,,,\r\n" +
 		"amount_mismatch,20,boost,200,2,boost_outbid,6,5,1,0.15,,,open,2026-11-10T00:00:00.000000Z,864000,ana,2026-11-11T00:00:00.000000Z,\"ticket 7, the online path's rounding\"\r\n"
 	if got != want {
 		t.Errorf("discrepancies:\n got %q\nwant %q", got, want)
 	}
 	tot := m.Totals.(DiscrepancyTotals)
-	if m.Period != nil || m.Rows != 3 || tot.ByKind["unexpected_refund"].ValueUSD != -60 || !m.GeneratedAt.Equal(at(20, 0)) {
-		t.Errorf("manifest: %+v", m)
+	if m.Period != nil || m.Rows != 2 || tot.ByKind["unexpected_refund"].ValueUSD != -60 || !m.GeneratedAt.Equal(at(20, 0)) ||
+		tot.Owed[reconcile.MissingRefund].Count != 3 || tot.Owed[reconcile.PendingRefund].Connects != 20 ||
+		tot.WrittenBySweep.Refunds != 2 || len(tot.SweepRuns) != 1 || tot.SweepRuns[0] != "run-a" {
+		t.Errorf("manifest: %+v, totals %+v", m, tot)
 	}
-	js, _ := export(t, newTestFinance(), KindDiscrepancies, nil, FormatJSON)
-	for _, want := range []string{`"event_at":"2026-11-01T02:00:00.000000Z","age_seconds":1634400,"state":"",`, `"event_at":null,"age_seconds":null,"state":"new",`, `"state":"open","first_seen_at":"2026-11-10T00:00:00.000000Z","exception_age_seconds":864000,"acked_by":"ana"`, `"job_id":4,`} {
+	js, _ := export(t, f, KindDiscrepancies, nil, FormatJSON)
+	for _, want := range []string{`"event_at":null,"age_seconds":null,"state":"open",`,
+		`"state":"open","first_seen_at":"2026-11-10T00:00:00.000000Z","exception_age_seconds":864000,"acked_by":"ana"`, `"job_id":4,`,
+		`"owed":{"missing_refund":{"count":3,"connects":9,"value_usd":"1.35","oldest_event_at":"2026-11-01T02:00:00Z"},"pending_refund":{"count":5,`,
+		`"as_of":"2026-11-20T00:00:00Z","sweep_runs":["run-a"]`} {
 		if !strings.Contains(js, want) {
 			t.Errorf("discrepancies JSON lacks %s:\n%s", want, js)
 		}
 	}
-	if strings.Contains(js, `"period"`) {
-		t.Errorf("discrepancies JSON has a period")
+	if strings.Contains(js, `"period"`) || strings.Contains(js, "ticket 9") {
+		t.Errorf("discrepancies JSON has a period, or the acknowledgement of an exception's earlier life:\n%s", js)
+	}
+
+	// No sweep on record: a clear error, not an empty export.
+	last.sweeps = nil
+	s, _ := Lookup(string(KindDiscrepancies))
+	if _, err := f.Export(context.Background(), s, nil, FormatCSV, io.Discard); !errors.Is(err, ErrNoSweep) {
+		t.Errorf("no sweep on record: got %v, want ErrNoSweep", err)
 	}
 }
 

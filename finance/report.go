@@ -42,23 +42,49 @@ type ReportData struct {
 
 	Chart chart
 
-	PlanAsOf          time.Time
-	DiscrepancyCounts []kindCount
-	Missing           []reportDiscrepancy
-	MissingMore       int
-	Others            []reportDiscrepancy
-	OthersMore        int
-	discrepancies     int64
-
-	// ExceptionAging is the open exceptions (reconciler_exceptions) by kind
-	// and age at PlanAsOf; ExceptionTotal adds them up.
-	ExceptionAging []reconcile.ExceptionAging
-	ExceptionTotal reconcile.ExceptionAging
+	// Sweeps are the full sweeps' records shown: the last one recorded by
+	// the period's end for a period that is over, and the last one of all
+	// ("now") for a period still running or when asked for. The first is
+	// the headline's.
+	Sweeps []*SweepSection
 
 	RunCount     int
 	RunsByStatus []kindCount
 	Runs         []reconcile.RunSummary
 	RunsNote     string
+}
+
+// SweepSection is one full sweep's record as the page shows it.
+type SweepSection struct {
+	// Now is true for the last sweep of all, with the exceptions listed and
+	// their acknowledgements as they stand: figures that change with later
+	// runs. False for the last sweep recorded by the period's end, which
+	// never changes once the period is over.
+	Now bool
+	// Record is nil when no full sweep was on record then.
+	Record *reconcile.SweepRecord
+
+	// Missing are the refunds the sweep found settled and not in the
+	// ledger; Written what it wrote of them, Left what it left missing
+	// (all of them when a limit refused it). Pending were inside the
+	// settle delay: owed, but the online path may still write them, so
+	// they are never counted as missing.
+	Missing, Pending OwedSum
+	Written          reconcile.Amount
+	Left             int64
+	// Kinds are the discrepancies the sweep found, by kind.
+	Kinds         []kindCount
+	discrepancies int64
+
+	// Aging is the open exceptions after the sweep by kind and age at its
+	// plan; AgingTotal adds them up.
+	Aging      []reconcile.ExceptionAging
+	AgingTotal reconcile.ExceptionAging
+
+	// Others lists the exceptions open as of the sweep (Now only): the
+	// first reportMaxRows, OthersMore the rest.
+	Others     []reportDiscrepancy
+	OthersMore int
 }
 
 type totalRow struct {
@@ -75,13 +101,19 @@ type kindCount struct {
 
 type reportDiscrepancy struct {
 	Discrepancy
-	Age string
+	// EarlierAck is an acknowledgement made before the exception last
+	// reopened: shown as history, never as a decision about it now.
+	EarlierAck *reconcile.Ack
 }
 
 // Report gathers everything the page of period p shows. The refunds export of
 // the period is streamed into a hash only: the page's totals and its checksum
-// come from the very rows the export writes.
-func (f *Finance) Report(ctx context.Context, p Period) (*ReportData, error) {
+// come from the very rows the export writes. Discrepancies and owed refunds
+// come from the full sweeps' records, never from planning the marketplace.
+// A period that is over shows the last sweep recorded by its end, so that
+// its page is the same whenever it is made; now adds the last sweep of all
+// with the exceptions it left open (always shown while the period runs).
+func (f *Finance) Report(ctx context.Context, p Period, now bool) (*ReportData, error) {
 	d := &ReportData{Period: p, Price: f.Price, Policy: f.Policy}
 	var err error
 	if d.GeneratedAt, d.Complete, err = f.asOf(ctx, p); err != nil {
@@ -100,50 +132,20 @@ func (f *Finance) Report(ctx context.Context, p Period) (*ReportData, error) {
 	d.TotalRows = totalRows(s)
 	d.Chart = drawChart(p, s)
 
-	plan, exc, err := f.discrepancies(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer plan.Close()
-	// Streamed: only totals and the rows shown are kept, however many
-	// refunds a backlog leaves missing.
-	t := newDiscrepancyTotals()
-	oldest := oldestRows{n: reportMaxRows}
-	err = eachDiscrepancy(plan, f.Price, exc, func(x Discrepancy) error {
-		t.add(x)
-		rd := reportDiscrepancy{Discrepancy: x}
-		if x.AgeSeconds != nil {
-			rd.Age = HumanAge(time.Duration(*x.AgeSeconds) * time.Second)
+	if d.Complete {
+		end := p.To
+		sec, err := f.sweepSection(ctx, &end, false)
+		if err != nil {
+			return nil, err
 		}
-		switch {
-		case x.Kind == reconcile.MissingRefund || x.Kind == reconcile.PendingRefund:
-			oldest.add(rd)
-		case len(d.Others) < reportMaxRows:
-			d.Others = append(d.Others, rd)
-		default:
-			d.OthersMore++
+		d.Sweeps = append(d.Sweeps, sec)
+	}
+	if now || !d.Complete {
+		sec, err := f.sweepSection(ctx, nil, true)
+		if err != nil {
+			return nil, err
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	// Oldest missing refunds first: they are the ones to chase.
-	d.Missing, d.MissingMore = oldest.rows()
-	if d.ExceptionAging, err = f.Store.ExceptionsAging(ctx, plan.AsOf); err != nil {
-		return nil, err
-	}
-	for _, a := range d.ExceptionAging {
-		d.ExceptionTotal.Open += a.Open
-		d.ExceptionTotal.OlderThan7d += a.OlderThan7d
-		d.ExceptionTotal.OlderThan30d += a.OlderThan30d
-		d.ExceptionTotal.Unacknowledged += a.Unacknowledged
-		d.ExceptionTotal.OldestSince = earliestOf(d.ExceptionTotal.OldestSince, a.OldestSince)
-	}
-	d.PlanAsOf, d.discrepancies = plan.AsOf, t.Discrepancies
-	for _, k := range discrepancyOrder {
-		sum := t.ByKind[k]
-		d.DiscrepancyCounts = append(d.DiscrepancyCounts, kindCount{Kind: string(k), Count: sum.Count, Value: sum.ValueUSD, Diff: sum.Difference})
+		d.Sweeps = append(d.Sweeps, sec)
 	}
 
 	runs, err := f.Store.Runs(ctx, p.From, p.To)
@@ -162,88 +164,69 @@ func (f *Finance) Report(ctx context.Context, p Period) (*ReportData, error) {
 	return d, nil
 }
 
+// Discrepancies is how many discrepancies the sweep found.
+func (s *SweepSection) Discrepancies() int64 { return s.discrepancies }
+
+// sweepSection reads the last full sweep recorded by by (nil: of all); with
+// now, the exceptions open as of it too, as they stand.
+func (f *Finance) sweepSection(ctx context.Context, by *time.Time, now bool) (*SweepSection, error) {
+	rec, err := f.Store.LastSweep(ctx, by)
+	if err != nil {
+		return nil, err
+	}
+	sec := &SweepSection{Now: now, Record: rec}
+	if rec == nil {
+		return sec, nil
+	}
+	sec.Missing = owed(rec, reconcile.MissingRefund, f.Price)
+	sec.Pending = owed(rec, reconcile.PendingRefund, f.Price)
+	_, sec.Written, _ = rec.Issued()
+	planned, issued, skipped := rec.Issued()
+	sec.Left = max(0, planned.Refunds-issued.Refunds-skipped.Refunds)
+	for _, k := range reconcile.DiscrepancyStates {
+		x := rec.State(k)
+		if x.Count > 0 {
+			sec.Kinds = append(sec.Kinds, kindCount{Kind: string(k), Count: x.Count, Diff: x.Connects, Value: f.Price.Value(x.Connects)})
+			sec.discrepancies += x.Count
+		}
+		if x.Open > 0 {
+			a := x.ExceptionAging
+			a.Kind = k
+			sec.Aging = append(sec.Aging, a)
+			sec.AgingTotal.Open += a.Open
+			sec.AgingTotal.OlderThan7d += a.OlderThan7d
+			sec.AgingTotal.OlderThan30d += a.OlderThan30d
+			sec.AgingTotal.Unacknowledged += a.Unacknowledged
+			sec.AgingTotal.OldestSince = earliestOf(sec.AgingTotal.OldestSince, a.OldestSince)
+		}
+	}
+	if !now {
+		return sec, nil
+	}
+	err = f.eachDiscrepancy(ctx, rec, func(x Discrepancy, e reconcile.Exception) error {
+		if len(sec.Others) >= reportMaxRows {
+			sec.OthersMore++
+			return nil
+		}
+		rd := reportDiscrepancy{Discrepancy: x}
+		if e.Ack != nil && !e.Acknowledged() {
+			ack := *e.Ack
+			rd.EarlierAck = &ack
+		}
+		sec.Others = append(sec.Others, rd)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sec, nil
+}
+
 func earliestOf(a, b *time.Time) *time.Time {
 	if b == nil || (a != nil && !b.Before(*a)) {
 		return a
 	}
 	return b
-}
-
-func ageOf(d reportDiscrepancy) int64 {
-	if d.AgeSeconds == nil {
-		return -1
-	}
-	return *d.AgeSeconds
-}
-
-// oldestRows keeps the n oldest rows added (by age, the earlier added first
-// among equal ages) in a heap whose root is the one to drop next, and counts
-// the others: the order a stable sort by age, oldest first, would give, in
-// memory for n rows only.
-type oldestRows struct {
-	n    int
-	seq  int
-	more int
-	heap []seqRow
-}
-
-type seqRow struct {
-	row reportDiscrepancy
-	seq int
-}
-
-// worse says a is dropped before b: younger, or as old and added later.
-func worse(a, b seqRow) bool {
-	if ageOf(a.row) != ageOf(b.row) {
-		return ageOf(a.row) < ageOf(b.row)
-	}
-	return a.seq > b.seq
-}
-
-func (o *oldestRows) add(r reportDiscrepancy) {
-	x := seqRow{row: r, seq: o.seq}
-	o.seq++
-	if len(o.heap) < o.n {
-		o.heap = append(o.heap, x)
-		for i := len(o.heap) - 1; i > 0; {
-			parent := (i - 1) / 2
-			if !worse(o.heap[i], o.heap[parent]) {
-				break
-			}
-			o.heap[i], o.heap[parent] = o.heap[parent], o.heap[i]
-			i = parent
-		}
-		return
-	}
-	o.more++
-	if o.n == 0 || worse(x, o.heap[0]) || !worse(o.heap[0], x) {
-		return
-	}
-	o.heap[0] = x
-	for i := 0; ; {
-		w, l, r := i, 2*i+1, 2*i+2
-		if l < len(o.heap) && worse(o.heap[l], o.heap[w]) {
-			w = l
-		}
-		if r < len(o.heap) && worse(o.heap[r], o.heap[w]) {
-			w = r
-		}
-		if w == i {
-			break
-		}
-		o.heap[i], o.heap[w] = o.heap[w], o.heap[i]
-		i = w
-	}
-}
-
-// rows returns the kept rows, oldest first, and how many were not kept.
-func (o *oldestRows) rows() ([]reportDiscrepancy, int) {
-	sort.Slice(o.heap, func(i, j int) bool { return worse(o.heap[j], o.heap[i]) })
-	out := make([]reportDiscrepancy, len(o.heap))
-	for i, x := range o.heap {
-		out[i] = x.row
-	}
-	return out, o.more
 }
 
 func sortedKeysOf[V any](m map[string]V) []string {
@@ -362,6 +345,7 @@ var reportFuncs = template.FuncMap{
 	},
 	"usd_price": func(p reconcile.Price) string { return "$" + p.String() },
 	"len64":     func(rows []reportDiscrepancy, more int) int64 { return int64(len(rows) + more) },
+	"oneline":   func(s string) string { return oneLine(s, 120) },
 	"int64":     func(n int) int64 { return int64(n) },
 	"plus":      func(a, b int) int { return a + b },
 	"minus":     func(a, b int) int { return a - b },
@@ -428,7 +412,11 @@ func WriteReportFile(path string, d *ReportData) error {
 	return nil
 }
 
-// Counts are what the report found, for the command's log line.
+// Counts are what the report found, for the command's log line: the
+// discrepancies are the headline sweep's.
 func (d *ReportData) Counts() (refunds int64, discrepancies, runs int) {
-	return d.Totals.Refunds, int(d.discrepancies), d.RunCount
+	if len(d.Sweeps) > 0 {
+		discrepancies = int(d.Sweeps[0].discrepancies)
+	}
+	return d.Totals.Refunds, discrepancies, d.RunCount
 }

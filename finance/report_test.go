@@ -20,7 +20,7 @@ import (
 func TestReport(t *testing.T) {
 	t.Parallel()
 	f := newTestFinance()
-	d, err := f.Report(context.Background(), november)
+	d, err := f.Report(context.Background(), november, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,15 +46,50 @@ func TestReport(t *testing.T) {
 		`<tr class="total"><td>Control total</td><td></td><td></td><td class="n">4</td><td class="n">18</td><td class="n">$2.70</td></tr>`,
 		`<tr><td>none</td><td>base</td><td>online</td><td class="n">1</td><td class="n">3</td><td class="n">$0.45</td></tr>`,
 		"<title>2026-11-01 boost_outbid: 1 refunds, 6 Connects, $0.90</title>",
-		"<code>run-a</code>", "unexpected_refund", "amount_mismatch", "2026-11-01 02:00 UTC", "18d 22h",
+		"<code>run-a</code>", "unexpected_refund", "amount_mismatch", "2026-11-01 02:00 UTC",
 		"complete: the period ended before this report",
+		// the headline: the sweep's missing refunds, pending ones apart
+		`<div class="k">Missing refunds the last full sweep found</div><div class="v">3</div><div class="k">2 written by it</div>`,
+		`<div class="k">Pending (inside the settle delay, not missing)</div><div class="v">5</div>`,
+		"the last full sweep by 2026-12-01 00:00:00 UTC", "As of 2026-11-20 00:00:00 UTC",
+		`<tr><td>amount_mismatch</td><td class="n">1</td><td class="n">1</td><td class="n">0</td><td class="n">0</td><td>2026-11-10 (10d 0h)</td></tr>`,
+		"--now",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page lacks %q", want)
 		}
 	}
-	if refunds, discrepancies, runs := d.Counts(); refunds != 4 || discrepancies != 3 || runs != 1 {
+	// A period that is over holds no figure of now: not the later sweep, not
+	// the exceptions and their acknowledgements as they stand.
+	for _, bad := range []string{"run-b", "wrong_account", "ana", "ticket"} {
+		if strings.Contains(page, bad) {
+			t.Errorf("the page of a past period holds %q, a figure of now", bad)
+		}
+	}
+	if refunds, discrepancies, runs := d.Counts(); refunds != 4 || discrepancies != 2 || runs != 1 {
 		t.Errorf("counts: %d, %d, %d", refunds, discrepancies, runs)
+	}
+
+	// With now: the last sweep of all too, and the exceptions open as of it;
+	// an acknowledgement from before an exception reopened is history, not
+	// its acknowledgement.
+	d, err = f.Report(context.Background(), november, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var now bytes.Buffer
+	if err := WriteReport(&now, d); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"<code>run-a</code>", "<code>run-b</code>", "Exceptions open as of the sweep (3)",
+		"<td>open</td><td>2026-11-02 00:00 UTC</td><td class=\"wrap\">no (before it reopened, bo: the job was reopened; ticket 9)</td>",
+		"ana: ticket 7, the online path&#39;s rounding", "<td>wrong_account</td>"} {
+		if !strings.Contains(now.String(), want) {
+			t.Errorf("the page with --now lacks %q", want)
+		}
+	}
+	if strings.Contains(now.String(), "bo: the job was reopened; ticket 9</td>") {
+		t.Errorf("the page shows an acknowledgement of an earlier life as the exception's own")
 	}
 }
 

@@ -83,6 +83,7 @@ type Plan struct {
 	ReplicaLag time.Duration
 
 	totals                          Totals
+	byState                         map[State]StateTotal
 	oldestPending                   *time.Time
 	oldestOwed                      *time.Time
 	refunds, pending, discrepancies spool
@@ -101,6 +102,7 @@ var ErrOutOfOrder = errors.New("findings out of proposal, component order")
 // proposal, component order, each component once.
 func (p *Plan) Add(f Finding) error {
 	p.totals.init()
+	p.countState(f)
 	switch f.State {
 	case MissingRefund:
 		p.totals.addRefund(f.Rule, f.Component, f.Charged)
@@ -117,6 +119,27 @@ func (p *Plan) Add(f Finding) error {
 		return p.discrepancies.add(f)
 	}
 }
+
+// countState adds f to its state's total.
+func (p *Plan) countState(f Finding) {
+	if p.byState == nil {
+		p.byState = map[State]StateTotal{}
+	}
+	t := p.byState[f.State]
+	t.Count++
+	switch f.State {
+	case MissingRefund, PendingRefund:
+		t.Connects += f.Charged
+		t.OldestEventAt = earliest(t.OldestEventAt, f.EventAt)
+	default:
+		t.Connects += f.discrepancy().Difference()
+	}
+	p.byState[f.State] = t
+}
+
+// StateTotals are the plan's totals per state: the owed refunds missing and
+// pending, and each kind of discrepancy.
+func (p *Plan) StateTotals() map[State]StateTotal { return maps.Clone(p.byState) }
 
 // earliest returns the earlier of a and b, nil counting as later than any time.
 func earliest(a, b *time.Time) *time.Time {

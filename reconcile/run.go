@@ -93,6 +93,11 @@ type Outcome struct {
 	// are no longer needed.
 	Seen   []Event
 	Forget time.Time
+	// Sweep, set when a full sweep recorded its exceptions (it succeeded or
+	// was refused), is what its plan found per state: it is recorded with
+	// the run's outcome, in the same transaction, for finance to read
+	// instead of planning again (see SweepRecord).
+	Sweep map[State]StateTotal
 }
 
 // Store is what the run loop needs from storage. Implementations translate
@@ -122,7 +127,9 @@ type Store interface {
 	// returns those written.
 	Apply(ctx context.Context, runID string, p Policy, cutoff time.Time, refunds []Refund) ([]Refund, error)
 	// FinishRun closes a run record; with o.Watermark set it also moves the
-	// shard's watermarks, in the same transaction.
+	// shard's watermarks, and with o.Sweep set it records the sweep (its
+	// totals per state, the open exceptions of its shard by age), in the
+	// same transaction.
 	FinishRun(ctx context.Context, runID string, shard Shard, o Outcome) error
 	// RecordExceptions keeps the plan's discrepancies as exceptions, in one
 	// transaction: new ones are opened, known ones refreshed (and reopened
@@ -434,7 +441,11 @@ func (r *Reconciler) execute(ctx context.Context, runID, mode string, policy Pol
 		res.Status = StatusRefused
 		// a refused run found its discrepancies as surely as any: keep them
 		recErr := r.recordExceptions(ctx, mode, res)
-		return res, errors.Join(limitErr, recErr, r.finish(runID, Outcome{Status: StatusRefused, Error: limitErr.Error()}))
+		out := Outcome{Status: StatusRefused, Error: limitErr.Error()}
+		if recErr == nil {
+			out.Sweep = sweepOf(res)
+		}
+		return res, errors.Join(limitErr, recErr, r.finish(runID, out))
 	}
 
 	runErr := r.apply(ctx, res)
@@ -451,6 +462,7 @@ func (r *Reconciler) execute(ctx context.Context, runID, mode string, policy Pol
 	if runErr != nil {
 		out.Error = runErr.Error()
 	} else if mode == "run" {
+		out.Sweep = sweepOf(res)
 		out.Watermark = &plan.SettleCutoff
 		out.Forget = plan.SettleCutoff.Add(-plan.lookback)
 		for _, e := range plan.events {
@@ -480,6 +492,19 @@ func (r *Reconciler) recordExceptions(ctx context.Context, mode string, res *Res
 		zap.Int64("reopened", rec.Reopened), zap.Int64("closed", rec.Closed), zap.Int64("open", rec.Open),
 		zap.Int64("unacknowledged", rec.Unacknowledged))
 	return nil
+}
+
+// sweepOf is what a run records as a sweep: the totals per state of a full
+// sweep that recorded its exceptions, else nil.
+func sweepOf(res *Result) map[State]StateTotal {
+	if res.Exceptions == nil || res.Plan.Scope != "full" {
+		return nil
+	}
+	t := res.Plan.StateTotals()
+	if t == nil {
+		t = map[State]StateTotal{}
+	}
+	return t
 }
 
 // failure is the status of a run that stopped on an error: interrupted when

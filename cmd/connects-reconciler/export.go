@@ -12,12 +12,11 @@ import (
 
 	"github.com/connects/connects-reconciler/config"
 	"github.com/connects/connects-reconciler/finance"
-	"github.com/connects/connects-reconciler/reconcile"
 	"github.com/connects/connects-reconciler/reconcile/service"
 )
 
 func cmdExport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	c, from, to := financeCommand("export", "Export refund entries for finance: every refund in a period (CSV or JSON), a summary, or the discrepancies now.", stderr)
+	c, from, to := financeCommand("export", "Export refund entries for finance: every refund in a period (CSV or JSON), a summary, or the discrepancies the last full sweep recorded.", stderr)
 	var kinds []string
 	for _, s := range finance.Specs {
 		kinds = append(kinds, fmt.Sprintf("%s (%s)", s.Kind, s.Doc))
@@ -48,7 +47,7 @@ func cmdExport(ctx context.Context, args []string, getenv func(string) string, s
 		}
 		period = &p
 	case *from != "" || *to != "":
-		problems = append(problems, fmt.Sprintf("--kind %s is the state as of now and takes no --from/--to", spec.Kind))
+		problems = append(problems, fmt.Sprintf("--kind %s is the last full sweep's record and takes no --from/--to", spec.Kind))
 	}
 	if len(problems) > 0 {
 		return usageError{"export: " + strings.Join(problems, "; ")}
@@ -88,16 +87,13 @@ func financeCommand(name, summary string, stderr io.Writer) (c *command, from, t
 }
 
 // openFinance logs the configuration, opens the store and wires finance to
-// it and to a full dry-run planner (for the discrepancies now): the whole
-// marketplace, every shard. close releases the store.
+// it. Nothing in finance plans the marketplace: the discrepancies are the
+// last full sweep's record. close releases the store.
 func (c *command) openFinance(ctx context.Context) (f *finance.Finance, close func(), err error) {
 	service.LogConfig(c.log, c.cfg)
 	store, close, err := c.openStore(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	opts := c.cfg.Run
-	opts.Full, opts.Shard = true, reconcile.Shard{}
-	planner := &reconcile.Reconciler{Store: store, Policy: c.cfg.Policy, Options: opts, Log: c.log.Named("reconcile")}
-	return &finance.Finance{Store: store, Planner: planner, Policy: c.cfg.Policy, Price: c.cfg.PricePerConnect}, close, nil
+	return &finance.Finance{Store: store, Policy: c.cfg.Policy, Price: c.cfg.PricePerConnect}, close, nil
 }

@@ -11,8 +11,9 @@ import (
 )
 
 func cmdReport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	c, from, to := financeCommand("report", "Write one self-contained HTML page for finance: refunds per day by rule, totals that tie to the export, discrepancies, missing refunds, and the runs of a period.", stderr)
+	c, from, to := financeCommand("report", "Write one self-contained HTML page for finance: refunds per day by rule, totals that tie to the export, the last full sweep's discrepancies and missing refunds, and the runs of a period.", stderr)
 	out := c.fs.String("out", "", "the HTML file to write (default stdout)")
+	now := c.fs.Bool("now", false, "a period that is over: add the last full sweep of all and the exceptions it left open, as they stand (figures that change with later runs; without it the page of a past period is the same whenever it is made)")
 	if err := c.parse(args, getenv, stderr); err != nil {
 		return err
 	}
@@ -26,7 +27,7 @@ func cmdReport(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer closeStore()
-	data, err := f.Report(ctx, p)
+	data, err := f.Report(ctx, p, *now)
 	if err != nil {
 		return err
 	}

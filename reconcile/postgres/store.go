@@ -413,7 +413,8 @@ func (a *auditRows) add(r reconcile.Refund) {
 }
 
 // FinishRun closes a run record and, on success, moves the watermarks in the
-// same transaction.
+// same transaction; a full sweep's record (o.Sweep) goes in that transaction
+// too.
 func (s *Store) FinishRun(ctx context.Context, runID string, shard reconcile.Shard, o reconcile.Outcome) error {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
@@ -438,6 +439,11 @@ func (s *Store) FinishRun(ctx context.Context, runID string, shard reconcile.Sha
 		if _, err := tx.ExecContext(ctx, qSaveSeen, shard.String(), runID, o.Forget,
 			pq.Array(sources), pq.Array(jobs), pq.Array(times)); err != nil {
 			return fmt.Errorf("save seen events: %w", translate(err))
+		}
+	}
+	if o.Sweep != nil {
+		if err := recordSweep(ctx, tx, runID, shard, o.Sweep); err != nil {
+			return fmt.Errorf("record sweep: %w", err)
 		}
 	}
 	return translate(tx.Commit())
