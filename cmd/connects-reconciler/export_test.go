@@ -271,12 +271,27 @@ func TestExportUsage(t *testing.T) {
 	}
 }
 
-// Discrepancies are the state now: missing refunds with their age, and what
-// the job reports but never changes.
+// Discrepancies are the last full sweep's record: none on record is a clear
+// error; after a full run, the exceptions it left open are the rows, and
+// what it found owed is in the totals, pending refunds apart.
 func TestExportDiscrepancies(t *testing.T) {
 	t.Parallel()
-	url, _ := smallMarket(t)
+	url, db := smallMarket(t)
+	// owed, but closed a minute ago: inside the settle delay
+	db.MustExec(`
+	INSERT INTO jobs (id, client_id, status, close_reason, closed_at) VALUES (4, 1, 'closed', 'no_hire', now() - interval '1 minute');
+	INSERT INTO proposals (id, job_id, freelancer_id, submitted_at) VALUES (40, 4, 100, now() - interval '1 day');
+	INSERT INTO connects_ledger (freelancer_id, amount, entry_type, proposal_id, component, idempotency_key) VALUES
+	    (100, -5, 'proposal_fee', 40, 'base', 'f40');
+	UPDATE connects_balances SET balance = balance - 5 WHERE freelancer_id = 100;`)
 	env := map[string]string{"DATABASE_URL": url}
+	code, _, stderr := invoke(t, env, "export", "--kind", "discrepancies")
+	if code != exitFailed || !strings.Contains(stderr, "no full sweep is on record") {
+		t.Fatalf("no sweep on record: exit %d, want %d with a message:\n%s", code, exitFailed, stderr)
+	}
+	if code, _, stderr := invoke(t, env, "run", "--full", "--format", "json"); code != exitOK {
+		t.Fatalf("run: exit %d\n%s", code, stderr)
+	}
 	code, stdout, stderr := invoke(t, env, "export", "--kind", "discrepancies")
 	if code != exitOK {
 		t.Fatalf("exit %d:\n%s", code, stderr)
@@ -287,21 +302,44 @@ func TestExportDiscrepancies(t *testing.T) {
 	}
 	var got []string
 	for _, r := range recs[1:] {
-		got = append(got, strings.Join([]string{r[0], r[1], r[2], r[8], r[9]}, " "))
-		if r[0] == "missing_refund" {
-			age, err := strconv.ParseInt(r[11], 10, 64)
-			if err != nil || age < 7000 { // closed 2 and 3 hours ago
-				t.Errorf("%s/%s: age %q, want the hours since the close", r[1], r[2], r[11])
-			}
-		}
+		got = append(got, strings.Join([]string{r[0], r[1], r[2], r[8], r[9], r[12]}, " "))
 	}
-	want := []string{
-		"missing_refund 10 base 4 0.60",
-		"missing_refund 20 base 2 0.30",
-		"missing_refund 20 boost 6 0.90",
-		"unexpected_refund 30 base -4 -0.60",
-	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+	if want := []string{"unexpected_refund 30 base -4 -0.60 open"}; strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("discrepancies:\n got %q\nwant %q", got, want)
+	}
+	code, stdout, stderr = invoke(t, env, "export", "--kind", "discrepancies", "--format", "json")
+	if code != exitOK {
+		t.Fatalf("exit %d:\n%s", code, stderr)
+	}
+	var j struct {
+		Totals struct {
+			AsOf      time.Time `json:"as_of"`
+			SweepRuns []string  `json:"sweep_runs"`
+			Owed      map[string]struct {
+				Count    int64 `json:"count"`
+				Connects int64 `json:"connects"`
+			} `json:"owed"`
+			Written struct {
+				Refunds  int64 `json:"refunds"`
+				Connects int64 `json:"connects"`
+			} `json:"written_by_sweep"`
+		} `json:"totals"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &j); err != nil {
+		t.Fatal(err)
+	}
+	var run struct {
+		ID   string    `db:"id"`
+		AsOf time.Time `db:"as_of"`
+	}
+	if err := db.Get(&run, `SELECT id, as_of FROM reconciler_runs`); err != nil {
+		t.Fatal(err)
+	}
+	tot := j.Totals
+	if !tot.AsOf.Equal(run.AsOf) || len(tot.SweepRuns) != 1 || tot.SweepRuns[0] != run.ID ||
+		tot.Owed["missing_refund"].Count != 3 || tot.Owed["missing_refund"].Connects != 12 ||
+		tot.Owed["pending_refund"].Count != 1 || tot.Owed["pending_refund"].Connects != 5 ||
+		tot.Written.Refunds != 3 || tot.Written.Connects != 12 {
+		t.Errorf("totals: %+v; want as of run %s at %s, 3 missing (12 Connects) all written, 1 pending (5)", tot, run.ID, run.AsOf)
 	}
 }
