@@ -165,6 +165,7 @@ type row struct {
 	ExportRows      int64
 	Copy            time.Duration // COPY (SELECT ...) TO STDOUT of the export's rows; 0: not measured
 	CopyRows        int64
+	Report          *proc // a month's finance report; nil: not built
 	Replica         replicaCase
 	failures        []error
 }
@@ -340,8 +341,12 @@ func (b *bench) measure(ctx context.Context, n int64) (*row, error) {
 	}
 	b.drop(name("d"))
 
-	// 5. The export of every refund, and COPY of the same rows, on A.
+	// 5. The export of every refund, and COPY of the same rows, on A; a
+	// month's report.
 	if err := b.export(ctx, urlA, anchor, r); err != nil {
+		return r, err
+	}
+	if err := b.report(ctx, urlA, r); err != nil {
 		return r, err
 	}
 	b.drop(name("a"))

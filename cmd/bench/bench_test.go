@@ -44,7 +44,7 @@ func TestTableVerdicts(t *testing.T) {
 		Shapes:       [2]shape{{Name: "online 95%", Incremental: proc{Wall: 5 * time.Second}}, {Name: "online down", Incremental: proc{Wall: 7 * time.Second}}},
 		NoopIncr:     proc{Wall: 200 * time.Millisecond},
 		BacklogPlain: 50 * time.Second, Backlog: proc{Wall: 150 * time.Second, RSS: 100 << 10},
-		Export: &proc{Wall: 3 * time.Second}, Copy: time.Second,
+		Export: &proc{Wall: 3 * time.Second}, Copy: time.Second, Report: &proc{Wall: 1500 * time.Millisecond},
 		Same: true, FragmentSame: true, ShardsSame: true, BacklogSame: true,
 		Replica: replicaCase{Same: true,
 			Without: runCost{proc: proc{Wall: 440 * time.Millisecond}, Counted: true, Statements: 32,
@@ -55,7 +55,7 @@ func TestTableVerdicts(t *testing.T) {
 	writeTable(&b, machine{CPUs: 2}, []*row{r})
 	out := b.String()
 	for _, want := range []string{"| 5M |", "1.20 MISS", "| 100 |", "5.00 (4.2%) PASS", "7.00 (5.8%)", "0.20 PASS",
-		"3.00 MISS", "100.0 MISS", "3.00 | 1.00 | 3.00 MISS",
+		"3.00 MISS", "100.0 MISS", "3.00 | 1.00 | 3.00 MISS", "| 1.50 PASS |",
 		"| 0.44 → 0.48 | 32 → 26 | 27 → 15 | 0.60 → 0.08 | 567350 → 16953 | 294928 → 55941 |",
 		"planned on primary and on replica", "statements on the replica 9"} {
 		if !strings.Contains(out, want) {

@@ -19,7 +19,7 @@ const (
 	maxBacklogRatio = 2.0                    // backlog run / plain reference on the backlog
 	maxIncrPercent  = 5.0                    // incremental after a day, online path up / full run
 	maxNoopIncr     = 300 * time.Millisecond // a no-op incremental run
-	maxExportRatio  = 2.0                    // export / COPY of the same rows
+	maxExportRatio  = 2.0                    // export / COPY of the same rows (a month's report: maxReport)
 	maxRSSKiB       = 64 * 1024              // peak RSS of the backlog run (and reported for every run)
 )
 
@@ -78,10 +78,10 @@ func writeTable(w io.Writer, m machine, rows []*row) {
 	fmt.Fprintln(w, "| proposals | seed s | plain reference s | fragment reference s | full s | full / plain | full peak RSS MiB | full apply refunds/s | "+
 		"no-op full s | incremental s, online 95% (% of full) | incremental s, online down (% of full) | incremental peak RSS MiB | no-op incremental s | "+
 		"backlog refunds | backlog plain reference s | backlog s | backlog / plain | backlog peak RSS MiB | backlog apply refunds/s | "+
-		"2 shards in parallel s | export s | COPY s | export / COPY | export peak RSS MiB | "+
+		"2 shards in parallel s | export s | COPY s | export / COPY | export peak RSS MiB | a month's report s | "+
 		"full s, without → with replica | primary statements, without → with replica | primary xacts, without → with replica | "+
 		"primary active s, without → with replica | primary rows read, without → with replica | primary blocks, without → with replica |")
-	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---|---:|---|---:|---:|---:|---|---|---:|---:|---:|---:|---|---:|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---|---:|---|---:|---:|---:|---|---|---:|---:|---:|---:|---|---:|---|---|---|---|---|---|---|")
 	for _, r := range rows {
 		full := ratio(r.Full.Wall, r.Plain)
 		backlog := ratio(r.Backlog.Wall, r.BacklogPlain)
@@ -102,7 +102,7 @@ func writeTable(w io.Writer, m machine, rows []*row) {
 				export[1], export[2] = secs(r.Copy), fmt.Sprintf("%.2f %s", x, verdict(x <= maxExportRatio))
 			}
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %.2f %s | %s | %s | %s | %s | %s | %s | %s %s | %d | %s | %s | %.2f %s | %s %s | %s | %s | %s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %.2f %s | %s | %s | %s | %s | %s | %s | %s %s | %d | %s | %s | %.2f %s | %s %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			human(r.Size), secs(r.Seed), secs(r.Plain), secs(r.Fragment), secs(r.Full.Wall),
 			full, verdict(full <= maxFullRatio), mib(r.Full.RSS), applyRate(r.FullWrote, r.Full.Wall, r.NoopFull.Wall),
 			secs(r.NoopFull.Wall), incr[0], incr[1], mib(incrRSS),
@@ -110,7 +110,7 @@ func writeTable(w io.Writer, m machine, rows []*row) {
 			r.BacklogMissing, secs(r.BacklogPlain), secs(r.Backlog.Wall), backlog, verdict(backlog <= maxBacklogRatio),
 			mib(r.Backlog.RSS), verdict(r.Backlog.RSS <= maxRSSKiB),
 			applyRate(int64(len(r.Backlog.Report.Refunds)), r.Backlog.Wall, r.NoopFull.Wall),
-			secs(r.Shards.Wall), export[0], export[1], export[2], export[3], strings.Join(replicaCells(r.Replica), " | "))
+			secs(r.Shards.Wall), export[0], export[1], export[2], export[3], reportCell(r), strings.Join(replicaCells(r.Replica), " | "))
 	}
 	fmt.Fprintln(w)
 	for _, r := range rows {
@@ -120,6 +120,9 @@ func writeTable(w io.Writer, m machine, rows []*row) {
 		}
 		if r.Export != nil {
 			peak = max(peak, r.Export.RSS)
+		}
+		if r.Report != nil {
+			peak = max(peak, r.Report.RSS)
 		}
 		fmt.Fprintf(w, "- %s: seed left %d of %d owed refunds missing; plain reference wrote %d, fragment reference the same refunds: %s; "+
 			"full run %d (same refunds as the plain reference: %s); shards' refunds the same: %s; "+
