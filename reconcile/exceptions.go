@@ -102,7 +102,8 @@ type ExceptionsRecorded struct {
 	AsOf time.Time
 }
 
-// ExceptionAging counts one kind's open exceptions by age, for the report.
+// ExceptionAging counts one kind's open exceptions by age, as a full sweep
+// recorded them (SweepState), for the report.
 type ExceptionAging struct {
 	Kind           State
 	Open           int64

@@ -20,7 +20,6 @@ var (
 	qExceptionsOf      = query("exceptions_of.sql")
 	qExceptionsFind    = query("exceptions_find.sql")
 	qExceptionsAck     = query("exceptions_ack.sql")
-	qExceptionsAging   = query("exceptions_aging.sql")
 )
 
 // RecordExceptions keeps the plan's discrepancies as exceptions, in one
@@ -159,30 +158,6 @@ func (s *Store) ExceptionsOf(ctx context.Context, keys []reconcile.ExceptionKey)
 			return nil, fmt.Errorf("read exceptions: %w", s.readErr(err))
 		}
 		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read exceptions: %w", s.readErr(err))
-	}
-	return out, nil
-}
-
-// ExceptionsAging counts the open exceptions by kind and age at now.
-func (s *Store) ExceptionsAging(ctx context.Context, now time.Time) ([]reconcile.ExceptionAging, error) {
-	rows, err := s.read.QueryContext(ctx, qExceptionsAging, now)
-	if err != nil {
-		return nil, fmt.Errorf("read exceptions: %w", s.readErr(err))
-	}
-	defer rows.Close()
-	var out []reconcile.ExceptionAging
-	for rows.Next() {
-		var a reconcile.ExceptionAging
-		var kind string
-		var oldest sql.NullTime
-		if err := rows.Scan(&kind, &a.Open, &a.OlderThan7d, &a.OlderThan30d, &a.Unacknowledged, &oldest); err != nil {
-			return nil, fmt.Errorf("read exceptions: %w", s.readErr(err))
-		}
-		a.Kind, a.OldestSince = reconcile.State(kind), utcPtr(oldest)
-		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read exceptions: %w", s.readErr(err))

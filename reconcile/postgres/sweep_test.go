@@ -125,3 +125,39 @@ func TestSweepRecordedWithTheRunsFinish(t *testing.T) {
 		t.Errorf("the run is %q: its finish was committed without its sweep's record", status)
 	}
 }
+
+// Sharded sweeps: the last full sweep is the last of each shard of the same
+// count, added up, each shard's open exceptions counted once.
+func TestSweepRecordOfShards(t *testing.T) {
+	t.Parallel()
+	m := newMarket(t)
+	m.job(1, "open", "", nil)
+	for f := int64(1); f <= 8; f++ {
+		m.proposal(f, 1, f, nil)
+		m.fee(f, f, "base", 3)
+		m.entry(f, 3, "refund", f, "base", "") // unexpected_refund, one per account
+	}
+	ctx := context.Background()
+	var runs []string
+	for i := range 2 {
+		r := m.reconciler(reconcile.DefaultPolicy())
+		r.Options.Shard = reconcile.Shard{Index: i, Count: 2}
+		id := runID("sweep-shard")
+		res, err := r.Run(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Close()
+		runs = append(runs, id)
+	}
+	rec, err := postgres.NewStore(m.db, zaptest.NewLogger(t)).LastSweep(ctx, nil)
+	if err != nil || rec == nil {
+		t.Fatalf("last sweep: %+v, %v", rec, err)
+	}
+	if len(rec.Runs) != 2 || rec.Runs[0].Shard != "0/2" || rec.Runs[1].Shard != "1/2" {
+		t.Errorf("last sweep's runs: %+v, want shards 0/2 and 1/2 (%v)", rec.Runs, runs)
+	}
+	if x := rec.State(reconcile.UnexpectedRefund); x.Count != 8 || x.Open != 8 || x.Connects != -24 {
+		t.Errorf("unexpected_refund over the shards: %+v, want 8 found and 8 open, -24 Connects", x)
+	}
+}
