@@ -103,7 +103,8 @@ func Default() Config {
 		Database: Database{StatementTimeout: 10 * time.Minute, LockTimeout: 30 * time.Second, ConnectTimeout: 10 * time.Second, StallTimeout: 11 * time.Minute},
 		Policy:   reconcile.DefaultPolicy(),
 		Limits:   reconcile.Limits{MaxRefunds: 100000, MaxConnects: 2000000},
-		Run: reconcile.Options{BatchSize: 50000, ApplyBatchSize: 5000, Parallel: 2, Retries: 3, RetryBackoff: 200 * time.Millisecond, Lookback: time.Hour,
+		Run: reconcile.Options{BatchSize: 50000, ApplyBatchSize: 5000, ApplyBatchTime: 50 * time.Millisecond,
+			ApplyLockTimeout: 50 * time.Millisecond, ApplyMaxReplicaLag: 10 * time.Second, Parallel: 2, Retries: 3, RetryBackoff: 200 * time.Millisecond, Lookback: time.Hour,
 			MaxReplicaLag: 30 * time.Minute},
 		Log:      Log{Level: "info", Format: "auto"},
 		Schedule: Schedule{Spec: "*/15 * * * *", Location: time.UTC, ListenAddress: ":9090"},
@@ -226,7 +227,10 @@ var settings = []setting{
 	intSetting("max_refunds", "refuse a run that would write more refunds than this (0: no limit)", func(c *Config) *int64 { return &c.Limits.MaxRefunds }, 0),
 	intSetting("max_connects", "refuse a run that would refund more Connects than this (0: no limit)", func(c *Config) *int64 { return &c.Limits.MaxConnects }, 0),
 	intSetting("batch_size", "proposals one planning statement of a full sweep covers", func(c *Config) *int64 { return &c.Run.BatchSize }, 1),
-	{key: "apply_batch_size", usage: "refunds one transaction writes",
+	durationSetting("apply_batch_time", "time one apply transaction should take: batches grow or shrink to it, up to apply_batch_size refunds (0s: always apply_batch_size)", func(c *Config) *time.Duration { return &c.Run.ApplyBatchTime }, 0),
+	durationSetting("apply_lock_timeout", "longest an apply transaction waits for a row the marketplace holds; a held balance row's refunds are set aside and written after the rest (0s: lock_timeout)", func(c *Config) *time.Duration { return &c.Run.ApplyLockTimeout }, 0),
+	durationSetting("apply_max_replica_lag", "pause the apply while the read replica is further behind the primary than this (0s: never)", func(c *Config) *time.Duration { return &c.Run.ApplyMaxReplicaLag }, 0),
+	{key: "apply_batch_size", usage: "most refunds one apply transaction writes",
 		get: func(c *Config) string { return strconv.Itoa(c.Run.ApplyBatchSize) },
 		set: func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)
@@ -356,8 +360,8 @@ var groupOf = map[string]Group{
 	"max_refunds": GroupLimits, "max_connects": GroupLimits,
 	"batch_size": GroupRun, "apply_batch_size": GroupRun, "parallel": GroupRun, "retries": GroupRun,
 	"retry_backoff": GroupRun, "full": GroupRun, "lookback": GroupRun, "shard": GroupRun, "shard_count": GroupRun,
-	"max_replica_lag": GroupRun,
-	"schedule":        GroupSchedule, "time_zone": GroupSchedule, "listen_address": GroupSchedule,
+	"max_replica_lag": GroupRun, "apply_batch_time": GroupRun, "apply_lock_timeout": GroupRun, "apply_max_replica_lag": GroupRun,
+	"schedule": GroupSchedule, "time_zone": GroupSchedule, "listen_address": GroupSchedule,
 	"pushgateway_url":   GroupMetrics,
 	"price_per_connect": GroupFinance,
 }

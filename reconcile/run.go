@@ -124,8 +124,10 @@ type Store interface {
 	RecordPlan(ctx context.Context, runID string, p *Plan) error
 	// Apply writes the refunds that are still owed, with their balance
 	// changes, audit rows and the run's counters, in one transaction, and
-	// returns those written.
-	Apply(ctx context.Context, runID string, p Policy, cutoff time.Time, refunds []Refund) ([]Refund, error)
+	// returns those written. Unless o.Wait, a balance row another
+	// transaction holds is not waited for: the transaction is rolled back
+	// and Apply returns a *ContendedError naming the refunds it held up.
+	Apply(ctx context.Context, runID string, p Policy, cutoff time.Time, refunds []Refund, o ApplyOptions) ([]Refund, error)
 	// FinishRun closes a run record; with o.Watermark set it also moves the
 	// shard's watermarks, and with o.Sweep set it records the sweep (its
 	// totals per state, the open exceptions of its shard by age), in the
@@ -142,8 +144,18 @@ type Store interface {
 type Options struct {
 	// BatchSize is how many proposals one planning statement of a full sweep covers.
 	BatchSize int64
-	// ApplyBatchSize is how many refunds one transaction writes.
+	// ApplyBatchSize is the most refunds one transaction writes.
 	ApplyBatchSize int
+	// ApplyBatchTime is the time one apply transaction should take: each
+	// batch is sized from how long the previous ones took per refund, up to
+	// ApplyBatchSize (0: every batch is ApplyBatchSize).
+	ApplyBatchTime time.Duration
+	// ApplyLockTimeout is the longest an apply transaction waits for a row
+	// lock another transaction holds (0: the session's lock_timeout).
+	ApplyLockTimeout time.Duration
+	// ApplyMaxReplicaLag pauses the apply while the read replica has
+	// replayed less than this far behind the primary (0: never pauses).
+	ApplyMaxReplicaLag time.Duration
 	// Parallel is how many slices are planned at once, each on a connection
 	// of its own (PostgreSQL runs one statement on one core).
 	Parallel int
@@ -191,8 +203,16 @@ type Result struct {
 
 	issued, skipped spool
 	issuedTotals    Totals
-	applied         int64      // planned refunds whose batch committed
+	applied         int64      // planned refunds whose batch committed, or set aside
 	oldestSkipped   *time.Time // earliest event among the skipped
+
+	// deferred are planned refunds set aside because their balance row was
+	// held by another transaction, in the order they were set aside; the
+	// first deferredDone of them were written (or skipped) since.
+	deferred     spool
+	deferredDone int64
+	// Throttled is how long the apply paused for the replica's lag.
+	Throttled time.Duration
 }
 
 // Issued totals the refunds the run wrote, with the plan's discrepancies and
@@ -247,6 +267,15 @@ func (r *Result) OldestOwed() (*time.Time, error) {
 		return nil, nil
 	}
 	oldest := earliest(r.Plan.OldestPending(), r.oldestSkipped)
+	var d int64
+	if err := r.deferred.each(func(f Finding) error {
+		if d++; d > r.deferredDone {
+			oldest = earliest(oldest, f.EventAt)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
 	if r.applied >= r.Plan.refunds.len() {
 		return oldest, nil
 	}
@@ -264,6 +293,7 @@ func (r *Result) OldestOwed() (*time.Time, error) {
 func (r *Result) Close() {
 	r.issued.close()
 	r.skipped.close()
+	r.deferred.close()
 	if r.Plan != nil {
 		r.Plan.Close()
 	}
@@ -517,13 +547,11 @@ func (r *Reconciler) failure(ctx context.Context) string {
 }
 
 func (r *Reconciler) apply(ctx context.Context, res *Result) error {
-	size := r.Options.ApplyBatchSize
-	if size <= 0 {
-		size = 5000
-	}
+	sizer := newBatchSizer(r.Options)
+	th := r.newThrottle()
 	total := res.Plan.Totals().Refunds
 	var done int64
-	batch := make([]Refund, 0, size)
+	batch := make([]Refund, 0, sizer.size)
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -531,16 +559,11 @@ func (r *Reconciler) apply(ctx context.Context, res *Result) error {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("stopped before batch at refund %d of %d: %w", done+1, total, err)
 		}
-		var written []Refund
-		err := r.retry(ctx, "apply batch", func(ctx context.Context) (err error) {
-			written, err = r.Store.Apply(ctx, res.RunID, res.Plan.Policy, res.Plan.SettleCutoff, batch)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("apply refunds %d-%d of %d: %w", done+1, done+int64(len(batch)), total, err)
+		if err := th.wait(ctx, res); err != nil {
+			return fmt.Errorf("stopped before batch at refund %d of %d: %w", done+1, total, err)
 		}
-		if err := res.Record(batch, written); err != nil {
-			return err
+		if err := r.applyBatch(ctx, res, sizer, batch); err != nil {
+			return fmt.Errorf("apply refunds %d-%d of %d: %w", done+1, done+int64(len(batch)), total, err)
 		}
 		done += int64(len(batch))
 		batch = batch[:0]
@@ -548,7 +571,105 @@ func (r *Reconciler) apply(ctx context.Context, res *Result) error {
 	}
 	err := res.Plan.EachRefund(func(rf Refund) error {
 		batch = append(batch, rf)
-		if len(batch) < size {
+		if len(batch) < sizer.size {
+			return nil
+		}
+		return flush()
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return err
+	}
+	return r.applyDeferred(ctx, res, sizer, th)
+}
+
+// applyBatch writes one batch of the plan. Refunds whose balance row another
+// transaction holds are set aside (res.deferred) and the rest of the batch is
+// written at once without them: the job never queues behind the
+// marketplace's own transactions.
+func (r *Reconciler) applyBatch(ctx context.Context, res *Result, sizer *batchSizer, batch []Refund) error {
+	pending := batch
+	for len(pending) > 0 {
+		var written []Refund
+		var took time.Duration
+		err := r.retry(ctx, "apply batch", func(ctx context.Context) (err error) {
+			t0 := r.now()
+			written, err = r.Store.Apply(ctx, res.RunID, res.Plan.Policy, res.Plan.SettleCutoff, pending,
+				ApplyOptions{LockTimeout: r.Options.ApplyLockTimeout})
+			took = r.now().Sub(t0)
+			if err != nil && !errors.As(err, new(*ContendedError)) {
+				sizer.failed()
+			}
+			return err
+		})
+		var contended *ContendedError
+		if errors.As(err, &contended) {
+			keep, held := contended.split(pending)
+			if len(held) == 0 {
+				return fmt.Errorf("%w, none of which is in the batch", err)
+			}
+			for _, rf := range held {
+				if err := res.deferred.add(rf.finding()); err != nil {
+					return err
+				}
+			}
+			res.applied += int64(len(held))
+			r.log().Info("refunds set aside: their balance row is held by another transaction",
+				zap.Int("refunds", len(held)), zap.Int("accounts", len(contended.Accounts)))
+			sizer.failed()
+			pending = keep
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		sizer.observe(len(pending), took)
+		return res.Record(pending, written)
+	}
+	return nil
+}
+
+// applyDeferred writes the refunds set aside for a held balance row, after
+// the rest of the plan: each batch now waits for its balance rows, up to the
+// apply lock timeout, and a timeout is retried with backoff like any
+// transient error. A row held past the retries fails the run; its refunds
+// stay owed for the next run.
+func (r *Reconciler) applyDeferred(ctx context.Context, res *Result, sizer *batchSizer, th *throttle) error {
+	n := res.deferred.len()
+	if n == 0 {
+		return nil
+	}
+	r.log().Info("writing the refunds set aside for a held balance row", zap.Int64("refunds", n))
+	var batch []Refund
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := th.wait(ctx, res); err != nil {
+			return err
+		}
+		var written []Refund
+		err := r.retry(ctx, "apply set-aside refunds", func(ctx context.Context) (err error) {
+			written, err = r.Store.Apply(ctx, res.RunID, res.Plan.Policy, res.Plan.SettleCutoff, batch,
+				ApplyOptions{Wait: true, LockTimeout: r.Options.ApplyLockTimeout})
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("apply %d refunds set aside for a held balance row (%d of %d): %w",
+				len(batch), res.deferredDone+1, n, err)
+		}
+		if err := res.record(batch, written, false); err != nil {
+			return err
+		}
+		res.deferredDone += int64(len(batch))
+		batch = batch[:0]
+		return nil
+	}
+	err := res.deferred.each(func(f Finding) error {
+		batch = append(batch, f.refund())
+		if len(batch) < sizer.size {
 			return nil
 		}
 		return flush()
@@ -563,8 +684,16 @@ func (r *Reconciler) apply(ctx context.Context, res *Result) error {
 // not written (skipped); both lists are in proposal, component order, and
 // batches come in plan order.
 func (res *Result) Record(planned, written []Refund) error {
+	return res.record(planned, written, true)
+}
+
+// record is Record; inPlan says the batch is the plan's next one (not
+// refunds set aside earlier).
+func (res *Result) record(planned, written []Refund, inPlan bool) error {
 	res.issuedTotals.init()
-	res.applied += int64(len(planned))
+	if inPlan {
+		res.applied += int64(len(planned))
+	}
 	j := 0
 	for _, p := range planned {
 		if j < len(written) && written[j].ProposalID == p.ProposalID && written[j].Component == p.Component {
@@ -621,6 +750,13 @@ func (r *Reconciler) retry(ctx context.Context, op string, fn func(context.Conte
 		}
 		wait *= 2
 	}
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now == nil {
+		return time.Now()
+	}
+	return r.Now()
 }
 
 func (r *Reconciler) log() *zap.Logger {

@@ -297,7 +297,7 @@ func TestConcurrentApplyWithoutLock(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w, err := r.Store.Apply(context.Background(), id, plan.Policy, plan.SettleCutoff, refunds)
+			w, err := r.Store.Apply(context.Background(), id, plan.Policy, plan.SettleCutoff, refunds, reconcile.ApplyOptions{})
 			if err != nil {
 				t.Errorf("apply %s: %v", id, err)
 			}

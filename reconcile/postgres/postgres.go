@@ -249,6 +249,10 @@ var (
 	qAbandon       = query("abandon_runs.sql")
 	qFinishRun     = query("finish_run.sql")
 	qApplyAudit    = query("apply_audit.sql")
+	qApplyBalances = query("apply_balances.sql")
+	qApplyLock     = query("apply_lock.sql")
+
+	qApplyBalancesWait = query("apply_balances_wait.sql")
 	qChangedEvents = query("changed_events.sql")
 	qSaveSeen      = query("save_seen_events.sql")
 	qSeenEvents    = query("seen_events.sql")

@@ -8,6 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -319,20 +322,22 @@ func execRows(ctx context.Context, tx *sqlx.Tx, q string, args ...any) (int64, e
 }
 
 type appliedRow struct {
-	LedgerEntryID    int64  `db:"ledger_entry_id"`
-	FreelancerID     int64  `db:"freelancer_id"`
-	ProposalID       int64  `db:"proposal_id"`
-	Component        string `db:"component"`
-	Connects         int64  `db:"connects"`
-	Inserted         bool   `db:"inserted"`
-	BalancesUpdated  int64  `db:"balances_updated"`
-	BalancesExpected int64  `db:"balances_expected"`
+	LedgerEntryID int64  `db:"ledger_entry_id"`
+	FreelancerID  int64  `db:"freelancer_id"`
+	ProposalID    int64  `db:"proposal_id"`
+	Component     string `db:"component"`
+	Connects      int64  `db:"connects"`
+	Inserted      bool   `db:"inserted"`
 }
 
 // Apply writes one batch in one transaction: apply.sql inserts the refunds
-// still owed and moves their balances, apply_audit.sql records them and
-// moves the run's counters.
-func (s *Store) Apply(ctx context.Context, runID string, p reconcile.Policy, cutoff time.Time, refunds []reconcile.Refund) ([]reconcile.Refund, error) {
+// still owed, apply_audit.sql records them and moves the run's counters, and
+// apply_balances.sql moves the balances last, so their rows stay locked only
+// until the commit. With o.LockTimeout every lock wait of the transaction is
+// bounded by it (a timeout is transient: the batch is retried). Unless
+// o.Wait, a balance row another transaction holds is skipped, and the batch
+// rolled back with a *reconcile.ContendedError naming the refunds it held up.
+func (s *Store) Apply(ctx context.Context, runID string, p reconcile.Policy, cutoff time.Time, refunds []reconcile.Refund, o reconcile.ApplyOptions) ([]reconcile.Refund, error) {
 	ids := make([]int64, len(refunds))
 	comps := make([]string, len(refunds))
 	amounts := make([]int64, len(refunds))
@@ -349,12 +354,18 @@ func (s *Store) Apply(ctx context.Context, runID string, p reconcile.Policy, cut
 		return nil, fmt.Errorf("apply: %w", translate(err))
 	}
 	defer tx.Rollback()
+	if o.LockTimeout > 0 {
+		if _, err := tx.ExecContext(ctx, qApplyLock, strconv.FormatInt(max(1, o.LockTimeout.Milliseconds()), 10)); err != nil {
+			return nil, fmt.Errorf("apply: set lock_timeout: %w", translate(err))
+		}
+	}
 	var rows []appliedRow
 	if err := tx.SelectContext(ctx, &rows, statement("apply.sql", byIDs), args...); err != nil {
-		return nil, fmt.Errorf("apply: %w", translate(err))
+		return nil, fmt.Errorf("apply: %w", applyErr(err))
 	}
 	out := make([]reconcile.Refund, 0, len(rows))
 	var audit auditRows
+	credit := map[int64]int64{} // account -> Connects inserted now
 	for _, r := range rows {
 		pr, ok := planned[refundKey{r.ProposalID, reconcile.Component(r.Component)}]
 		if !ok {
@@ -367,12 +378,8 @@ func (s *Store) Apply(ctx context.Context, runID string, p reconcile.Policy, cut
 		})
 		if r.Inserted {
 			audit.add(out[len(out)-1])
+			credit[r.FreelancerID] += r.Connects
 		}
-	}
-	if len(rows) > 0 && rows[0].BalancesUpdated != rows[0].BalancesExpected {
-		// Every account credited must have had its balance moved, in this
-		// very transaction; otherwise nothing of the batch is kept.
-		return nil, fmt.Errorf("apply: %d of %d balances updated; batch rolled back", rows[0].BalancesUpdated, rows[0].BalancesExpected)
 	}
 	if len(audit.entries) > 0 {
 		var n int64
@@ -382,13 +389,68 @@ func (s *Store) Apply(ctx context.Context, runID string, p reconcile.Policy, cut
 			return nil, fmt.Errorf("apply: run %s is not recorded; batch rolled back", runID)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("apply audit: %w", translate(err))
+			return nil, fmt.Errorf("apply audit: %w", applyErr(err))
+		}
+	}
+	if len(credit) > 0 {
+		accounts := slices.Sorted(maps.Keys(credit))
+		sums := make([]int64, len(accounts))
+		for i, a := range accounts {
+			sums[i] = credit[a]
+		}
+		q := qApplyBalances
+		if o.Wait {
+			q = qApplyBalancesWait
+		}
+		var moved []int64
+		if err := tx.SelectContext(ctx, &moved, q, pq.Array(accounts), pq.Array(sums)); err != nil {
+			return nil, fmt.Errorf("apply balances: %w", applyErr(err))
+		}
+		if len(moved) != len(accounts) {
+			// Every account credited must have had its balance moved, in
+			// this very transaction; otherwise nothing of the batch is kept.
+			if o.Wait {
+				return nil, fmt.Errorf("apply: %d of %d balances updated; batch rolled back", len(moved), len(accounts))
+			}
+			return nil, contended(accounts, moved, audit)
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("apply commit: %w", translate(err))
 	}
 	return out, nil
+}
+
+// contended names the accounts whose balance rows were skipped, and the
+// refunds inserted for them.
+func contended(accounts, moved []int64, audit auditRows) *reconcile.ContendedError {
+	got := make(map[int64]bool, len(moved))
+	for _, a := range moved {
+		got[a] = true
+	}
+	e := &reconcile.ContendedError{}
+	for _, a := range accounts {
+		if !got[a] {
+			e.Accounts = append(e.Accounts, a)
+		}
+	}
+	for i, a := range audit.accounts {
+		if !got[a] {
+			e.Refunds = append(e.Refunds, reconcile.ComponentKey{ProposalID: audit.proposals[i], Component: reconcile.Component(audit.components[i])})
+		}
+	}
+	return e
+}
+
+// applyErr translates an error of an apply statement: a lock timeout there
+// (a balance row or a refund key another transaction holds) is transient,
+// the batch is retried.
+func applyErr(err error) error {
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) && pqErr.Code == "55P03" {
+		return fmt.Errorf("%w: %w", reconcile.ErrTransient, err)
+	}
+	return translate(err)
 }
 
 type refundKey struct {

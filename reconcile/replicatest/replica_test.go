@@ -151,9 +151,9 @@ type staleApply struct {
 	before func()
 }
 
-func (s *staleApply) Apply(ctx context.Context, runID string, p reconcile.Policy, cutoff time.Time, refunds []reconcile.Refund) ([]reconcile.Refund, error) {
+func (s *staleApply) Apply(ctx context.Context, runID string, p reconcile.Policy, cutoff time.Time, refunds []reconcile.Refund, o reconcile.ApplyOptions) ([]reconcile.Refund, error) {
 	s.once.Do(s.before)
-	return s.Store.Apply(ctx, runID, p, cutoff, refunds)
+	return s.Store.Apply(ctx, runID, p, cutoff, refunds, o)
 }
 
 // A plan made on a stale replica, while the online path writes refunds on

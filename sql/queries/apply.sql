@@ -1,15 +1,18 @@
 -- name: Apply :many
 --
--- Writes one batch of planned refunds to the ledger and moves the balances of
--- the rows it inserted; apply_audit.sql then records them, in the same
--- transaction, so refund rows, balance changes, audit rows and the run's
--- counters commit or roll back together. The policy is evaluated again for
--- exactly the planned proposals (primary-key and index lookups only): a
--- refund that is no longer owed, or whose amount or rule changed since the
--- plan, is not written. ON CONFLICT DO NOTHING with no target covers both the
--- idempotency key and the one-refund-per-component index, so a refund written
--- meanwhile by anyone, or by this very batch before a lost commit
--- acknowledgement, is never written twice; only inserted rows move balances.
+-- Writes one batch of planned refunds to the ledger; apply_audit.sql then
+-- records them and apply_balances.sql moves the balances, in the same
+-- transaction, so refund rows, audit rows, the run's counters and balance
+-- changes commit or roll back together. The balances come last, just before
+-- the commit: their rows are the ones the marketplace's own transactions
+-- update, and they stay locked from that statement to the commit only. The
+-- policy is evaluated again for exactly the planned proposals (primary-key
+-- and index lookups only): a refund that is no longer owed, or whose amount
+-- or rule changed since the plan, is not written. ON CONFLICT DO NOTHING with
+-- no target covers both the idempotency key and the one-refund-per-component
+-- index, so a refund written meanwhile by anyone, or by this very batch
+-- before a lost commit acknowledgement, is never written twice; only
+-- inserted rows move balances (the program sums them per account).
 --
 -- The audit rows are not written here: joining the inserted rows back to
 -- what was planned inside one statement costs a nested loop over two CTE
@@ -37,13 +40,6 @@ ins AS (
     ON CONFLICT DO NOTHING
     RETURNING id, freelancer_id, proposal_id, component, amount
 ),
-bal AS (
-    UPDATE connects_balances b
-    SET balance = b.balance + s.total
-    FROM (SELECT freelancer_id, sum(amount) AS total FROM ins GROUP BY freelancer_id) s
-    WHERE b.freelancer_id = s.freelancer_id
-    RETURNING b.freelancer_id
-),
 -- Refunds of this batch that this very run already wrote: an earlier attempt
 -- whose commit acknowledgement was lost. They are reported as written, not as
 -- skipped (the snapshot predates this statement's own inserts, so nothing is
@@ -56,8 +52,6 @@ already AS (
                   WHERE r.proposal_id = i.proposal_id AND r.component = i.component AND r.run_id = $6
                   OFFSET 0) rr ON true
 )
-SELECT w.id AS ledger_entry_id, w.freelancer_id, w.proposal_id, w.component, w.amount AS connects, w.inserted,
-       (SELECT count(*) FROM bal)                      AS balances_updated,
-       (SELECT count(DISTINCT freelancer_id) FROM ins) AS balances_expected
+SELECT w.id AS ledger_entry_id, w.freelancer_id, w.proposal_id, w.component, w.amount AS connects, w.inserted
 FROM (SELECT *, true AS inserted FROM ins UNION ALL SELECT *, false FROM already) w
 ORDER BY w.proposal_id, w.component

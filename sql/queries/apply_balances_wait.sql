@@ -1,0 +1,25 @@
+-- name: ApplyBalancesWait :many
+--
+-- apply_balances.sql for refunds set aside because their balance row was
+-- held: the rows are locked in account order and waited for, up to the
+-- transaction's lock_timeout (apply_lock.sql), after which the batch fails
+-- and is retried. Returns the accounts whose balance moved.
+--
+-- Parameters: $1 accounts, $2 Connects to credit each (parallel arrays, one
+-- entry per account).
+WITH credit AS (
+    SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS c (freelancer_id, amount)
+),
+locked AS (
+    SELECT b.freelancer_id
+    FROM connects_balances b
+    WHERE b.freelancer_id = ANY ($1::bigint[])
+    ORDER BY b.freelancer_id
+    FOR UPDATE
+)
+UPDATE connects_balances b
+SET balance = b.balance + c.amount
+FROM credit c
+JOIN locked l ON l.freelancer_id = c.freelancer_id
+WHERE b.freelancer_id = c.freelancer_id
+RETURNING b.freelancer_id
