@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"go.uber.org/zap"
@@ -88,8 +89,8 @@ func (b *batchSizer) observe(n int, took time.Duration) {
 	if b.target <= 0 || n <= 0 {
 		return
 	}
-	ideal := float64(n) * float64(b.target) / float64(max(took, time.Microsecond))
-	b.size = max(1, min(int(ideal), 2*n, b.max))
+	ideal := int(math.Ceil(float64(n) * float64(b.target) / float64(max(took, time.Microsecond))))
+	b.size = max(1, min(ideal, 2*n, b.max))
 }
 
 // failed halves the next batch after a transaction that did not commit (a

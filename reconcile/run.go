@@ -211,6 +211,9 @@ type Result struct {
 	// first deferredDone of them were written (or skipped) since.
 	deferred     spool
 	deferredDone int64
+	// issuedLate and skippedLate are what became of the deferred refunds,
+	// in order: EachIssued and EachSkipped merge them in.
+	issuedLate, skippedLate spool
 	// Throttled is how long the apply paused for the replica's lag.
 	Throttled time.Duration
 }
@@ -228,13 +231,13 @@ func (r *Result) Issued() Totals {
 
 // EachIssued calls fn for every refund the run wrote, in order.
 func (r *Result) EachIssued(fn func(Refund) error) error {
-	return r.issued.each(func(f Finding) error { return fn(f.refund()) })
+	return mergeSpools(&r.issued, &r.issuedLate, func(f Finding) error { return fn(f.refund()) })
 }
 
 // EachSkipped calls fn for every planned refund that was no longer owed when
 // its batch was written, in order.
 func (r *Result) EachSkipped(fn func(Refund) error) error {
-	return r.skipped.each(func(f Finding) error { return fn(f.refund()) })
+	return mergeSpools(&r.skipped, &r.skippedLate, func(f Finding) error { return fn(f.refund()) })
 }
 
 // IssuedRefunds reads the written refunds into memory (tests, small runs).
@@ -244,7 +247,7 @@ func (r *Result) IssuedRefunds() ([]Refund, error) { return collect(r.EachIssued
 func (r *Result) SkippedRefunds() ([]Refund, error) { return collect(r.EachSkipped) }
 
 // SkippedCount is how many planned refunds were skipped.
-func (r *Result) SkippedCount() int64 { return r.skipped.len() }
+func (r *Result) SkippedCount() int64 { return r.skipped.len() + r.skippedLate.len() }
 
 // OldestOwed is the earliest entitling event among the refunds the run found
 // owed and left out of the ledger when it ended:
@@ -294,6 +297,8 @@ func (r *Result) Close() {
 	r.issued.close()
 	r.skipped.close()
 	r.deferred.close()
+	r.issuedLate.close()
+	r.skippedLate.close()
 	if r.Plan != nil {
 		r.Plan.Close()
 	}
@@ -626,6 +631,8 @@ func (r *Reconciler) applyBatch(ctx context.Context, res *Result, sizer *batchSi
 			return err
 		}
 		sizer.observe(len(pending), took)
+		r.log().Debug("batch applied", zap.Int("refunds", len(pending)), zap.Int("written", len(written)),
+			zap.Duration("took", took), zap.Int("next_batch", sizer.size))
 		return res.Record(pending, written)
 	}
 	return nil
@@ -691,8 +698,11 @@ func (res *Result) Record(planned, written []Refund) error {
 // refunds set aside earlier).
 func (res *Result) record(planned, written []Refund, inPlan bool) error {
 	res.issuedTotals.init()
+	issued, skipped := &res.issued, &res.skipped
 	if inPlan {
 		res.applied += int64(len(planned))
+	} else {
+		issued, skipped = &res.issuedLate, &res.skippedLate
 	}
 	j := 0
 	for _, p := range planned {
@@ -703,13 +713,13 @@ func (res *Result) record(planned, written []Refund, inPlan bool) error {
 				w.EventAt = p.EventAt
 			}
 			res.issuedTotals.addRefund(w.Rule, w.Component, w.Connects)
-			if err := res.issued.add(w.finding()); err != nil {
+			if err := issued.add(w.finding()); err != nil {
 				return err
 			}
 			continue
 		}
 		res.oldestSkipped = earliest(res.oldestSkipped, p.EventAt)
-		if err := res.skipped.add(p.finding()); err != nil {
+		if err := skipped.add(p.finding()); err != nil {
 			return err
 		}
 	}

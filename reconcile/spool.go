@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"time"
 )
@@ -220,4 +221,53 @@ func Intern(b []byte) string {
 		return s
 	}
 	return string(b)
+}
+
+// errStopMerge stops reading the second spool of a merge early.
+var errStopMerge = errors.New("merge stopped")
+
+// mergeSpools calls fn for the findings of a and b, both in proposal,
+// component order, in that order. b is read alongside a, one finding at a
+// time.
+func mergeSpools(a, b *spool, fn func(Finding) error) error {
+	if b.len() == 0 {
+		return a.each(fn)
+	}
+	next, stop := iter.Pull2(func(yield func(Finding, error) bool) {
+		err := b.each(func(f Finding) error {
+			if !yield(f, nil) {
+				return errStopMerge
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errStopMerge) {
+			yield(Finding{}, err)
+		}
+	})
+	defer stop()
+	pending, perr, ok := next()
+	flushBefore := func(f *Finding) error {
+		for ok {
+			if perr != nil {
+				return perr
+			}
+			if f != nil && !lessPC(pending.ProposalID, pending.Component, f.ProposalID, f.Component) {
+				return nil
+			}
+			if err := fn(pending); err != nil {
+				return err
+			}
+			pending, perr, ok = next()
+		}
+		return nil
+	}
+	if err := a.each(func(f Finding) error {
+		if err := flushBefore(&f); err != nil {
+			return err
+		}
+		return fn(f)
+	}); err != nil {
+		return err
+	}
+	return flushBefore(nil)
 }

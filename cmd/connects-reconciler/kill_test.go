@@ -574,9 +574,11 @@ func TestBadDatabaseURL(t *testing.T) {
 	t.Logf("%d bad database URLs, each run in two log formats: %d lines of output, no password", len(cases), lines)
 }
 
-// A balance row locked by another session: the run waits lock_timeout, then
-// exits 1 with the run recorded failed and nothing of the blocked batch
-// written; once the lock is gone the next run exits 0 and finishes.
+// A balance row locked by another session for the whole run: the account's
+// refunds are set aside, the others written; the set-aside batch waits
+// apply_lock_timeout on each of its attempts, then the run exits 1 with the
+// run recorded failed and nothing of the blocked batch written; once the
+// lock is gone the next run exits 0 and finishes.
 func TestLockedBalanceExitCode(t *testing.T) {
 	t.Parallel()
 	url, db := smallMarket(t)
@@ -585,13 +587,13 @@ func TestLockedBalanceExitCode(t *testing.T) {
 	defer holder.Rollback()
 	holder.MustExec(`SELECT balance FROM connects_balances WHERE freelancer_id = 100 FOR UPDATE`)
 	start := time.Now()
-	code, _, stderr := invoke(t, env, "run", "--lock-timeout", "300ms", "--apply-batch-size", "1", "--format", "json")
+	code, _, stderr := invoke(t, env, "run", "--apply-lock-timeout", "300ms", "--retries", "1", "--apply-batch-size", "1", "--format", "json")
 	took := time.Since(start)
 	if code != exitFailed || !strings.Contains(stderr, "lock timeout") {
 		t.Fatalf("exit %d, want %d with a lock timeout:\n%s", code, exitFailed, stderr)
 	}
-	if took < 300*time.Millisecond {
-		t.Errorf("the run gave up after %s, before its lock_timeout of 300ms", took)
+	if took < 600*time.Millisecond || took > 10*time.Second {
+		t.Errorf("the run gave up after %s; want two attempts of its apply_lock_timeout of 300ms, and not much more", took)
 	}
 	var rec struct {
 		Status string `db:"status"`

@@ -1,0 +1,180 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/connects/connects-reconciler/reconcile"
+	"github.com/connects/connects-reconciler/reconcile/postgres"
+)
+
+// batchSizes returns the number of job refunds each apply transaction wrote,
+// in the order they were written (the transactions are told apart by the
+// ledger rows' xmin), and the index of the one that wrote proposal victim.
+func (f *faultDB) batchSizes(victim int64) (sizes []int, at int) {
+	f.t.Helper()
+	var rows []struct {
+		N      int  `db:"n"`
+		Victim bool `db:"victim"`
+	}
+	f.sel(&rows, `SELECT count(*) AS n, bool_or(proposal_id = $1) AS victim
+	    FROM connects_ledger WHERE idempotency_key LIKE 'refund:%'
+	    GROUP BY xmin::text ORDER BY min(id)`, victim)
+	at = -1
+	for i, r := range rows {
+		sizes = append(sizes, r.N)
+		if r.Victim {
+			at = i
+		}
+	}
+	return sizes, at
+}
+
+// Apply transactions are sized by time: one slow statement (a trigger
+// sleeping on one refund's insert) makes the batch that holds it take far
+// longer than apply_batch_time, and the next batch is smaller in proportion;
+// nothing is lost or doubled.
+func TestApplyBatchSizedByTime(t *testing.T) {
+	t.Parallel()
+	f := newFaultDB(t, 6000, 60)
+	refunds := make([]reconcile.Refund, 0, len(f.want))
+	for _, r := range f.want {
+		refunds = append(refunds, r)
+	}
+	sortRefunds(refunds)
+	if len(refunds) < 400 {
+		t.Fatalf("the marketplace owes %d refunds; the test needs at least 400", len(refunds))
+	}
+	// Past the first batch (100 refunds), so that the batch holding it has
+	// grown from what the first one took.
+	victim := refunds[150].ProposalID
+	f.db.MustExec(fmt.Sprintf(`
+	    CREATE FUNCTION test_slow_refund() RETURNS trigger LANGUAGE plpgsql AS $$
+	    BEGIN PERFORM pg_sleep(0.5); RETURN NEW; END $$;
+	    CREATE TRIGGER test_slow_refund BEFORE INSERT ON connects_ledger
+	    FOR EACH ROW WHEN (NEW.proposal_id = %d AND NEW.entry_type = 'refund') EXECUTE FUNCTION test_slow_refund();`, victim))
+
+	log := newRetryLog(t)
+	r := f.reconciler(f.open(f.url, postgres.Timeouts{}), log.Logger,
+		reconcile.Options{ApplyBatchSize: 5000, ApplyBatchTime: 50 * time.Millisecond})
+	if _, err := r.Run(context.Background(), runID("timed")); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	f.checkComplete(false)
+	sizes, at := f.batchSizes(victim)
+	t.Logf("batch sizes %v; the slow statement was in batch %d", sizes, at)
+	if at < 0 || at+1 >= len(sizes) {
+		t.Fatalf("the slow refund is in batch %d of %d: the test needs a batch after it", at, len(sizes))
+	}
+	if sizes[0] > 100 {
+		t.Errorf("the first batch wrote %d refunds, want at most 100", sizes[0])
+	}
+	// The slow batch took over 0.5 s for a 50 ms target: the next one is
+	// sized at most a tenth of it (or one refund).
+	if next := sizes[at+1]; next > max(1, sizes[at]/5) {
+		t.Errorf("the batch after the slow one wrote %d refunds, the slow one %d: want it shrunk at least fivefold", next, sizes[at])
+	}
+}
+
+// A live transaction holds a balance row the plan must credit: the job does
+// not wait on it. The account's refunds are set aside and every other
+// refund is written while the row is still held; no statement of the job
+// waits on a lock longer than apply_lock_timeout; once the row is released,
+// the set-aside refunds are written by the same run. Nothing is lost or
+// doubled.
+func TestApplyHeldBalanceSetAside(t *testing.T) {
+	t.Parallel()
+	f := newFaultDB(t, 1500, 60)
+	refunds := make([]reconcile.Refund, 0, len(f.want))
+	for _, r := range f.want {
+		refunds = append(refunds, r)
+	}
+	sortRefunds(refunds)
+	victim := refunds[len(refunds)/3].FreelancerID
+	var theirs int
+	for _, r := range refunds {
+		if r.FreelancerID == victim {
+			theirs++
+		}
+	}
+
+	holder, err := f.db.Beginx()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback()
+	holder.MustExec(`SELECT balance FROM connects_balances WHERE freelancer_id = $1 FOR UPDATE`, victim)
+
+	const timeout = 100 * time.Millisecond
+	log := newRetryLog(t)
+	// The session's lock_timeout is a minute: only the apply's own bounds it.
+	r := f.reconciler(f.open(f.url, postgres.Timeouts{Lock: time.Minute}), log.Logger, reconcile.Options{
+		ApplyBatchSize: 20, ApplyBatchTime: 50 * time.Millisecond, ApplyLockTimeout: timeout,
+		Retries: 12, RetryBackoff: 100 * time.Millisecond})
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Run(context.Background(), runID("held"))
+		done <- err
+	}()
+
+	// Watch the job's backends: none may wait on a lock past the timeout.
+	var longestWait time.Duration
+	others := len(refunds) - theirs
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var wait float64
+		if err := f.db.Get(&wait, `SELECT coalesce(max(extract(epoch FROM clock_timestamp() - query_start)), 0)
+		    FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'connects-reconciler' AND wait_event_type = 'Lock'`); err != nil {
+			t.Fatal(err)
+		}
+		longestWait = max(longestWait, time.Duration(wait*float64(time.Second)))
+		written := f.jobRefunds()
+		if len(written) >= others {
+			for _, w := range written {
+				if w.FreelancerID == victim {
+					t.Errorf("refund %d/%s of the held account was written while its row was held", w.ProposalID, w.Component)
+				}
+			}
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the run ended (%v) with %d of the %d other refunds written while the row was held", err, len(written), others)
+		case <-time.After(5 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of the %d refunds of other accounts were written while the row was held", len(written), others)
+		}
+	}
+	// Keep holding a little: the set-aside refunds' batches wait, time out
+	// and are retried.
+	for range 60 {
+		var wait float64
+		_ = f.db.Get(&wait, `SELECT coalesce(max(extract(epoch FROM clock_timestamp() - query_start)), 0)
+		    FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'connects-reconciler' AND wait_event_type = 'Lock'`)
+		longestWait = max(longestWait, time.Duration(wait*float64(time.Second)))
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := holder.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the run did not end after the row was released")
+	}
+	if longestWait > timeout+150*time.Millisecond {
+		t.Errorf("a statement of the job waited on a lock for %s, past apply_lock_timeout %s", longestWait, timeout)
+	}
+	if log.retries() == 0 {
+		t.Errorf("the set-aside refunds were written without one lock timeout: the row was not waited for")
+	}
+	f.checkComplete(false)
+	t.Logf("%d refunds of other accounts written while the row was held, %d of the held account after; longest lock wait seen %s, %d retries",
+		others, theirs, longestWait.Round(time.Millisecond), log.retries())
+}
