@@ -253,11 +253,11 @@ var (
 	qApplyLock     = query("apply_lock.sql")
 
 	qApplyBalancesWait = query("apply_balances_wait.sql")
-	qChangedEvents = query("changed_events.sql")
-	qSaveSeen      = query("save_seen_events.sql")
-	qSeenEvents    = query("seen_events.sql")
-	qPrimaryPos    = query("primary_position.sql")
-	qReplicaPos    = query("replica_position.sql")
+	qChangedEvents     = query("changed_events.sql")
+	qSaveSeen          = query("save_seen_events.sql")
+	qSeenEvents        = query("seen_events.sql")
+	qPrimaryPos        = query("primary_position.sql")
+	qReplicaPos        = query("replica_position.sql")
 )
 
 // policyArgs are the policy fragment's parameters: $1, one jsonb object of
