@@ -106,6 +106,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 		}
 	}
 	writeTable(stdout, machine, rows)
+	writeLiveTable(stdout, rows)
 	return errors.Join(failures...)
 }
 
@@ -167,6 +168,7 @@ type row struct {
 	CopyRows        int64
 	Report          *proc // a month's finance report; nil: not built
 	Replica         replicaCase
+	Live            liveCase
 	failures        []error
 }
 
@@ -262,153 +264,30 @@ func (b *bench) measure(ctx context.Context, n int64) (*row, error) {
 	}
 	b.progress("%s: seeded in %s: %d refunds owed, %d missing", human(n), secs(r.Seed), r.Owed, r.Missing)
 
-	// 2. The references, each on its copy: the plain one (the limit) and the
-	// job's policy fragment as one statement. Both must write the same refunds.
-	urlP, err := copyOf("plain", "t")
-	if err != nil {
-		return nil, err
-	}
-	plain, err := b.reference(ctx, urlP, false)
-	if err != nil {
-		return r, err
-	}
-	r.Plain, r.PlainWrote = plain.took, plain.wrote
-	urlF, err := copyOf("fragment", "t")
-	if err != nil {
-		return r, err
-	}
-	fragment, err := b.reference(ctx, urlF, true)
-	if err != nil {
-		return r, err
-	}
-	r.Fragment, r.FragmentSame = fragment.took, fragment.print == plain.print
-	b.drop(name("plain"), name("fragment"))
-	b.progress("%s: plain reference wrote %d refunds in %s, fragment reference %d in %s", human(n),
-		plain.wrote, secs(r.Plain), fragment.wrote, secs(r.Fragment))
-	if !r.FragmentSame {
-		r.fail("the fragment reference's refunds (%+v) differ from the plain reference's (%+v)", fragment.print, plain.print)
-	}
-	if r.PlainWrote != r.Missing {
-		r.fail("the plain reference wrote %d refunds, the seed left %d missing", r.PlainWrote, r.Missing)
-	}
-
-	// 3. The full run and a no-op one, on A.
-	urlA, err := copyOf("a", "t")
-	if err != nil {
-		return r, err
-	}
-	if r.Full, err = b.exec(ctx, urlA, "full", fullFlags...); err != nil {
-		return r, err
-	}
-	r.FullWrote = int64(len(r.Full.Report.Refunds))
-	if r.Same, err = b.samePrint(ctx, urlA, plain.print); err != nil {
-		return r, err
-	}
-	if !r.Same {
-		r.fail("the full run's refunds differ from the plain reference's")
-	}
-	b.progress("%s: full run wrote %d refunds in %s (%.2f× the plain reference), peak RSS %s MiB",
-		human(n), r.FullWrote, secs(r.Full.Wall), ratio(r.Full.Wall, r.Plain), mib(r.Full.RSS))
-	if r.NoopFull, err = b.exec(ctx, urlA, "noop-full", fullFlags...); err != nil {
-		return r, err
-	}
-	if got := len(r.NoopFull.Report.Refunds); got != 0 {
-		r.fail("the no-op full run wrote %d refunds", got)
-	}
-	b.progress("%s: no-op full run in %s, peak RSS %s MiB", human(n), secs(r.NoopFull.Wall), mib(r.NoopFull.RSS))
-
-	// 4. A day of activity scattered over the whole id space, then the
-	// incremental run: on A with the online path up, on D (A as it is now)
-	// with it down.
-	urlD, err := copyOf("d", "a")
-	if err != nil {
-		return r, err
-	}
-	r.Shapes = [2]shape{{Name: "online path refunding 95%", Missing: synth.DefaultMissingPercent}, {Name: "online path down", Missing: 100}}
-	for i, dbURL := range []string{urlA, urlD} {
-		if err := b.day(ctx, dbURL, r, &r.Shapes[i]); err != nil {
+	var plain refResult
+	if b.cfg.step("reference") {
+		if plain, err = b.references(ctx, r, copyOf, name); err != nil {
 			return r, err
 		}
-		if i == 0 {
-			if r.NoopIncr, err = b.exec(ctx, urlA, "noop-incremental", incrFlags...); err != nil {
-				return r, err
-			}
-			if got := len(r.NoopIncr.Report.Refunds); got != 0 {
-				r.fail("the no-op incremental run wrote %d refunds", got)
-			}
-			b.progress("%s: no-op incremental run in %s, peak RSS %s MiB", human(n), secs(r.NoopIncr.Wall), mib(r.NoopIncr.RSS))
+	}
+	if b.cfg.step("full") {
+		if err := b.onA(ctx, r, anchor, plain, copyOf, name); err != nil {
+			return r, err
 		}
 	}
-	b.drop(name("d"))
-
-	// 5. The export of every refund, and COPY of the same rows, on A; a
-	// month's report.
-	if err := b.export(ctx, urlA, anchor, r); err != nil {
-		return r, err
-	}
-	if err := b.report(ctx, urlA, r); err != nil {
-		return r, err
-	}
-	b.drop(name("a"))
-
-	// 6. Shards in parallel, on C.
-	urlC, err := copyOf("c", "t")
-	if err != nil {
-		return r, err
-	}
-	if r.Shards, err = b.shards(ctx, urlC); err != nil {
-		return r, err
-	}
-	if r.ShardsSame, err = b.samePrint(ctx, urlC, plain.print); err != nil {
-		return r, err
-	}
-	if !r.ShardsSame {
-		r.fail("the shards' refunds differ from the plain reference's")
-	}
-	b.drop(name("c"))
-	b.progress("%s: %d shards in parallel in %s, largest peak RSS %s MiB", human(n), Shards, secs(r.Shards.Wall), mib(r.Shards.RSS))
-
-	// 7. The backlog: the online path failed for half of what is owed. The
-	// job's full run on E, the plain reference on its copy EP.
-	urlE, err := copyOf("e", "t")
-	if err != nil {
-		return r, err
-	}
-	err = withDB(ctx, urlE, func(db *sqlx.DB) error {
-		// The seed left DefaultMissingPercent missing; take away the share of
-		// the rest that leaves backlogMissing percent of all owed missing.
-		pct := 100 * float64(backlogMissing-synth.DefaultMissingPercent) / float64(100-synth.DefaultMissingPercent)
-		if _, err := synth.Backlog(ctx, db, b.cfg.Seed, pct); err != nil {
-			return err
+	if b.cfg.step("shards") {
+		if err := b.shardsCase(ctx, r, plain, copyOf, name); err != nil {
+			return r, err
 		}
-		_, err := db.ExecContext(ctx, "VACUUM ANALYZE connects_ledger, connects_balances")
-		return err
-	})
-	if err != nil {
-		return r, err
 	}
-	urlEP, err := copyOf("ep", "e")
-	if err != nil {
-		return r, err
+	if b.cfg.step("backlog") {
+		if err := b.backlogCase(ctx, r, copyOf, name); err != nil {
+			return r, err
+		}
 	}
-	backlogRef, err := b.reference(ctx, urlEP, false)
-	if err != nil {
-		return r, err
+	if !b.cfg.step("replica") {
+		return r, nil
 	}
-	r.BacklogPlain, r.BacklogMissing = backlogRef.took, backlogRef.wrote
-	if r.Backlog, err = b.exec(ctx, urlE, "backlog", fullFlags...); err != nil {
-		return r, err
-	}
-	if r.BacklogSame, err = b.samePrint(ctx, urlE, backlogRef.print); err != nil {
-		return r, err
-	}
-	if !r.BacklogSame || int64(len(r.Backlog.Report.Refunds)) != r.BacklogMissing {
-		r.fail("the backlog run wrote %d refunds, not the plain reference's %d", len(r.Backlog.Report.Refunds), r.BacklogMissing)
-	}
-	b.drop(name("e"), name("ep"))
-	b.progress("%s: backlog: plain reference wrote %d refunds in %s, the job in %s, peak RSS %s MiB", human(n),
-		r.BacklogMissing, secs(r.BacklogPlain), secs(r.Backlog.Wall), mib(r.Backlog.RSS))
-
 	// 8. The full run with and without a hot standby to plan on, each on its
 	// own copy of T; T goes first, so that pg_basebackup copies only R1.
 	t0 := time.Now()
@@ -426,6 +305,185 @@ func (b *bench) measure(ctx context.Context, n int64) (*row, error) {
 		return r, err
 	}
 	return r, nil
+}
+
+// references is step 2: the references, each on its copy: the plain one (the
+// limit) and the job's policy fragment as one statement. Both must write the
+// same refunds.
+func (b *bench) references(ctx context.Context, r *row, copyOf func(db, template string) (string, error), name func(string) string) (refResult, error) {
+	urlP, err := copyOf("plain", "t")
+	if err != nil {
+		return refResult{}, err
+	}
+	plain, err := b.reference(ctx, urlP, false)
+	if err != nil {
+		return refResult{}, err
+	}
+	r.Plain, r.PlainWrote = plain.took, plain.wrote
+	urlF, err := copyOf("fragment", "t")
+	if err != nil {
+		return refResult{}, err
+	}
+	fragment, err := b.reference(ctx, urlF, true)
+	if err != nil {
+		return refResult{}, err
+	}
+	r.Fragment, r.FragmentSame = fragment.took, fragment.print == plain.print
+	b.drop(name("plain"), name("fragment"))
+	b.progress("%s: plain reference wrote %d refunds in %s, fragment reference %d in %s", human(r.Size),
+		plain.wrote, secs(r.Plain), fragment.wrote, secs(r.Fragment))
+	if !r.FragmentSame {
+		r.fail("the fragment reference's refunds (%+v) differ from the plain reference's (%+v)", fragment.print, plain.print)
+	}
+	if r.PlainWrote != r.Missing {
+		r.fail("the plain reference wrote %d refunds, the seed left %d missing", r.PlainWrote, r.Missing)
+	}
+	return plain, nil
+}
+
+// onA is steps 3 to 5, on the copy A: the full run and a no-op one; a day of
+// activity scattered over the whole id space, then the incremental run (on A
+// with the online path up, on D, A as it is now, with it down); the export.
+func (b *bench) onA(ctx context.Context, r *row, anchor time.Time, plain refResult, copyOf func(db, template string) (string, error), name func(string) string) error {
+	// 3. The full run and a no-op one, on A.
+	urlA, err := copyOf("a", "t")
+	if err != nil {
+		return err
+	}
+	defer b.drop(name("a"))
+	if r.Full, err = b.exec(ctx, urlA, "full", fullFlags...); err != nil {
+		return err
+	}
+	r.FullWrote = int64(len(r.Full.Report.Refunds))
+	if r.Same, err = b.samePrint(ctx, urlA, plain.print); err != nil {
+		return err
+	}
+	if !r.Same {
+		r.fail("the full run's refunds differ from the plain reference's")
+	}
+	b.progress("%s: full run wrote %d refunds in %s (%.2f× the plain reference), peak RSS %s MiB",
+		human(r.Size), r.FullWrote, secs(r.Full.Wall), ratio(r.Full.Wall, r.Plain), mib(r.Full.RSS))
+	if r.NoopFull, err = b.exec(ctx, urlA, "noop-full", fullFlags...); err != nil {
+		return err
+	}
+	if got := len(r.NoopFull.Report.Refunds); got != 0 {
+		r.fail("the no-op full run wrote %d refunds", got)
+	}
+	b.progress("%s: no-op full run in %s, peak RSS %s MiB", human(r.Size), secs(r.NoopFull.Wall), mib(r.NoopFull.RSS))
+
+	// 4. A day of activity scattered over the whole id space, then the
+	// incremental run: on A with the online path up, on D (A as it is now)
+	// with it down.
+	if b.cfg.step("day") {
+		urlD, err := copyOf("d", "a")
+		if err != nil {
+			return err
+		}
+		r.Shapes = [2]shape{{Name: "online path refunding 95%", Missing: synth.DefaultMissingPercent}, {Name: "online path down", Missing: 100}}
+		for i, dbURL := range []string{urlA, urlD} {
+			if err := b.day(ctx, dbURL, r, &r.Shapes[i]); err != nil {
+				return err
+			}
+			if i == 0 {
+				if r.NoopIncr, err = b.exec(ctx, urlA, "noop-incremental", incrFlags...); err != nil {
+					return err
+				}
+				if got := len(r.NoopIncr.Report.Refunds); got != 0 {
+					r.fail("the no-op incremental run wrote %d refunds", got)
+				}
+				b.progress("%s: no-op incremental run in %s, peak RSS %s MiB", human(r.Size), secs(r.NoopIncr.Wall), mib(r.NoopIncr.RSS))
+			}
+		}
+		b.drop(name("d"))
+	}
+
+	// 5. The export of every refund, and COPY of the same rows, on A; a
+	// month's report.
+	if b.cfg.step("export") {
+		if err := b.export(ctx, urlA, anchor, r); err != nil {
+			return err
+		}
+		return b.report(ctx, urlA, r)
+	}
+	return nil
+}
+
+// shardsCase is step 6: shards in parallel, on C.
+func (b *bench) shardsCase(ctx context.Context, r *row, plain refResult, copyOf func(db, template string) (string, error), name func(string) string) error {
+	urlC, err := copyOf("c", "t")
+	if err != nil {
+		return err
+	}
+	defer b.drop(name("c"))
+	if r.Shards, err = b.shards(ctx, urlC); err != nil {
+		return err
+	}
+	if r.ShardsSame, err = b.samePrint(ctx, urlC, plain.print); err != nil {
+		return err
+	}
+	if !r.ShardsSame {
+		r.fail("the shards' refunds differ from the plain reference's")
+	}
+	b.progress("%s: %d shards in parallel in %s, largest peak RSS %s MiB", human(r.Size), Shards, secs(r.Shards.Wall), mib(r.Shards.RSS))
+	return nil
+}
+
+// backlogCase is step 7: the backlog, the online path failed for half of
+// what is owed. The job's full run on E, the plain reference on its copy EP;
+// with the live case, the same backlog on EL under the live load.
+func (b *bench) backlogCase(ctx context.Context, r *row, copyOf func(db, template string) (string, error), name func(string) string) error {
+	urlE, err := copyOf("e", "t")
+	if err != nil {
+		return err
+	}
+	defer b.drop(name("e"), name("ep"), name("el"))
+	err = withDB(ctx, urlE, func(db *sqlx.DB) error {
+		// The seed left DefaultMissingPercent missing; take away the share of
+		// the rest that leaves backlogMissing percent of all owed missing.
+		pct := 100 * float64(backlogMissing-synth.DefaultMissingPercent) / float64(100-synth.DefaultMissingPercent)
+		if _, err := synth.Backlog(ctx, db, b.cfg.Seed, pct); err != nil {
+			return err
+		}
+		_, err := db.ExecContext(ctx, "VACUUM ANALYZE connects_ledger, connects_balances")
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	urlEP, err := copyOf("ep", "e")
+	if err != nil {
+		return err
+	}
+	var urlEL string
+	if b.cfg.step("live") {
+		if urlEL, err = copyOf("el", "e"); err != nil {
+			return err
+		}
+	}
+	backlogRef, err := b.reference(ctx, urlEP, false)
+	if err != nil {
+		return err
+	}
+	b.drop(name("ep"))
+	r.BacklogPlain, r.BacklogMissing = backlogRef.took, backlogRef.wrote
+	if r.Backlog, err = b.exec(ctx, urlE, "backlog", fullFlags...); err != nil {
+		return err
+	}
+	if r.BacklogSame, err = b.samePrint(ctx, urlE, backlogRef.print); err != nil {
+		return err
+	}
+	if !r.BacklogSame || int64(len(r.Backlog.Report.Refunds)) != r.BacklogMissing {
+		r.fail("the backlog run wrote %d refunds, not the plain reference's %d", len(r.Backlog.Report.Refunds), r.BacklogMissing)
+	}
+	b.drop(name("e"))
+	b.progress("%s: backlog: plain reference wrote %d refunds in %s, the job in %s, peak RSS %s MiB", human(r.Size),
+		r.BacklogMissing, secs(r.BacklogPlain), secs(r.Backlog.Wall), mib(r.Backlog.RSS))
+	if urlEL == "" {
+		return nil
+	}
+	// 7b. The live case: the same backlog, its dry run and its run, each
+	// while the marketplace's own transactions go on.
+	return b.live(ctx, urlEL, r, backlogRef.print)
 }
 
 // replica is step 8: the full run on R0 without a replica, then a hot

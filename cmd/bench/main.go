@@ -23,6 +23,10 @@
 //	                    (default TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres)
 //	BENCH_SEED          the seed of the marketplaces (default 1)
 //	BENCH_RUN_FLAGS     extra flags for every run of the binary, e.g. "--batch-size 100000"
+//	BENCH_STEPS         the cases to measure, space separated (default all): reference, full,
+//	                    day, export, shards, backlog, live, replica; a case brings what it
+//	                    needs (day and export the full run, full, shards and replica the
+//	                    plain reference, live the backlog)
 //
 // It exits 1 on a correctness failure: a run fails, writes other refunds than
 // the plain reference, the two references disagree, or an incremental run
@@ -37,6 +41,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -61,6 +66,8 @@ type config struct {
 	AdminURL string   // a server where the user may create databases
 	Seed     int64    // the seed of every marketplace
 	RunFlags []string // extra flags for every run of the binary
+	// Steps are the cases measured; nil means all of them.
+	Steps map[string]bool
 	// Label, when set, prefixes the names of the databases created (tests).
 	Label string
 	// Log receives progress lines; nil means stderr.
@@ -96,5 +103,30 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		cfg.Seed = n
 	}
 	cfg.RunFlags = strings.Fields(getenv("BENCH_RUN_FLAGS"))
+	if f := strings.Fields(strings.ReplaceAll(getenv("BENCH_STEPS"), ",", " ")); len(f) > 0 {
+		cfg.Steps = map[string]bool{}
+		for _, name := range f {
+			if !slices.Contains(steps, name) {
+				return config{}, fmt.Errorf("BENCH_STEPS: unknown case %q (the cases: %s)", name, strings.Join(steps, " "))
+			}
+			cfg.Steps[name] = true
+		}
+		// what a case needs
+		if cfg.Steps["live"] {
+			cfg.Steps["backlog"] = true
+		}
+		if cfg.Steps["day"] || cfg.Steps["export"] {
+			cfg.Steps["full"] = true
+		}
+		if cfg.Steps["full"] || cfg.Steps["shards"] || cfg.Steps["replica"] {
+			cfg.Steps["reference"] = true
+		}
+	}
 	return cfg, nil
 }
+
+// steps are the benchmark's cases, in the order they run.
+var steps = []string{"reference", "full", "day", "export", "shards", "backlog", "live", "replica"}
+
+// step reports whether a case is measured.
+func (c config) step(name string) bool { return c.Steps == nil || c.Steps[name] }

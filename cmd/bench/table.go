@@ -130,6 +130,9 @@ func writeTable(w io.Writer, m machine, rows []*row) {
 			human(r.Size), r.Missing, r.Owed, r.PlainWrote, yes(r.FragmentSame), r.FullWrote, yes(r.Same), yes(r.ShardsSame),
 			r.BacklogMissing, yes(r.BacklogSame), mib(peak))
 		for _, s := range r.Shapes {
+			if s.Name == "" {
+				continue // not measured (BENCH_STEPS)
+			}
 			a := s.Activity
 			fmt.Fprintf(w, "- %s, a day with the %s: %d new proposals, %d closures of jobs posted over the last 100 days, %d auction ends, "+
 				"%d late interactions, %d proposals touched, %d refunds owed, %d missing; incremental wrote %d (same as a full plan: %s).\n",

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/connects/connects-reconciler/synth"
+)
+
+// The live load: the marketplace selling Connects while the job runs, each
+// transaction moving one balance row and inserting one ledger row, at
+// liveRate transactions a second over liveConns connections, on the
+// liveAccounts accounts with the most refunds missing (the hot ones a
+// backlog's batches credit).
+const (
+	liveRate     = 200
+	liveConns    = 4
+	liveAccounts = 2000
+	// Targets of issue 20: the live p99 rises by at most maxLiveP99Rise from
+	// the dry run to the backlog apply, and no live transaction takes longer
+	// than maxLiveTx.
+	maxLiveP99Rise = 10 * time.Millisecond
+	maxLiveTx      = 100 * time.Millisecond
+)
+
+// liveStats are the live transactions' latencies over one run of the job.
+type liveStats struct {
+	Count, Errors int64
+	P50, P99, Max time.Duration
+	Rate          float64 // transactions a second achieved
+}
+
+func (s liveStats) String() string {
+	return fmt.Sprintf("%d tx (%.0f/s, %d failed), p50 %s, p99 %s, max %s ms", s.Count, s.Rate, s.Errors, ms(s.P50), ms(s.P99), ms(s.Max))
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d)/float64(time.Millisecond)) }
+
+// liveLoad runs the live transactions until stopped.
+type liveLoad struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	start  time.Time
+	mu     sync.Mutex
+	took   []time.Duration
+	errors int64
+	db     *sqlx.DB
+}
+
+// startLive starts the load on a database: liveConns workers, each a
+// transaction every liveConns/liveRate seconds on its own connection, at a
+// fixed schedule (a transaction that ends late does not delay the next
+// one's start more than it must). Each transaction's time is measured from
+// its BEGIN to its COMMIT's acknowledgement.
+func startLive(ctx context.Context, dbURL string, accounts []int64, seed uint64) (*liveLoad, error) {
+	db, err := sqlx.Open("postgres", dbURL)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(liveConns)
+	db.SetMaxIdleConns(liveConns)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	l := &liveLoad{cancel: cancel, start: time.Now(), db: db}
+	every := time.Duration(float64(time.Second) * liveConns / liveRate)
+	for w := range liveConns {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			rng := rand.New(rand.NewPCG(seed, uint64(w)))
+			next := time.Now().Add(time.Duration(w) * every / liveConns)
+			for i := 0; ; i++ {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(time.Until(next)):
+				}
+				next = next.Add(every)
+				account := accounts[rng.IntN(len(accounts))]
+				key := fmt.Sprintf("bench-live:%d:%d:%d:%d", seed, w, i, time.Now().UnixNano())
+				t0 := time.Now()
+				err := synth.LivePurchase(ctx, db, account, 10, key)
+				took := time.Since(t0)
+				if ctx.Err() != nil {
+					return
+				}
+				l.mu.Lock()
+				if err != nil {
+					l.errors++
+				} else {
+					l.took = append(l.took, took)
+				}
+				l.mu.Unlock()
+			}
+		}()
+	}
+	return l, nil
+}
+
+// stop ends the load and returns its latencies.
+func (l *liveLoad) stop() liveStats {
+	l.cancel()
+	l.wg.Wait()
+	l.db.Close()
+	el := time.Since(l.start)
+	s := liveStats{Count: int64(len(l.took)), Errors: l.errors}
+	if len(l.took) == 0 {
+		return s
+	}
+	slices.Sort(l.took)
+	at := func(q float64) time.Duration { return l.took[min(len(l.took)-1, int(q*float64(len(l.took))))] }
+	s.P50, s.P99, s.Max = at(0.50), at(0.99), l.took[len(l.took)-1]
+	s.Rate = float64(s.Count) / el.Seconds()
+	return s
+}
+
+// liveCase is step "live": the backlog's dry run and its apply, each while
+// the live load runs, on a copy of the backlog.
+type liveCase struct {
+	Accounts     int
+	Dry, Apply   liveStats
+	DryRun, Run  proc
+	Wrote        int64
+	Same         bool  // the run under load wrote the plain reference's refunds
+	BalancesOff  int64 // accounts whose balance differs from the ledger after it
+	MeasuredLive bool
+}
+
+// live runs the live case on dbURL, a copy of the backlog database, and
+// checks the run wrote want.
+func (b *bench) live(ctx context.Context, dbURL string, r *row, want synth.Fingerprint) error {
+	lc := &r.Live
+	var accounts []int64
+	err := withDB(ctx, dbURL, func(db *sqlx.DB) (err error) {
+		accounts, err = synth.LiveAccounts(ctx, db, liveAccounts)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if len(accounts) == 0 {
+		return fmt.Errorf("live case: no account has a refund missing")
+	}
+	lc.Accounts = len(accounts)
+	under := func(name string, seed uint64, flags []string) (proc, liveStats, error) {
+		load, err := startLive(ctx, dbURL, accounts, seed)
+		if err != nil {
+			return proc{}, liveStats{}, fmt.Errorf("live load: %w", err)
+		}
+		p, err := b.exec(ctx, dbURL, name, flags...)
+		return p, load.stop(), err
+	}
+	if lc.DryRun, lc.Dry, err = under("live-dry-run", uint64(b.cfg.Seed), dryFlags); err != nil {
+		return err
+	}
+	b.progress("%s: live load during the backlog's dry run (%s s): %s", human(r.Size), secs(lc.DryRun.Wall), lc.Dry)
+	if lc.Run, lc.Apply, err = under("live-backlog", uint64(b.cfg.Seed)+1, fullFlags); err != nil {
+		return err
+	}
+	lc.Wrote = int64(len(lc.Run.Report.Refunds))
+	lc.MeasuredLive = true
+	b.progress("%s: live load during the backlog run (%s s, %d refunds): %s", human(r.Size), secs(lc.Run.Wall), lc.Wrote, lc.Apply)
+	err = withDB(ctx, dbURL, func(db *sqlx.DB) error {
+		got, err := synth.RefundFingerprint(ctx, db)
+		if err != nil {
+			return err
+		}
+		lc.Same = got == want
+		lc.BalancesOff, err = synth.BalancesOff(ctx, db)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !lc.Same || lc.BalancesOff != 0 {
+		r.fail("live case: the backlog run under load wrote the plain reference's refunds: %s; %d balances differ from their ledger sums",
+			yes(lc.Same), lc.BalancesOff)
+	}
+	if lc.Dry.Errors+lc.Apply.Errors > 0 {
+		r.fail("live case: %d live transactions failed during the dry run, %d during the backlog run", lc.Dry.Errors, lc.Apply.Errors)
+	}
+	return nil
+}
+
+// writeLiveTable prints the live case and the incremental cost per touched
+// proposal (Part 2 of issue 20), one row per size.
+func writeLiveTable(w io.Writer, rows []*row) {
+	var any bool
+	for _, r := range rows {
+		any = any || r.Live.MeasuredLive
+	}
+	if !any {
+		return
+	}
+	fmt.Fprintf(w, "\nLive load: %d tx/s on %d connections (one balance update and one ledger insert each) on the %d accounts with the most refunds missing.\n\n",
+		liveRate, liveConns, liveAccounts)
+	fmt.Fprintln(w, "| proposals | backlog refunds | live p50 / p99 / max ms, during the dry run | live p50 / p99 / max ms, during the backlog run | "+
+		"live p99 rise ms (≤ 10) | live max ≤ 100 ms | backlog s without → with load | backlog / plain, with load (≤ 2) | "+
+		"backlog apply refunds/s without → with load |")
+	fmt.Fprintln(w, "|---:|---:|---|---|---|---|---|---|---|")
+	for _, r := range rows {
+		lc := r.Live
+		if !lc.MeasuredLive {
+			continue
+		}
+		rise := lc.Apply.P99 - lc.Dry.P99
+		withRatio := ratio(lc.Run.Wall, r.BacklogPlain)
+		fmt.Fprintf(w, "| %s | %d | %s / %s / %s | %s / %s / %s | %s %s | %s %s | %s → %s | %.2f %s | %s → %s |\n",
+			human(r.Size), lc.Wrote, ms(lc.Dry.P50), ms(lc.Dry.P99), ms(lc.Dry.Max), ms(lc.Apply.P50), ms(lc.Apply.P99), ms(lc.Apply.Max),
+			ms(rise), verdict(rise <= maxLiveP99Rise), ms(lc.Apply.Max), verdict(lc.Apply.Max <= maxLiveTx),
+			secs(r.Backlog.Wall), secs(lc.Run.Wall), withRatio, verdict(withRatio <= maxBacklogRatio),
+			applyRate(int64(len(r.Backlog.Report.Refunds)), r.Backlog.Wall, r.NoopFull.Wall),
+			applyRate(lc.Wrote, lc.Run.Wall, lc.DryRun.Wall))
+	}
+	fmt.Fprintln(w)
+	for _, r := range rows {
+		if lc := r.Live; lc.MeasuredLive {
+			fmt.Fprintf(w, "- %s, live case: %d live tx during the dry run (%.0f/s), %d during the backlog run (%.0f/s), %d failed; "+
+				"the run under load wrote the plain reference's refunds: %s; balances equal to their ledger sums: %s.\n",
+				human(r.Size), lc.Dry.Count, lc.Dry.Rate, lc.Apply.Count, lc.Apply.Rate, lc.Dry.Errors+lc.Apply.Errors,
+				yes(lc.Same), yes(lc.BalancesOff == 0))
+		}
+	}
+}
