@@ -40,8 +40,10 @@ func TestSIGTERM(t *testing.T) {
 }
 
 // testSIGTERMRun sends SIGTERM to a real process while an apply batch
-// waits for a balance row the test holds locked: the process must exit 1,
-// record the run as interrupted, keep the batches it committed whole, and
+// waits for a balance row the test holds locked (the batch of that account's
+// refunds, set aside and written after the rest, waiting with a long
+// --apply-lock-timeout): the process must exit 1, record the run as
+// interrupted, keep the batches it committed whole (every other refund), and
 // leave every balance equal to its ledger sum. A second run then finishes
 // the work.
 func testSIGTERMRun(t *testing.T, bin string) {
@@ -80,8 +82,16 @@ func testSIGTERMRun(t *testing.T, bin string) {
 	if block < 0 {
 		t.Fatalf("the seed planned %d refunds; found no account to block on", len(plan.Refunds))
 	}
-	committed := block - block%batch // refunds in the batches before the blocked one
 	blocked := plan.Refunds[block].FreelancerID
+	// Every refund but the blocked account's is written before the run
+	// waits: that account's are set aside and written last.
+	var want []int
+	for i, r := range plan.Refunds {
+		if r.FreelancerID != blocked {
+			want = append(want, i)
+		}
+	}
+	committed := len(want)
 
 	ctx := context.Background()
 	holder, err := db.BeginTxx(ctx, nil)
@@ -93,7 +103,7 @@ func testSIGTERMRun(t *testing.T, bin string) {
 
 	var out, errOut syncBuffer
 	cmd := exec.Command(bin, "run", "--format", "json", "--log-format", "json",
-		"--apply-batch-size", "10", "--lock-timeout", "5m")
+		"--apply-batch-size", "10", "--lock-timeout", "5m", "--apply-lock-timeout", "5m")
 	cmd.Env = []string{"DATABASE_URL=" + url}
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Start(); err != nil {
@@ -142,7 +152,7 @@ func testSIGTERMRun(t *testing.T, bin string) {
 		t.Fatalf("run record: %v", err)
 	}
 	if rec.Status != "interrupted" || rec.Issued != int64(committed) {
-		t.Errorf("run record: got status %q, %d issued; want interrupted, %d (the batches before the blocked one)\nerror: %s",
+		t.Errorf("run record: got status %q, %d issued; want interrupted, %d (all but the blocked account's)\nerror: %s",
 			rec.Status, rec.Issued, committed, rec.Error)
 	}
 	type pc struct {
@@ -158,7 +168,7 @@ func testSIGTERMRun(t *testing.T, bin string) {
 		t.Errorf("refunds in the ledger: got %d, want %d: whole batches only", len(written), committed)
 	}
 	for i := range min(len(written), committed) {
-		if p := plan.Refunds[i]; written[i].Proposal != p.ProposalID || written[i].Component != p.Component {
+		if p := plan.Refunds[want[i]]; written[i].Proposal != p.ProposalID || written[i].Component != p.Component {
 			t.Errorf("written refund %d: got %+v, want the plan's %d/%s", i, written[i], p.ProposalID, p.Component)
 			break
 		}
