@@ -24,7 +24,7 @@
 //	BENCH_SEED          the seed of the marketplaces (default 1)
 //	BENCH_RUN_FLAGS     extra flags for every run of the binary, e.g. "--batch-size 100000"
 //	BENCH_STEPS         the cases to measure, space separated (default all): reference, full,
-//	                    day, export, shards, backlog, live, replica; a case brings what it
+//	                    day, export (with the month's report), shards, backlog, live, replica; a case brings what it
 //	                    needs (day and export the full run, full, shards and replica the
 //	                    plain reference, live the backlog)
 //
