@@ -95,6 +95,9 @@ type Log struct {
 	// Format is console, json, or auto: console on a terminal, JSON otherwise
 	// (default auto).
 	Format string
+	// ProgressInterval is the time between two progress records of long
+	// work (default 5s, 0 none); on a terminal a live line instead.
+	ProgressInterval time.Duration
 }
 
 // Default returns the configuration with every default.
@@ -106,7 +109,7 @@ func Default() Config {
 		Run: reconcile.Options{BatchSize: 50000, ApplyBatchSize: 5000, ApplyBatchTime: 50 * time.Millisecond,
 			ApplyLockTimeout: 50 * time.Millisecond, ApplyMaxReplicaLag: 10 * time.Second, Parallel: 2, Retries: 3, RetryBackoff: 200 * time.Millisecond, Lookback: time.Hour,
 			MaxReplicaLag: 30 * time.Minute},
-		Log:      Log{Level: "info", Format: "auto"},
+		Log:      Log{Level: "info", Format: "auto", ProgressInterval: reconcile.DefaultProgressInterval},
 		Schedule: Schedule{Spec: "*/15 * * * *", Location: time.UTC, ListenAddress: ":9090"},
 
 		PricePerConnect: reconcile.DefaultPrice,
@@ -293,6 +296,8 @@ var settings = []setting{
 		}},
 	choiceSetting("log_level", "log level", func(c *Config) *string { return &c.Log.Level }, "debug", "info", "warn", "error"),
 	choiceSetting("log_format", "log format", func(c *Config) *string { return &c.Log.Format }, "auto", "console", "json"),
+	durationSetting("progress_interval", "how often long work (planning, applying, exporting) logs its progress: records in JSON, a live line on a terminal (0s: never)",
+		func(c *Config) *time.Duration { return &c.Log.ProgressInterval }, 0),
 	{key: "schedule", usage: "schedule command: when runs start, five cron fields or a descriptor like @every 5m",
 		get: func(c *Config) string { return c.Schedule.Spec },
 		set: func(c *Config, v string) error {
@@ -353,7 +358,7 @@ const (
 var groupOf = map[string]Group{
 	"database_url": GroupDatabase, "replica_database_url": GroupDatabase, "statement_timeout": GroupDatabase,
 	"lock_timeout": GroupDatabase, "connect_timeout": GroupDatabase, "stall_timeout": GroupDatabase,
-	"log_level": GroupLog, "log_format": GroupLog,
+	"log_level": GroupLog, "log_format": GroupLog, "progress_interval": GroupLog,
 	"settle_delay": GroupPolicy, "tos_removed": GroupPolicy, "tos_removed_boost": GroupPolicy,
 	"closed_without_hire": GroupPolicy, "closed_without_hire_boost": GroupPolicy, "refund_declined": GroupPolicy,
 	"boost_outbid": GroupPolicy, "eligible_interactions": GroupPolicy,

@@ -50,6 +50,8 @@ type Finance struct {
 	Price  reconcile.Price
 	// BOM starts CSV exports with a UTF-8 byte order mark, for Excel.
 	BOM bool
+	// Progress, when set, reports the refunds read as they stream.
+	Progress *reconcile.Progress
 }
 
 // ErrNoSweep means no full sweep is on record: the discrepancies come from

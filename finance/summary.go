@@ -147,11 +147,21 @@ func (s *summary) totals() Totals {
 func (f *Finance) streamRefunds(ctx context.Context, p Period, fn func(*reconcile.LedgerRefund, reconcile.Cents) error) (*summary, error) {
 	s := newSummary()
 	price := f.Price
+	progress := f.Progress.Start("exporting", "refunds", 0)
+	defer progress.Done()
+	// rows come in created_at order: how far into the period the last one
+	// is tells the share done (the period ends at the latest now)
+	end := min(p.To.UnixNano(), time.Now().UnixNano())
+	span := float64(end - p.From.UnixNano())
 	var cur reconcile.LedgerRefund // one row at a time, reused: no allocation per row
 	err := f.Store.Refunds(ctx, f.Policy, p.From, p.To, func(r reconcile.LedgerRefund) error {
 		cur = r
 		v := price.Value(cur.Connects)
 		s.add(&cur, v)
+		progress.Add(1)
+		if span > 0 {
+			progress.Fraction(float64(cur.CreatedAt.UnixNano()-p.From.UnixNano()) / span)
+		}
 		return fn(&cur, v)
 	})
 	if err != nil {

@@ -187,6 +187,8 @@ type Reconciler struct {
 	// Now is the wall clock, for durations only; the policy uses the
 	// database's clock.
 	Now func() time.Time
+	// Progress, when set, reports planning and applying as they go.
+	Progress *Progress
 }
 
 // Result is what an applying run did. The refunds it wrote and skipped are
@@ -351,6 +353,9 @@ func (r *Reconciler) Plan(ctx context.Context) (*Plan, error) {
 // slice more than there are workers ahead of the slice being added, so
 // memory holds a few slices' findings, never the plan.
 func (r *Reconciler) planSlices(ctx context.Context, plan *Plan, scope Scope, slices []Slice) error {
+	weights, total := sliceProposals(slices, scope.BatchSize)
+	progress := r.Progress.Start("planning", "proposals", total)
+	defer progress.Done()
 	workers := max(r.Options.Parallel, 1)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -415,6 +420,7 @@ func (r *Reconciler) planSlices(ctx context.Context, plan *Plan, scope Scope, sl
 				return fmt.Errorf("plan %s: %w", describe(slices[i]), err)
 			}
 		}
+		progress.Add(weights[i])
 	}
 	return nil
 }
@@ -555,6 +561,9 @@ func (r *Reconciler) apply(ctx context.Context, res *Result) error {
 	sizer := newBatchSizer(r.Options)
 	th := r.newThrottle()
 	total := res.Plan.Totals().Refunds
+	progress := r.Progress.Start("applying", "refunds", total)
+	progress.Count("written", 0)
+	defer progress.Done()
 	var done int64
 	batch := make([]Refund, 0, sizer.size)
 	flush := func() error {
@@ -567,9 +576,12 @@ func (r *Reconciler) apply(ctx context.Context, res *Result) error {
 		if err := th.wait(ctx, res); err != nil {
 			return fmt.Errorf("stopped before batch at refund %d of %d: %w", done+1, total, err)
 		}
+		written := res.issuedTotals.Refunds
 		if err := r.applyBatch(ctx, res, sizer, batch); err != nil {
 			return fmt.Errorf("apply refunds %d-%d of %d: %w", done+1, done+int64(len(batch)), total, err)
 		}
+		progress.Add(int64(len(batch)))
+		progress.Count("written", res.issuedTotals.Refunds-written)
 		done += int64(len(batch))
 		batch = batch[:0]
 		return nil
@@ -587,7 +599,10 @@ func (r *Reconciler) apply(ctx context.Context, res *Result) error {
 	if err != nil {
 		return err
 	}
-	return r.applyDeferred(ctx, res, sizer, th)
+	written := res.issuedTotals.Refunds
+	err = r.applyDeferred(ctx, res, sizer, th)
+	progress.Count("written", res.issuedTotals.Refunds-written)
+	return err
 }
 
 // applyBatch writes one batch of the plan. Refunds whose balance row another

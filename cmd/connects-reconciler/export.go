@@ -95,5 +95,5 @@ func (c *command) openFinance(ctx context.Context) (f *finance.Finance, close fu
 	if err != nil {
 		return nil, nil, err
 	}
-	return &finance.Finance{Store: store, Policy: c.cfg.Policy, Price: c.cfg.PricePerConnect}, close, nil
+	return &finance.Finance{Store: store, Policy: c.cfg.Policy, Price: c.cfg.PricePerConnect, Progress: c.progress(c.log)}, close, nil
 }

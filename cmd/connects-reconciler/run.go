@@ -53,6 +53,7 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	defer c.closeReplica()
 
 	r := service.NewReconciler(c.cfg, c.newStore(db, log), log)
+	r.Progress = c.progress(log)
 
 	if *dryRun {
 		plan, err := reviewed.Plan(ctx, r, log)

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/connects/connects-reconciler/config"
+	"github.com/connects/connects-reconciler/reconcile"
 	"github.com/connects/connects-reconciler/reconcile/postgres"
 	"github.com/connects/connects-reconciler/reconcile/service"
 )
@@ -26,6 +27,8 @@ type command struct {
 	// replica is the read replica's pool, opened with the database when
 	// replica_database_url is set; closeReplica closes it.
 	replica *sqlx.DB
+	// live shows a progress line on a terminal; nil when the log is not one.
+	live func(string)
 }
 
 // newCommand makes a subcommand's flag set with the settings of the groups
@@ -69,8 +72,14 @@ func (c *command) parse(args []string, getenv func(string) string, stderr io.Wri
 		return err
 	}
 	c.cfg = cfg
-	c.log = service.NewLogger(cfg.Log, stderr, getenv).Named(c.name)
+	c.log, c.live = service.NewLoggerLive(cfg.Log, stderr, getenv)
+	c.log = c.log.Named(c.name)
 	return nil
+}
+
+// progress reports long work to log, or on the terminal's live line.
+func (c *command) progress(log *zap.Logger) *reconcile.Progress {
+	return service.NewProgress(c.cfg.Log, log.Named("progress"), c.live)
 }
 
 // timeouts are the configured session and connection bounds.

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/connects/connects-reconciler/config"
+	"github.com/connects/connects-reconciler/reconcile"
 	"github.com/connects/connects-reconciler/reconcile/postgres"
 )
 
@@ -16,6 +17,14 @@ import (
 // Levels are coloured only on a terminal, and not when NO_COLOR is set
 // (https://no-color.org).
 func NewLogger(cfg config.Log, w io.Writer, getenv func(string) string) *zap.Logger {
+	log, _ := NewLoggerLive(cfg, w, getenv)
+	return log
+}
+
+// NewLoggerLive is NewLogger, and when the log is a console on a terminal,
+// the function that shows a live progress line on it (else nil: progress
+// goes to the log as records).
+func NewLoggerLive(cfg config.Log, w io.Writer, getenv func(string) string) (*zap.Logger, func(string)) {
 	format := cfg.Format
 	if format == "auto" {
 		format = "json"
@@ -30,16 +39,31 @@ func NewLogger(cfg config.Log, w io.Writer, getenv func(string) string) *zap.Log
 	enc := zap.NewProductionEncoderConfig()
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
 	var encoder zapcore.Encoder
+	var live func(string)
 	if format == "console" {
 		enc.EncodeLevel = zapcore.CapitalLevelEncoder
 		if IsTerminal(w) && getenv("NO_COLOR") == "" {
 			enc.EncodeLevel = zapcore.CapitalColorLevelEncoder
 		}
 		encoder = zapcore.NewConsoleEncoder(enc)
+		if IsTerminal(w) {
+			l := newLiveLine(w, getenv)
+			w, live = l, l.Show
+		}
 	} else {
 		encoder = zapcore.NewJSONEncoder(enc)
 	}
-	return zap.New(zapcore.NewCore(encoder, zapcore.Lock(zapcore.AddSync(w)), level))
+	return zap.New(zapcore.NewCore(encoder, zapcore.Lock(zapcore.AddSync(w)), level)), live
+}
+
+// NewProgress is the progress reporter of long work with the configured
+// interval, logging to log, or shown on live when set (NewLoggerLive); nil
+// when progress is turned off (progress_interval 0s).
+func NewProgress(cfg config.Log, log *zap.Logger, live func(string)) *reconcile.Progress {
+	if cfg.ProgressInterval <= 0 {
+		return nil
+	}
+	return &reconcile.Progress{Log: log, Every: cfg.ProgressInterval, Live: live}
 }
 
 // IsTerminal reports whether w is a character device.

@@ -199,7 +199,8 @@ func Push(ctx context.Context, cfg config.Config, log *zap.Logger, run prometheu
 // NewReconciler is the run loop over store with the configured policy,
 // limits and options.
 func NewReconciler(cfg config.Config, store reconcile.Store, log *zap.Logger) *reconcile.Reconciler {
-	return &reconcile.Reconciler{Store: store, Policy: cfg.Policy, Limits: cfg.Limits, Options: cfg.Run, Log: log.Named("reconcile")}
+	return &reconcile.Reconciler{Store: store, Policy: cfg.Policy, Limits: cfg.Limits, Options: cfg.Run, Log: log.Named("reconcile"),
+		Progress: NewProgress(cfg.Log, log.Named("progress"), nil)}
 }
 
 // Finished is a run's outcome for the metrics and the log; when the lock
