@@ -4,7 +4,16 @@
 # The Kubernetes manifests (k8s/) run it with a read-only root file system
 # as user 65532, the base image's "nonroot".
 
-FROM golang:1.26-bookworm AS build
+# Base images are pinned by digest (the tag stays beside it, for people): a
+# rebuild gets the same bases until a reviewed commit moves them. The digests
+# are multi-arch manifest lists taken from public Dockerfiles in which at
+# least two unrelated projects pin the same tag to the same digest; the
+# machine this was written on reaches no container registry, so check them
+# before a release and when refreshing them:
+#   docker buildx imagetools inspect golang:1.26-bookworm
+#   docker buildx imagetools inspect gcr.io/distroless/static-debian12:nonroot
+# (or `crane digest IMAGE`). k8s/dockerfile_test.go fails on a FROM without one.
+FROM golang:1.26-bookworm@sha256:a688600ca24f8a4d3ca77f95b0dd40704a9fc787c826660eb7ba0b641b8b175d AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
@@ -14,7 +23,7 @@ COPY . .
 RUN CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags="-s -w" \
       -o /out/connects-reconciler ./cmd/connects-reconciler
 
-FROM gcr.io/distroless/static-debian12:nonroot
+FROM gcr.io/distroless/static-debian12:nonroot@sha256:d093aa3e30dbadd3efe1310db061a14da60299baff8450a17fe0ccc514a16639
 COPY --from=build /out/connects-reconciler /usr/local/bin/connects-reconciler
 USER 65532:65532
 # schedule mode's /healthz, /readyz and /metrics
