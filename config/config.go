@@ -490,6 +490,17 @@ func (f *Flags) Load(getenv func(string) string) (Config, error) {
 	} else if err := checkDSN(cfg.Database.URL); err != nil {
 		errs = append(errs, fmt.Errorf("database url: %w", err))
 	}
+	if cfg.Database.ReplicaURL != "" {
+		if err := checkDSN(cfg.Database.ReplicaURL); err != nil {
+			errs = append(errs, fmt.Errorf("replica database url: %w", err))
+		}
+	}
+	if cfg.Database.StallTimeout > 0 && cfg.Database.StatementTimeout == 0 {
+		// A statement with no server-side bound may rightly run past any
+		// client-side one: the stall bound would cut it off as a stall.
+		errs = append(errs, fmt.Errorf("stall_timeout: %s with statement_timeout 0s (no limit) could cut off a statement PostgreSQL is still running; "+
+			"set a statement_timeout shorter than stall_timeout, or stall_timeout 0s too", cfg.Database.StallTimeout))
+	}
 	if cfg.Database.StallTimeout > 0 && cfg.Database.StatementTimeout > 0 && cfg.Database.StallTimeout <= cfg.Database.StatementTimeout {
 		errs = append(errs, fmt.Errorf("stall_timeout: must be longer than statement_timeout (%s), or a statement PostgreSQL is still running would be cut off; got %s",
 			cfg.Database.StatementTimeout, cfg.Database.StallTimeout))

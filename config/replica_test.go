@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -30,5 +31,55 @@ func TestReplicaSettings(t *testing.T) {
 	}
 	if _, err := load(t, map[string]string{"DATABASE_URL": "x", "RECONCILER_MAX_REPLICA_LAG": "soon"}); err == nil {
 		t.Fatal("a max_replica_lag that is no duration must be refused")
+	}
+}
+
+// A malformed replica URL is a configuration error (exit 2) like a malformed
+// database URL: it names the part at fault and the setting, never the
+// password.
+func TestMalformedReplicaURL(t *testing.T) {
+	t.Parallel()
+	const pw = "Pw-r3pl1ca"
+	bad := []struct{ dsn, says string }{
+		{"postgres://app:" + pw + "@127.0.0.1:notaport/db", `port "notaport"`},
+		{"postgres://app:" + pw + "%zz@127.0.0.1/db", "the user or password has a bad %-escape"},
+		{"postgres://app:" + pw + "@127.0.0.1/db?sslmode=bogus", `sslmode "bogus"`},
+		{"host=127.0.0.1 password='" + pw, "the value of password has no closing quote"},
+	}
+	for _, c := range bad {
+		_, err := load(t, map[string]string{"DATABASE_URL": "postgres://app@primary/db", "REPLICA_DATABASE_URL": c.dsn})
+		var cerr *Error
+		if !errors.As(err, &cerr) || !strings.Contains(err.Error(), "replica database url: "+c.says) {
+			t.Errorf("%s: got %v, want a configuration error saying replica database url: %q", c.says, err, c.says)
+		}
+		if err != nil && strings.Contains(err.Error(), pw) {
+			t.Errorf("%s: the message prints the password: %v", c.says, err)
+		}
+	}
+	if _, err := load(t, map[string]string{"DATABASE_URL": "postgres://app@primary/db", "REPLICA_DATABASE_URL": "postgres://app:p%40ss@replica:5432/db?sslmode=require"}); err != nil {
+		t.Errorf("a well-formed replica URL: %v", err)
+	}
+}
+
+// statement_timeout 0 (no server-side bound) with a finite stall_timeout
+// could cut off a long statement PostgreSQL is still running: refused, all
+// problems in one message; both 0, or a statement_timeout below the stall
+// bound, are accepted.
+func TestUnboundedStatementWithStallTimeout(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"DATABASE_URL": "postgres://app@primary/db"}
+	_, err := load(t, env, "--statement-timeout", "0s")
+	var cerr *Error
+	if !errors.As(err, &cerr) || !strings.Contains(err.Error(), "stall_timeout") || !strings.Contains(err.Error(), "statement_timeout 0s") {
+		t.Fatalf("statement_timeout 0s with the default stall_timeout: got %v, want a configuration error naming both", err)
+	}
+	for _, args := range [][]string{
+		{"--statement-timeout", "0s", "--stall-timeout", "0s"},
+		{"--statement-timeout", "1m", "--stall-timeout", "2m"},
+		{"--statement-timeout", "1m", "--stall-timeout", "0s"},
+	} {
+		if _, err := load(t, env, args...); err != nil {
+			t.Errorf("%v: %v", args, err)
+		}
 	}
 }
