@@ -55,7 +55,7 @@ func cmdDiscrepanciesList(ctx context.Context, args []string, getenv func(string
 	if len(problems) > 0 {
 		return usageError{"discrepancies list: " + strings.Join(problems, "; ")}
 	}
-	store, closeStore, err := c.openStore(ctx)
+	store, closeStore, err := c.openPrimaryStore(ctx)
 	if err != nil {
 		return err
 	}
@@ -79,7 +79,7 @@ func cmdDiscrepanciesAck(ctx context.Context, args []string, getenv func(string)
 	if problems := (finance.AckRequest{ProposalID: *proposal, Component: *component, Kind: *kind, Note: *note, By: *by}).Problems(); len(problems) > 0 {
 		return usageError{"discrepancies ack: " + strings.Join(problems, "; ")}
 	}
-	store, closeStore, err := c.openStore(ctx)
+	store, closeStore, err := c.openPrimaryStore(ctx)
 	if err != nil {
 		return err
 	}

@@ -45,7 +45,13 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	runID := service.NewRunID(start)
 	log := c.log.With(zap.String("run_id", runID))
 	service.LogConfig(log, c.cfg)
-	db, err := c.open(ctx)
+	// Planning reads the replica; applying a reviewed plan plans nothing and
+	// needs only the database.
+	open := c.openReading
+	if reviewed.In != "" {
+		open = c.open
+	}
+	db, err := open(ctx)
 	if err != nil {
 		return err
 	}

@@ -16,5 +16,5 @@ func cmdSchedule(ctx context.Context, args []string, getenv func(string) string,
 	}
 	service.LogConfig(c.log, c.cfg)
 	defer c.closeReplica()
-	return service.Schedule(ctx, service.Options{Config: c.cfg, Open: c.open, Store: c.newStore, Log: c.log})
+	return service.Schedule(ctx, service.Options{Config: c.cfg, Open: c.openReading, Store: c.newStore, Log: c.log})
 }

@@ -92,11 +92,18 @@ func (c *command) timeouts() postgres.Timeouts {
 	}
 }
 
-// open connects to the database, and to the read replica when one is
-// configured (a server there that is not a standby is a configuration
-// mistake: exit 2).
+// open connects to the database only: what every command that does not
+// plan or read for finance needs (migrate, seed, discrepancies, applying a
+// reviewed plan). Such a command must work with the replica down.
 func (c *command) open(ctx context.Context) (*sqlx.DB, error) {
-	db, err := postgres.Open(ctx, c.cfg.Database.URL, c.timeouts())
+	return postgres.Open(ctx, c.cfg.Database.URL, c.timeouts())
+}
+
+// openReading connects to the database, and to the read replica when one is
+// configured (a server there that is not a standby is a configuration
+// mistake: exit 2): for the commands that plan or read on it.
+func (c *command) openReading(ctx context.Context) (*sqlx.DB, error) {
+	db, err := c.open(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +130,7 @@ func (c *command) closeReplica() {
 // openStore opens the database (and the replica) and returns the store over
 // them, reading on the replica when one is configured; close releases both.
 func (c *command) openStore(ctx context.Context) (store *postgres.Store, close func(), err error) {
-	db, err := c.open(ctx)
+	db, err := c.openReading(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -137,4 +144,14 @@ func (c *command) newStore(db *sqlx.DB, log *zap.Logger) *postgres.Store {
 		s = s.WithReplica(c.replica, c.cfg.Database.ReplicaURL)
 	}
 	return s
+}
+
+// openPrimaryStore opens the database only and returns the store over it,
+// for commands that read and write only what the primary knows.
+func (c *command) openPrimaryStore(ctx context.Context) (store *postgres.Store, close func(), err error) {
+	db, err := c.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return postgres.NewStore(db, c.log), func() { db.Close() }, nil
 }

@@ -63,8 +63,10 @@ func CheckStandby(ctx context.Context, db *sqlx.DB) error {
 // the primary's position before it measures the lag.
 var ReplicaCatchUpWait = 2 * time.Second
 
-// Reads reads the primary's clock and WAL position, then how far the replica
-// has replayed. When the replica has replayed up to the primary's position,
+// Reads reads the primary's clock and WAL position (what there is to replay:
+// an idle primary's insert position just past a segment switch's page header
+// counts as the page's start), then how far the replica has replayed. When
+// the replica has replayed up to the primary's position,
 // it has every transaction committed before that clock reading: the reads
 // are complete (Until nil, lag 0), however long ago the last transaction was
 // (an idle primary). Otherwise they are complete up to the commit time of the

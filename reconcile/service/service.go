@@ -44,15 +44,20 @@ type Options struct {
 // process serves while it is down; a run interrupted by the end of ctx makes
 // it return ErrInterrupted.
 func Schedule(ctx context.Context, o Options) error {
-	s := &scheduler{cfg: o.Config, open: o.Open, store: o.Store, log: o.Log,
+	ctx, refuse := context.WithCancelCause(ctx)
+	defer refuse(nil)
+	s := &scheduler{cfg: o.Config, open: o.Open, store: o.Store, log: o.Log, refuse: refuse,
 		metrics: prometheus.NewLabelled(prometheus.Grouping(o.Config.Run))}
 	defer s.close()
 	// A database that does not answer yet (down, or not created yet) is not a
 	// reason to exit: the process serves /readyz 503 and each tick connects
-	// again until it answers. A malformed URL was refused by config (exit 2).
-	// The first attempt runs beside the server, which serves at once.
+	// again until it answers. A malformed URL was refused by config (exit 2),
+	// and so is a configuration that connecting shows to be wrong (a replica
+	// URL naming a server that is not a standby): no retry helps, so the
+	// process stops with it, as run does. The first attempt runs beside the
+	// server, which serves at once.
 	go func() {
-		if _, err := s.database(ctx); err != nil {
+		if _, err := s.database(ctx); err != nil && !isConfig(err) {
 			s.log.Warn("database not reachable; serving /readyz 503 and connecting again on each tick", zap.Error(err))
 		}
 	}()
@@ -62,6 +67,9 @@ func Schedule(ctx context.Context, o Options) error {
 	})
 	if err != nil {
 		return err
+	}
+	if cause := context.Cause(ctx); isConfig(cause) {
+		return cause
 	}
 	if s.interrupted.Load() {
 		return ErrInterrupted
@@ -82,6 +90,15 @@ type scheduler struct {
 	metrics     *prometheus.Metrics
 	interrupted atomic.Bool
 	inFlight    atomic.Pointer[time.Time] // when the run in flight started
+	// refuse stops the schedule with a configuration error found on
+	// connecting.
+	refuse context.CancelCauseFunc
+}
+
+// isConfig says err is a configuration problem: exit 2, no retry helps.
+func isConfig(err error) bool {
+	var cerr *config.Error
+	return errors.As(err, &cerr)
 }
 
 // errConnecting answers a readiness probe while a tick connects.
@@ -104,6 +121,10 @@ func (s *scheduler) databaseWait(ctx context.Context, wait bool) (*sqlx.DB, erro
 	}
 	db, err := s.open(ctx)
 	if err != nil {
+		if isConfig(err) && s.refuse != nil {
+			s.log.Error("refusing to run: the configuration is wrong; stopping", zap.Error(err))
+			s.refuse(err)
+		}
 		return nil, err
 	}
 	s.db = db
