@@ -92,7 +92,10 @@ type ExceptionsRecorded struct {
 	Opened   int64 // new exceptions
 	Reopened int64 // closed ones found again
 	Closed   int64 // open ones a full sweep no longer found
-	Open     int64 // open exceptions after the run
+	// CloseWithheld says a full sweep closed nothing because its plan was not
+	// complete (Plan.Complete: it read a replica behind the run's start).
+	CloseWithheld bool
+	Open          int64 // open exceptions after the run
 	// Unacknowledged counts the open exceptions nobody acknowledged since
 	// they last opened; OldestUnacknowledged is the earliest OpenSince among
 	// them, nil when none.

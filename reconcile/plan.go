@@ -81,6 +81,13 @@ type Plan struct {
 	// replica, SettleCutoff is no later than what it had replayed.
 	PlannedOn  string
 	ReplicaLag time.Duration
+	// ReplayedUntil, when set, is how far the replica the plan read had
+	// replayed: the commit time of the last transaction it applied. What the
+	// primary committed later may be missing from the plan, so the plan can
+	// tell what it found, not what is no longer there. Nil when the plan read
+	// everything committed before AsOf (on the primary, or a caught-up
+	// replica).
+	ReplayedUntil *time.Time
 
 	totals                          Totals
 	byState                         map[State]StateTotal
@@ -89,6 +96,22 @@ type Plan struct {
 	refunds, pending, discrepancies spool
 	events                          []Event // what the run's slices were found by
 	lookback                        time.Duration
+}
+
+// Complete says the plan read everything the primary had committed when the
+// run started (AsOf): only such a plan may conclude that something is no
+// longer there (a full sweep closing the exceptions it did not find).
+func (p *Plan) Complete() bool { return p.ReplayedUntil == nil }
+
+// SeenAt is the time what the plan found is known to have been so: AsOf, or
+// what a lagging replica had replayed when earlier. Exceptions record their
+// sightings at this time, so a stale view neither reopens what a later, whole
+// view closed nor moves a sighting forward.
+func (p *Plan) SeenAt() time.Time {
+	if p.ReplayedUntil != nil && p.ReplayedUntil.Before(p.AsOf) {
+		return *p.ReplayedUntil
+	}
+	return p.AsOf
 }
 
 // Events counts the events (job closures, auction ends) the plan was made

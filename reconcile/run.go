@@ -339,7 +339,7 @@ func (r *Reconciler) Plan(ctx context.Context) (*Plan, error) {
 		return nil, err
 	}
 	plan := &Plan{AsOf: now, SettleCutoff: scope.Until, Policy: r.Policy, Scope: scope.Name(), Shard: scope.Shard.String(),
-		PlannedOn: reads.On, ReplicaLag: reads.Lag, events: events, lookback: scope.Lookback}
+		PlannedOn: reads.On, ReplicaLag: reads.Lag, ReplayedUntil: reads.Until, events: events, lookback: scope.Lookback}
 	if err := r.planSlices(ctx, plan, scope, slices); err != nil {
 		plan.Close()
 		return nil, err
@@ -532,6 +532,10 @@ func (r *Reconciler) recordExceptions(ctx context.Context, mode string, res *Res
 	r.log().Info("exceptions recorded", zap.Int64("seen", rec.Seen), zap.Int64("opened", rec.Opened),
 		zap.Int64("reopened", rec.Reopened), zap.Int64("closed", rec.Closed), zap.Int64("open", rec.Open),
 		zap.Int64("unacknowledged", rec.Unacknowledged))
+	if rec.CloseWithheld {
+		r.log().Warn("full sweep closed no exception: it planned on a replica that had not replayed up to the run's start; the next sweep that reads a complete view closes them",
+			zap.Timep("replayed_until", res.Plan.ReplayedUntil), zap.Duration("replica_lag", res.Plan.ReplicaLag))
+	}
 	return nil
 }
 

@@ -24,8 +24,9 @@ var (
 
 // RecordExceptions keeps the plan's discrepancies as exceptions, in one
 // transaction on the primary: they are streamed from the plan's spool into a
-// temporary table with COPY, merged with one upsert, and, for a full sweep,
-// the open exceptions of its shard it did not find are closed.
+// temporary table with COPY, merged with one upsert, and, for a full sweep
+// whose plan is complete (not read on a replica behind the run's start), the
+// open exceptions of its shard it did not find are closed.
 func (s *Store) RecordExceptions(ctx context.Context, runID string, p *reconcile.Plan) (reconcile.ExceptionsRecorded, error) {
 	rec := reconcile.ExceptionsRecorded{AsOf: p.AsOf}
 	shard, err := reconcile.ParseShard(p.Shard)
@@ -58,10 +59,15 @@ func (s *Store) RecordExceptions(ctx context.Context, runID string, p *reconcile
 	if err != nil {
 		return rec, fmt.Errorf("copy: %w", translate(err))
 	}
-	if err := tx.QueryRowContext(ctx, qExceptionsUpsert, runID, p.AsOf).Scan(&rec.Seen, &rec.Opened, &rec.Reopened); err != nil {
+	// A sighting is dated when the plan's view was known to be so: on a
+	// lagging replica, what it had replayed.
+	if err := tx.QueryRowContext(ctx, qExceptionsUpsert, runID, p.SeenAt()).Scan(&rec.Seen, &rec.Opened, &rec.Reopened); err != nil {
 		return rec, fmt.Errorf("upsert: %w", translate(err))
 	}
-	if p.Scope == "full" {
+	// Closing concludes "no longer there", which only a view containing
+	// everything committed up to the run's start can tell.
+	rec.CloseWithheld = p.Scope == "full" && !p.Complete()
+	if p.Scope == "full" && p.Complete() {
 		if rec.Closed, err = execRows(ctx, tx, statement("exceptions_close.sql", filter{shard: shard}), runID, p.AsOf); err != nil {
 			return rec, fmt.Errorf("close: %w", translate(err))
 		}
