@@ -1,8 +1,12 @@
 package replicatest
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -196,5 +200,102 @@ func TestStaleSweepClosesNothing(t *testing.T) {
 	c.CatchUp()
 	if rec := c.sweep("caught-up-again", true); rec.Reopened != 0 || rec.Open != 0 || rec.CloseWithheld {
 		t.Fatalf("sweep on the caught-up standby after the correction: %+v", rec)
+	}
+}
+
+// Through the real binary, the replica's configuration where commands meet
+// it: a malformed REPLICA_DATABASE_URL is a configuration error (exit 2, the
+// part at fault named, no password) like a malformed DATABASE_URL, for run
+// and schedule; schedule given the primary as its replica refuses to start
+// (exit 2) as run does, rather than fail every tick; with the standby down,
+// the commands that do not plan (discrepancies list and ack, migrate,
+// applying a reviewed plan) work, since they need only the database.
+func TestCommandsWithoutTheReplica(t *testing.T) {
+	c := newCluster(t)
+	bin := buildBinary(t)
+	const pw = "R3pl-s3cr3t"
+	for _, bad := range []struct{ dsn, says string }{
+		{"postgres://reconciler_app:" + pw + "@127.0.0.1:notaport/reconciler", `replica database url: port "notaport"`},
+		{"postgres://reconciler_app:" + pw + "@127.0.0.1/reconciler?sslmode=bogus", `replica database url: sslmode "bogus"`},
+	} {
+		for _, args := range [][]string{{"run", "--dry-run"}, {"schedule", "--listen-address", "127.0.0.1:0"}} {
+			code, stdout, stderr := invokeWithin(t, bin, 20*time.Second, map[string]string{"DATABASE_URL": c.appURL, "REPLICA_DATABASE_URL": bad.dsn}, args...)
+			if code != 2 || !strings.Contains(stderr, bad.says) || strings.Contains(stdout+stderr, pw) {
+				t.Errorf("%s with a malformed replica URL (%s): exit %d (want 2), message (want %q, no password):\n%s", args[0], bad.says, code, bad.says, stderr)
+			}
+		}
+	}
+
+	// The primary given as the replica: schedule refuses at once.
+	code, _, stderr := invokeWithin(t, bin, 20*time.Second, map[string]string{"DATABASE_URL": c.appURL, "REPLICA_DATABASE_URL": c.appURL},
+		"schedule", "--listen-address", "127.0.0.1:0", "--schedule", "@every 1s")
+	if code != 2 || !strings.Contains(stderr, "is not a hot standby") {
+		t.Errorf("schedule given the primary as its replica: exit %d (want 2 at once, naming it; -1: still running after 20s), stderr:\n%s", code, stderr)
+	}
+
+	// An exception to list and acknowledge, and a reviewed plan to apply.
+	c.jobs(1, 2, 2)
+	c.close(1, 1, "now() - interval '2 hours'")
+	c.onlineRefund(201, "base")
+	c.sweep("opens", false)
+	c.close(2, 1, "now() - interval '2 hours'")
+	c.CatchUp()
+	env := map[string]string{"DATABASE_URL": c.appURL, "REPLICA_DATABASE_URL": c.appReplicaURL}
+	plan := filepath.Join(t.TempDir(), "plan.json")
+	if code, _, stderr := invoke(t, bin, env, "run", "--dry-run", "--full", "--plan-out", plan, "--format", "json"); code != 0 {
+		t.Fatalf("dry run saving a plan: exit %d\n%s", code, stderr)
+	}
+
+	c.StopStandby()
+	code, stdout, stderr := invoke(t, bin, env, "discrepancies", "list", "--format", "json")
+	if code != 0 || !strings.Contains(stdout, "201") || !strings.Contains(stdout, "unexpected_refund") {
+		t.Errorf("discrepancies list with the standby down: exit %d (want 0, listing proposal 201)\n%s\n%s", code, stdout, stderr)
+	}
+	code, _, stderr = invoke(t, bin, env, "discrepancies", "ack", "--proposal", "201", "--component", "base", "--note", "seen", "--by", "ops")
+	if code != 0 {
+		t.Errorf("discrepancies ack with the standby down: exit %d (want 0)\n%s", code, stderr)
+	}
+	// migrate runs as the schema's owner
+	if code, _, stderr = invoke(t, bin, map[string]string{"DATABASE_URL": c.PrimaryURL, "REPLICA_DATABASE_URL": c.StandbyURL}, "migrate"); code != 0 {
+		t.Errorf("migrate with the standby down: exit %d (want 0)\n%s", code, stderr)
+	}
+	before := c.ledger()
+	if code, _, stderr = invoke(t, bin, env, "run", "--plan", plan, "--format", "json"); code != 0 {
+		t.Errorf("applying a reviewed plan with the standby down: exit %d (want 0)\n%s", code, stderr)
+	}
+	if l := c.ledger(); l.Refunds != before.Refunds+3 || l.Doubled != 0 || l.BadBalances != 0 {
+		t.Errorf("the reviewed plan wrote %d refunds (want the 3 of job 2 not refunded online), ledger %+v", l.Refunds-before.Refunds, l)
+	}
+	// Planning still needs it: exit 1, named.
+	if code, _, stderr = invoke(t, bin, env, "run", "--dry-run"); code != 1 || !strings.Contains(stderr, "replica_database_url") {
+		t.Errorf("a dry run with the standby down: exit %d (want 1, naming replica_database_url)\n%s", code, stderr)
+	}
+}
+
+// invokeWithin runs the binary like invoke, killing it after timeout: then
+// the exit code is -1.
+func invokeWithin(t *testing.T, bin string, timeout time.Duration, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(bg, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "TMPDIR=" + os.TempDir()}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		return -1, stdout.String(), stderr.String()
+	case err == nil:
+		return 0, stdout.String(), stderr.String()
+	case errors.As(err, &exit):
+		return exit.ExitCode(), stdout.String(), stderr.String()
+	default:
+		t.Fatalf("run %v: %v", args, err)
+		return 0, "", ""
 	}
 }
