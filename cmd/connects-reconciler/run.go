@@ -46,10 +46,10 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	log := c.log.With(zap.String("run_id", runID))
 	service.LogConfig(log, c.cfg)
 	// Planning reads the replica; applying a reviewed plan plans nothing and
-	// needs only the database.
+	// needs only the database (the replica, when it answers, throttles it).
 	open := c.openReading
 	if reviewed.In != "" {
-		open = c.open
+		open = c.openApplying
 	}
 	db, err := open(ctx)
 	if err != nil {

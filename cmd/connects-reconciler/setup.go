@@ -93,8 +93,8 @@ func (c *command) timeouts() postgres.Timeouts {
 }
 
 // open connects to the database only: what every command that does not
-// plan or read for finance needs (migrate, seed, discrepancies, applying a
-// reviewed plan). Such a command must work with the replica down.
+// plan or read for finance needs (migrate, seed, discrepancies). Such a
+// command must work with the replica down.
 func (c *command) open(ctx context.Context) (*sqlx.DB, error) {
 	return postgres.Open(ctx, c.cfg.Database.URL, c.timeouts())
 }
@@ -117,6 +117,25 @@ func (c *command) openReading(ctx context.Context) (*sqlx.DB, error) {
 		}
 		c.log.Info("planning on a read replica; writes go to the database", zap.String("replica", postgres.Redact(dsn)))
 	}
+	return db, nil
+}
+
+// openApplying connects to the database, and to the read replica when one is
+// configured and answers: for applying a reviewed plan, which plans nothing
+// and uses the replica only to throttle its writes by the replica's lag. A
+// replica that does not answer is logged and left out; one that is not a
+// standby is still a configuration mistake (exit 2).
+func (c *command) openApplying(ctx context.Context) (*sqlx.DB, error) {
+	db, err := c.openReading(ctx)
+	var cerr *config.Error
+	if err == nil || errors.As(err, &cerr) || c.cfg.Database.ReplicaURL == "" {
+		return db, err
+	}
+	db, primaryErr := c.open(ctx)
+	if primaryErr != nil {
+		return nil, primaryErr
+	}
+	c.log.Warn("the read replica does not answer: applying without its lag throttle", zap.Error(err))
 	return db, nil
 }
 
