@@ -91,6 +91,22 @@ func TestReport(t *testing.T) {
 	if strings.Contains(now.String(), "bo: the job was reopened; ticket 9</td>") {
 		t.Errorf("the page shows an acknowledgement of an earlier life as the exception's own")
 	}
+
+	// No full sweep on record yet: the page says so, and still parses.
+	f.Store.(*memStore).sweeps = nil
+	if d, err = f.Report(context.Background(), november, true); err != nil {
+		t.Fatal(err)
+	}
+	var none bytes.Buffer
+	if err := WriteReport(&none, d); err != nil {
+		t.Fatal(err)
+	}
+	checkSelfContained(t, none.String())
+	for _, want := range []string{"No full sweep was on record by the end of the period", "No full sweep was on record yet", "no full sweep on record"} {
+		if !strings.Contains(none.String(), want) {
+			t.Errorf("the page without a sweep lacks %q", want)
+		}
+	}
 }
 
 // checkSelfContained parses the page as HTML (encoding/xml in HTML mode) and
