@@ -18,6 +18,8 @@ import (
 // delay.
 func TestReportOfAPastPeriodIsReproducible(t *testing.T) {
 	t.Parallel()
+	built := make(chan string, 1)
+	go func() { built <- buildBinary(t) }()
 	url, db := smallMarket(t)
 	// owed, but closed a minute ago: inside the settle delay
 	db.MustExec(`
@@ -26,10 +28,10 @@ func TestReportOfAPastPeriodIsReproducible(t *testing.T) {
 	INSERT INTO connects_ledger (freelancer_id, amount, entry_type, proposal_id, component, idempotency_key) VALUES
 	    (100, -5, 'proposal_fee', 40, 'base', 'f40');
 	UPDATE connects_balances SET balance = balance - 5 WHERE freelancer_id = 100;`)
-	env := map[string]string{"DATABASE_URL": url}
+	bin := <-built
 	must := func(args ...string) string {
 		t.Helper()
-		code, stdout, stderr := invoke(t, env, args...)
+		code, stdout, stderr := runBinary(t, bin, url, args...)
 		if code != exitOK {
 			t.Fatalf("%v: exit %d\n%s", args, code, stderr)
 		}
@@ -138,11 +140,11 @@ func tableReads(t *testing.T, db *sqlx.DB) map[string]int64 {
 }
 
 // readsOf runs the command and returns what it read, table by table.
-func readsOf(t *testing.T, db *sqlx.DB, env map[string]string, args ...string) map[string]int64 {
+func readsOf(t *testing.T, db *sqlx.DB, bin, url string, args ...string) map[string]int64 {
 	t.Helper()
 	tableReads(t, db) // let earlier counts settle before the reset
 	db.MustExec(`SELECT pg_stat_reset()`)
-	if code, _, stderr := invoke(t, env, args...); code != exitOK {
+	if code, _, stderr := runBinary(t, bin, url, args...); code != exitOK {
 		t.Fatalf("%v: exit %d\n%s", args, code, stderr)
 	}
 	return tableReads(t, db)
@@ -156,14 +158,16 @@ var marketplaceTables = []string{"jobs", "proposals", "boost_auctions", "boost_b
 // not grow when the marketplace grows tenfold outside its period.
 func TestFinanceCostDoesNotGrowWithTheMarketplace(t *testing.T) {
 	t.Parallel()
+	built := make(chan string, 1)
+	go func() { built <- buildBinary(t) }()
 	url, db, _, _, end := seededMarket(t)
 	db.SetMaxOpenConns(1) // one backend of ours: its own reads are the catalog's
-	env := map[string]string{"DATABASE_URL": url}
+	bin := <-built
 	from := "2026-09-01"
 	db.MustExec(`ANALYZE`)
 	measure := func() (export, report map[string]int64) {
-		export = readsOf(t, db, env, "export", "--kind", "discrepancies", "--out", filepath.Join(t.TempDir(), "d.csv"))
-		report = readsOf(t, db, env, "report", "--from", from, "--to", end, "--out", filepath.Join(t.TempDir(), "r.html"))
+		export = readsOf(t, db, bin, url, "export", "--kind", "discrepancies", "--out", filepath.Join(t.TempDir(), "d.csv"))
+		report = readsOf(t, db, bin, url, "report", "--from", from, "--to", end, "--out", filepath.Join(t.TempDir(), "r.html"))
 		return export, report
 	}
 	export1, report1 := measure()
