@@ -73,7 +73,7 @@ func cmdExport(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	c.log.Info("exported", zap.String("kind", *kind), zap.String("format", *format), zap.String("out", *out),
-		zap.Int64("rows", m.Rows), zap.Duration("took", time.Since(start)))
+		zap.Int64("rows", m.Rows), zap.Time("as_of", m.GeneratedAt), zap.Duration("took", time.Since(start)))
 	return nil
 }
 
