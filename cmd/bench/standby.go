@@ -18,6 +18,8 @@ import (
 
 	"github.com/connects/connects-reconciler/internal/pgbin"
 	"github.com/jmoiron/sqlx"
+
+	"github.com/connects/connects-reconciler/reconcile/postgres"
 )
 
 // standby is a hot standby of the benchmark's server, started on this machine
@@ -177,10 +179,10 @@ func (s *standby) url(db string) string {
 }
 
 // catchUp waits until the standby has replayed everything the primary has
-// written so far (its current WAL insert position).
+// written so far (what there is to replay, as runs compare it).
 func (s *standby) catchUp(ctx context.Context, primary *sqlx.DB, db string) error {
-	var lsn string
-	if err := primary.GetContext(ctx, &lsn, "SELECT pg_current_wal_insert_lsn()::text"); err != nil {
+	lsn, err := postgres.PrimaryPosition(ctx, primary)
+	if err != nil {
 		return fmt.Errorf("the primary's WAL position: %w", err)
 	}
 	return withDB(ctx, s.url(db), func(sb *sqlx.DB) error {

@@ -132,6 +132,20 @@ func (s *Store) Reads(ctx context.Context) (reconcile.Reads, error) {
 	return out, nil
 }
 
+// PrimaryPosition reads what a standby of db must have replayed to hold
+// every transaction db has committed so far (primary_position.sql): tests and
+// the benchmark wait for it.
+func PrimaryPosition(ctx context.Context, db *sqlx.DB) (string, error) {
+	var p struct {
+		Now time.Time `db:"now"`
+		LSN string    `db:"lsn"`
+	}
+	if err := db.GetContext(ctx, &p, qPrimaryPos); err != nil {
+		return "", translate(err)
+	}
+	return p.LSN, nil
+}
+
 // ReadsUntil is the time the store's reads are complete to: the primary's
 // clock, or with a lagging replica what it has replayed.
 func (s *Store) ReadsUntil(ctx context.Context) (time.Time, error) {

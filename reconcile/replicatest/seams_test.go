@@ -53,6 +53,7 @@ func TestIdlePrimaryAfterWALSwitch(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.waitReplayed(switched)
+	c.CatchUp() // waits for what there is to replay, not for the insert position past the new segment's header
 	var insert, replay string
 	_ = c.Primary.Get(&insert, "SELECT pg_current_wal_insert_lsn()::text")
 	_ = c.Standby.Get(&replay, "SELECT pg_last_wal_replay_lsn()::text")

@@ -121,11 +121,12 @@ func (r *Replicated) StopStandby() {
 }
 
 // CatchUp waits until the standby has replayed everything the primary has
-// written so far.
+// written so far (what there is to replay, as runs compare it: after a WAL
+// segment switch, the insert position is past the new segment's header).
 func (r *Replicated) CatchUp() {
 	r.t.Helper()
-	var lsn string
-	if err := r.Primary.Get(&lsn, "SELECT pg_current_wal_insert_lsn()::text"); err != nil {
+	lsn, err := postgres.PrimaryPosition(context.Background(), r.Primary)
+	if err != nil {
 		r.t.Fatalf("pgtest: primary WAL position: %v", err)
 	}
 	deadline := time.Now().Add(time.Minute)
