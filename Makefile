@@ -10,8 +10,13 @@ export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-build: ## build bin/connects-reconciler
-	$(GO) build -o $(BIN) ./cmd/connects-reconciler
+# The version --version prints and connects_reconciler_build_info carries:
+# the nearest tag and the commit (git describe), "dev" outside a checkout.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/connects/connects-reconciler/internal/version.version=$(VERSION)
+
+build: ## build bin/connects-reconciler, its version stamped (VERSION, default git describe)
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/connects-reconciler
 
 demo: build ## set up a local database if none is configured, migrate, seed, dry-run, run, run again
 	bash scripts/demo.sh

@@ -304,6 +304,9 @@ var settings = []setting{
 			if _, err := cron.ParseStandard(v); err != nil {
 				return fmt.Errorf("not a cron schedule: %w", err)
 			}
+			if err := checkSchedule(v); err != nil {
+				return err
+			}
 			c.Schedule.Spec = v
 			return nil
 		}},
@@ -348,7 +351,8 @@ const (
 	GroupLog      Group = "log"
 	GroupPolicy   Group = "policy"   // the refund policy and the settle delay
 	GroupLimits   Group = "limits"   // the safety limits of an applying run
-	GroupRun      Group = "run"      // planning and applying: batches, scope, shards, retries
+	GroupPlan     Group = "plan"     // planning: slices, workers, retries, the replica's lag
+	GroupRun      Group = "run"      // an applying run's scope and batches: full, lookback, shards
 	GroupSchedule Group = "schedule" // the schedule command's
 	GroupMetrics  Group = "metrics"  // the Pushgateway
 	GroupFinance  Group = "finance"  // the price of a Connect

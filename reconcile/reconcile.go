@@ -117,6 +117,20 @@ func (e *LimitError) Error() string {
 // ErrLocked means another applying run holds the lock.
 var ErrLocked = errors.New("another run holds the lock")
 
+// SetupError is a failure no retry can fix: the database refused the
+// credentials, its SSL does not match the connection's sslmode, the job's
+// schema is missing or behind, an output cannot be written. Fix says what to
+// do; the command exits 2 (configuration), so schedulers stop retrying.
+type SetupError struct {
+	Err error
+	Fix string
+}
+
+func (e *SetupError) Error() string { return e.Err.Error() + ": " + e.Fix }
+
+// Unwrap returns the underlying error.
+func (e *SetupError) Unwrap() error { return e.Err }
+
 // ErrTransient marks a storage error worth retrying: a lost connection, a
 // serialization failure or a deadlock. Stores wrap such errors with it.
 var ErrTransient = errors.New("transient database error")

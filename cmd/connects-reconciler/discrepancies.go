@@ -48,7 +48,7 @@ func cmdDiscrepanciesList(ctx context.Context, args []string, getenv func(string
 	kind := c.fs.String("kind", "", "only this kind ("+finance.ExceptionKindNames()+")")
 	olderThan := c.fs.String("older-than", "", "only exceptions open longer than this: days (7d) or a duration (36h)")
 	format := c.fs.String("format", "table", "table or json")
-	if err := c.parse(args, getenv, stderr); err != nil {
+	if err := c.parse(ctx, args, getenv, stderr); err != nil {
 		return err
 	}
 	f, problems := finance.ExceptionQuery{State: *state, Kind: *kind, OlderThan: *olderThan, Format: *format}.Filter()
@@ -73,7 +73,7 @@ func cmdDiscrepanciesAck(ctx context.Context, args []string, getenv func(string)
 	kind := c.fs.String("kind", "", "the exception's kind, when the component has several ("+finance.ExceptionKindNames()+")")
 	note := c.fs.String("note", "", "what was decided or done, for the next person")
 	by := c.fs.String("by", "", "who acknowledges (a name or an e-mail)")
-	if err := c.parse(args, getenv, stderr); err != nil {
+	if err := c.parse(ctx, args, getenv, stderr); err != nil {
 		return err
 	}
 	if problems := (finance.AckRequest{ProposalID: *proposal, Component: *component, Kind: *kind, Note: *note, By: *by}).Problems(); len(problems) > 0 {

@@ -53,7 +53,7 @@ func TestExplainCommand(t *testing.T) {
 		t.Errorf("11/base: got %+v, want owed under closed_without_hire, refunded", base)
 	}
 
-	if code, _, stderr := invoke(t, env, "explain", "--proposal", "999"); code != exitFailed || !strings.Contains(stderr, "no proposal 999") {
+	if code, _, stderr := invoke(t, env, "explain", "--proposal", "999"); code != exitUsage || !strings.Contains(stderr, "no proposal 999") {
 		t.Errorf("unknown proposal: exit %d:\n%s", code, stderr)
 	}
 }

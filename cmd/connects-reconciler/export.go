@@ -12,6 +12,7 @@ import (
 
 	"github.com/connects/connects-reconciler/config"
 	"github.com/connects/connects-reconciler/finance"
+	"github.com/connects/connects-reconciler/internal/atomicfile"
 	"github.com/connects/connects-reconciler/reconcile/service"
 )
 
@@ -25,7 +26,7 @@ func cmdExport(ctx context.Context, args []string, getenv func(string) string, s
 	format := c.fs.String("format", finance.FormatCSV, "csv (RFC 4180, header row) or json")
 	out := c.fs.String("out", "", "write FILE, FILE.sha256 and FILE.manifest.json instead of stdout")
 	bom := c.fs.Bool("bom", false, "begin a CSV with a UTF-8 byte order mark, so Excel reads accented names right")
-	if err := c.parse(args, getenv, stderr); err != nil {
+	if err := c.parse(ctx, args, getenv, stderr); err != nil {
 		return err
 	}
 	var problems []string
@@ -48,6 +49,11 @@ func cmdExport(ctx context.Context, args []string, getenv func(string) string, s
 		period = &p
 	case *from != "" || *to != "":
 		problems = append(problems, fmt.Sprintf("--kind %s is the last full sweep's record and takes no --from/--to", spec.Kind))
+	}
+	if *out != "" {
+		if err := atomicfile.Check(*out); err != nil {
+			problems = append(problems, "--out "+err.Error())
+		}
 	}
 	if len(problems) > 0 {
 		return usageError{"export: " + strings.Join(problems, "; ")}
@@ -80,7 +86,7 @@ func cmdExport(ctx context.Context, args []string, getenv func(string) string, s
 // financeCommand makes the command of a finance output: the settings it
 // reads, and the period's flags.
 func financeCommand(name, summary string, stderr io.Writer) (c *command, from, to *string) {
-	c = newCommand(name, summary, stderr, config.GroupPolicy, config.GroupRun, config.GroupFinance)
+	c = newCommand(name, summary, stderr, config.GroupPolicy, config.GroupFinance)
 	from = c.fs.String("from", "", "start of the period, inclusive: a date (2026-11-01, UTC midnight) or an RFC 3339 time")
 	to = c.fs.String("to", "", "end of the period, exclusive: a date or an RFC 3339 time")
 	return c, from, to

@@ -29,6 +29,7 @@ import (
 	"syscall"
 
 	"github.com/connects/connects-reconciler/config"
+	"github.com/connects/connects-reconciler/internal/version"
 	"github.com/connects/connects-reconciler/reconcile"
 	"github.com/connects/connects-reconciler/reconcile/service"
 )
@@ -43,13 +44,16 @@ const (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	stop()
-	if err != nil && !errors.Is(err, errHelp) {
-		fmt.Fprintln(os.Stderr, "connects-reconciler:", err)
-	}
-	os.Exit(exitCode(err))
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// The first signal cancels the work, with the signal as the cause
+		// that the way out reports; later ones are still caught, so the run
+		// can record itself interrupted.
+		cancel(interrupted{<-sigs})
+	}()
+	os.Exit(program(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
 }
 
 // usageError is a command line the program cannot understand.
@@ -57,18 +61,27 @@ type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
 
+// commandError is a command line without a known command: a person at a
+// console gets the list of commands with it.
+type commandError struct{ msg string }
+
+func (e commandError) Error() string { return e.msg + ` (run "connects-reconciler help" for the commands)` }
+
 // errHelp is returned after help was printed on request.
 var errHelp = errors.New("help requested")
 
 func exitCode(err error) int {
 	var usage usageError
+	var command commandError
 	var cfg *config.Error
 	var limit *reconcile.LimitError
 	var plan *service.PlanError
+	var setup *reconcile.SetupError
+	var missing notFound
 	switch {
 	case err == nil, errors.Is(err, errHelp):
 		return exitOK
-	case errors.As(err, &usage), errors.As(err, &cfg), errors.As(err, &plan):
+	case errors.As(err, &usage), errors.As(err, &command), errors.As(err, &cfg), errors.As(err, &plan), errors.As(err, &setup), errors.As(err, &missing):
 		return exitUsage
 	case errors.As(err, &limit):
 		return exitRefused
@@ -92,7 +105,8 @@ Commands:
   schedule  run on the configured schedule until SIGTERM; serve /healthz, /readyz, /metrics
   discrepancies  list the exceptions runs keep (list), acknowledge one with a note (ack)
 
-Run "connects-reconciler COMMAND -h" for a command's flags and settings.
+Run "connects-reconciler COMMAND -h" for a command's flags and settings,
+"connects-reconciler --version" for the build.
 Exit codes: 0 done (or skipped: another run holds the lock), 1 failed,
             2 bad usage or configuration, 3 refused by a safety limit,
             4 run --plan: another run holds the lock, the plan was not applied.
@@ -101,8 +115,7 @@ Exit codes: 0 done (or skipped: another run holds the lock), 1 failed,
 // run is the whole program but for process concerns, so tests can drive it.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return usageError{"no command given"}
+		return commandError{"no command given"}
 	}
 	switch args[0] {
 	case "migrate":
@@ -121,11 +134,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdSchedule(ctx, args[1:], getenv, stdout, stderr)
 	case "discrepancies":
 		return cmdDiscrepancies(ctx, args[1:], getenv, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, version.Get())
+		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	default:
-		fmt.Fprint(stderr, usage)
-		return usageError{fmt.Sprintf("unknown command %q", args[0])}
+		return commandError{fmt.Sprintf("unknown command %q", args[0])}
 	}
 }

@@ -21,11 +21,12 @@ import (
 func invoke(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	err := run(context.Background(), args, func(k string) string { return env[k] }, &out, &errOut)
-	if err != nil {
-		errOut.WriteString("connects-reconciler: " + err.Error() + "\n")
+	var environ []string
+	for k, v := range env {
+		environ = append(environ, k+"="+v)
 	}
-	return exitCode(err), out.String(), errOut.String()
+	code = program(context.Background(), args, environ, &out, &errOut)
+	return code, out.String(), errOut.String()
 }
 
 // smallMarket makes a database with three missing refunds (12 Connects), one

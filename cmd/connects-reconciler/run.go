@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/connects/connects-reconciler/config"
+	"github.com/connects/connects-reconciler/internal/atomicfile"
 	"github.com/connects/connects-reconciler/reconcile"
 	"github.com/connects/connects-reconciler/reconcile/prometheus"
 	"github.com/connects/connects-reconciler/reconcile/service"
@@ -17,18 +18,23 @@ import (
 
 func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	c := newCommand("run", "Plan the missing refunds, check the safety limits, write them.", stderr,
-		config.GroupPolicy, config.GroupLimits, config.GroupRun, config.GroupMetrics)
+		config.GroupPolicy, config.GroupLimits, config.GroupPlan, config.GroupRun, config.GroupMetrics)
 	dryRun := c.fs.Bool("dry-run", false, "report what would be refunded and why; write nothing")
 	format := c.fs.String("format", "", "output: table or json (default table on a terminal, json otherwise)")
 	out := c.fs.String("plan-out", "", "with --dry-run: also save the plan to FILE for review (every refund with its key, rule and amount, the discrepancies, the policy, a fingerprint)")
 	in := c.fs.String("plan", "", "apply exactly the reviewed plan in FILE (made by --dry-run --plan-out) instead of planning; with --dry-run only check and show it")
 	maxAge := c.fs.Duration("plan-max-age", service.DefaultPlanMaxAge, "refuse a --plan older than this, by the database's clock (0: any age)")
-	if err := c.parse(args, getenv, stderr); err != nil {
+	if err := c.parse(ctx, args, getenv, stderr); err != nil {
 		return err
 	}
 	reviewed := service.Reviewed{Out: *out, In: *in, MaxAge: *maxAge}
 	if err := reviewed.Check(*dryRun); err != nil {
 		return err
+	}
+	if *out != "" {
+		if err := atomicfile.Check(*out); err != nil {
+			return usageError{"run: --plan-out " + err.Error()}
+		}
 	}
 	switch *format {
 	case "":

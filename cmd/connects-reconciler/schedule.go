@@ -10,8 +10,8 @@ import (
 
 func cmdSchedule(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	c := newCommand("schedule", "Run on the configured schedule until SIGTERM or SIGINT; serve /healthz, /readyz and /metrics.", stderr,
-		config.GroupPolicy, config.GroupLimits, config.GroupRun, config.GroupSchedule)
-	if err := c.parse(args, getenv, stderr); err != nil {
+		config.GroupPolicy, config.GroupLimits, config.GroupPlan, config.GroupRun, config.GroupSchedule)
+	if err := c.parse(ctx, args, getenv, stderr); err != nil {
 		return err
 	}
 	service.LogConfig(c.log, c.cfg)

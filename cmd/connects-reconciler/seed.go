@@ -18,7 +18,7 @@ func cmdSeed(ctx context.Context, args []string, getenv func(string) string, std
 	missing := c.fs.Int("missing-percent", 5, "percent of owed refunds the online path did not write")
 	anchor := c.fs.String("anchor", "", "RFC 3339 time the marketplace ends at (default: now)")
 	force := c.fs.Bool("force", false, "empty the contract's and the job's tables first")
-	if err := c.parse(args, getenv, stderr); err != nil {
+	if err := c.parse(ctx, args, getenv, stderr); err != nil {
 		return err
 	}
 	var problems []string

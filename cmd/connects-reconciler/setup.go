@@ -29,6 +29,9 @@ type command struct {
 	replica *sqlx.DB
 	// live shows a progress line on a terminal; nil when the log is not one.
 	live func(string)
+	// noSchema skips the check that the database has the contract's tables
+	// and the job's schema up to date (migrate makes them).
+	noSchema bool
 }
 
 // newCommand makes a subcommand's flag set with the settings of the groups
@@ -48,33 +51,39 @@ func newCommand(name, summary string, stderr io.Writer, groups ...config.Group) 
 
 // parse reads flags and configuration and builds the logger. A flag it does
 // not know is one line (with the nearest flag when one is close), not the
-// usage page: -h prints that.
-func (c *command) parse(args []string, getenv func(string) string, stderr io.Writer) error {
+// usage page: -h prints that. The logger is built even when the command line
+// or the configuration is wrong, from what of the log settings could be
+// read, so that the way out is logged in the format asked for; unknown
+// RECONCILER_* variables are warned about.
+func (c *command) parse(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	usage := c.fs.Usage
 	c.fs.Usage = func() {}
 	c.fs.SetOutput(io.Discard)
 	err := c.fs.Parse(args)
 	c.fs.SetOutput(stderr)
 	c.fs.Usage = usage
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			c.fs.Usage()
-			return errHelp
-		}
-		return usageError{c.name + ": " + err.Error() + config.Suggest(c.fs, err) +
-			fmt.Sprintf(` (run "connects-reconciler %s -h" for its flags)`, c.name)}
+	if errors.Is(err, flag.ErrHelp) {
+		c.fs.Usage()
+		return errHelp
 	}
-	if c.fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("%s: unexpected argument %q", c.name, c.fs.Arg(0))}
-	}
-	cfg, err := c.flags.Load(getenv)
-	if err != nil {
-		return err
-	}
+	cfg, loadErr := c.flags.Load(getenv)
 	c.cfg = cfg
 	c.log, c.live = service.NewLoggerLive(cfg.Log, stderr, getenv)
 	c.log = c.log.Named(c.name)
-	return nil
+	if inv := invocationOf(ctx); inv != nil {
+		inv.log, inv.format = c.log, service.LogFormat(cfg.Log, stderr)
+		for _, w := range config.UnknownEnv(inv.environ) {
+			c.log.Warn(w)
+		}
+	}
+	switch {
+	case err != nil:
+		return usageError{c.name + ": " + err.Error() + config.Suggest(c.fs, err) +
+			fmt.Sprintf(` (run "connects-reconciler %s -h" for its flags)`, c.name)}
+	case c.fs.NArg() > 0:
+		return usageError{fmt.Sprintf("%s: unexpected argument %q", c.name, c.fs.Arg(0))}
+	}
+	return loadErr
 }
 
 // progress reports long work to log, or on the terminal's live line.
@@ -92,11 +101,23 @@ func (c *command) timeouts() postgres.Timeouts {
 	}
 }
 
-// open connects to the database only: what every command that does not
-// plan or read for finance needs (migrate, seed, discrepancies). Such a
+// open connects to the database only, and checks that it has the
+// contract's tables and the job's schema (postgres.CheckSchema: exit 2
+// naming `migrate`; not for migrate itself): what every command that does
+// not plan or read for finance needs (migrate, seed, discrepancies). Such a
 // command must work with the replica down.
 func (c *command) open(ctx context.Context) (*sqlx.DB, error) {
-	return postgres.Open(ctx, c.cfg.Database.URL, c.timeouts())
+	db, err := postgres.Open(ctx, c.cfg.Database.URL, c.timeouts())
+	if err != nil {
+		return nil, err
+	}
+	if !c.noSchema {
+		if err := postgres.CheckSchema(ctx, db); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	return db, nil
 }
 
 // openReading connects to the database, and to the read replica when one is

@@ -2,14 +2,17 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 	"go.uber.org/zap"
 
+	"github.com/connects/connects-reconciler/reconcile"
 	queries "github.com/connects/connects-reconciler/sql"
 )
 
@@ -47,6 +50,11 @@ func Migrate(ctx context.Context, db *sqlx.DB, withMarketplace bool, log *zap.Lo
 		}
 		results, err := p.Up(ctx)
 		if err != nil {
+			var pqErr *pq.Error
+			if errors.As(err, &pqErr) && pqErr.Code == "42501" {
+				return fmt.Errorf("migrate %s: %w", set.name, &reconcile.SetupError{Err: err,
+					Fix: "migrate needs a user that may create tables in the database's schema and create the role connects_reconciler (CREATEROLE): the database's owner with CREATEROLE, or a superuser; the job itself then runs as a member of connects_reconciler"})
+			}
 			return fmt.Errorf("migrate %s: %w", set.name, translate(err))
 		}
 		for _, r := range results {

@@ -46,13 +46,19 @@ type Timeouts struct {
 }
 
 // Open connects to PostgreSQL and checks the connection. The DSN gets a
-// connect_timeout when it has none, and the session timeouts as options.
+// connect_timeout when it has none, the session timeouts as options, and
+// sslmode prefer when neither it nor PGSSLMODE says (connectConfig). A
+// failure no retry can fix is a reconcile.SetupError naming the fix.
 func Open(ctx context.Context, dsn string, t Timeouts) (*sqlx.DB, error) {
 	full, err := withSessionSettings(dsn, t)
 	if err != nil {
 		return nil, err
 	}
-	connector, err := pq.NewConnector(full)
+	cfg, err := connectConfig(full)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", Redact(dsn), err)
+	}
+	connector, err := pq.NewConnectorConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", Redact(dsn), err)
 	}
@@ -64,6 +70,9 @@ func Open(ctx context.Context, dsn string, t Timeouts) (*sqlx.DB, error) {
 	db.SetConnMaxIdleTime(time.Minute)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
+		if setup := setupError(err); setup != nil {
+			return nil, fmt.Errorf("connect to database %s: %w", Redact(dsn), setup)
+		}
 		return nil, fmt.Errorf("connect to database %s: %w", Redact(dsn), translate(err))
 	}
 	return db, nil

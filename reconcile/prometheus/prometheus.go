@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/client_golang/prometheus/push"
 
+	"github.com/connects/connects-reconciler/internal/version"
 	"github.com/connects/connects-reconciler/reconcile"
 )
 
@@ -162,7 +163,13 @@ func NewLabelled(labels map[string]string) *Metrics {
 			Help: "Open exceptions after the last run, every shard's, by whether a person acknowledged them since they (re)opened."},
 			[]string{"acknowledged"}),
 	}
+	b := version.Get()
+	buildInfo := prom.NewGauge(prom.GaugeOpts{Name: name("build_info"),
+		Help:        "Always 1: which build of connects-reconciler ran (version, revision, goversion), as connects-reconciler --version says.",
+		ConstLabels: prom.Labels{"version": b.Version, "revision": b.Revision, "goversion": b.GoVersion}})
+	buildInfo.Set(1)
 	lastRun := prom.WrapRegistererWith(prom.Labels(labels), m.lastRun)
+	lastRun.MustRegister(buildInfo)
 	lastRun.MustRegister(m.lastStatus, m.lastEnd, m.lastDuration, m.lastIssued, m.lastConnects,
 		m.lastPlanned, m.lastSkipped, m.discrepancies, m.oldestOwedAge, m.lastSuccessEnd, m.lastSkip, m.runningAge,
 		m.plannedOn, m.replicaLag, m.oldestUnackedAge, m.openExceptions)

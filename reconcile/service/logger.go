@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/connects/connects-reconciler/config"
+	"github.com/connects/connects-reconciler/internal/version"
 	"github.com/connects/connects-reconciler/reconcile"
 	"github.com/connects/connects-reconciler/reconcile/postgres"
 )
@@ -25,13 +26,7 @@ func NewLogger(cfg config.Log, w io.Writer, getenv func(string) string) *zap.Log
 // the function that shows a live progress line on it (else nil: progress
 // goes to the log as records).
 func NewLoggerLive(cfg config.Log, w io.Writer, getenv func(string) string) (*zap.Logger, func(string)) {
-	format := cfg.Format
-	if format == "auto" {
-		format = "json"
-		if IsTerminal(w) {
-			format = "console"
-		}
-	}
+	format := LogFormat(cfg, w)
 	level, err := zapcore.ParseLevel(cfg.Level)
 	if err != nil {
 		level = zapcore.InfoLevel
@@ -66,6 +61,17 @@ func NewProgress(cfg config.Log, log *zap.Logger, live func(string)) *reconcile.
 	return &reconcile.Progress{Log: log, Every: cfg.ProgressInterval, Live: live}
 }
 
+// LogFormat is the format NewLogger writes to w: console or json.
+func LogFormat(cfg config.Log, w io.Writer) string {
+	if cfg.Format == "auto" {
+		if IsTerminal(w) {
+			return "console"
+		}
+		return "json"
+	}
+	return cfg.Format
+}
+
 // IsTerminal reports whether w is a character device.
 func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
@@ -90,5 +96,6 @@ func LogConfig(log *zap.Logger, cfg config.Config) {
 	if len(changed) > 0 {
 		settings = strings.Join(changed, " ")
 	}
-	log.Info("configuration", zap.String("database", postgres.Redact(cfg.Database.URL)), zap.String("settings", settings))
+	log.Info("configuration", zap.String("database", postgres.Redact(cfg.Database.URL)), zap.String("settings", settings),
+		zap.String("version", version.Get().Version))
 }
