@@ -18,10 +18,13 @@ import (
 	"github.com/connects/connects-reconciler/reconcile/postgres/pgtest"
 )
 
-// exe runs the real binary with exactly env as its environment (and PATH).
+// exe runs the real binary with exactly env as its environment (and PATH),
+// for at most a minute.
 func exe(t *testing.T, bin string, env []string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -30,6 +33,9 @@ func exe(t *testing.T, bin string, env []string, args ...string) (code int, stdo
 		if !errors.As(err, &exit) {
 			t.Fatalf("%v: %v", args, err)
 		}
+	}
+	if ctx.Err() != nil {
+		t.Errorf("%v: still running after 60s, killed", args)
 	}
 	return cmd.ProcessState.ExitCode(), out.String(), errOut.String()
 }
@@ -242,7 +248,7 @@ func TestInterruptedSaysSo(t *testing.T) {
 	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
-	code := p.wait(t, 30*time.Second)
+	code := p.wait(t, 60*time.Second)
 	stderr := p.errOut.String()
 	wayOut(t, "SIGINT", code, stderr, exitFailed, "interrupted by SIGINT")
 	if strings.Contains(stderr, "canceling statement due to user request") {
@@ -389,7 +395,7 @@ func TestVersion(t *testing.T) {
 	p := startProc(t, bin, []string{"DATABASE_URL=" + url}, "schedule", "--schedule", "@hourly", "--listen-address", addr)
 	defer func() {
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		p.wait(t, 30*time.Second)
+		p.wait(t, 60*time.Second)
 	}()
 	waitFor(t, 30*time.Second, "/metrics", func() bool {
 		code, _ := httpGet("http://" + addr + "/healthz")

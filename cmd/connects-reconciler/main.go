@@ -65,7 +65,9 @@ func (e usageError) Error() string { return e.msg }
 // console gets the list of commands with it.
 type commandError struct{ msg string }
 
-func (e commandError) Error() string { return e.msg + ` (run "connects-reconciler help" for the commands)` }
+func (e commandError) Error() string {
+	return e.msg + ` (run "connects-reconciler help" for the commands)`
+}
 
 // errHelp is returned after help was printed on request.
 var errHelp = errors.New("help requested")
