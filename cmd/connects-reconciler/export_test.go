@@ -262,7 +262,6 @@ func TestExportUsage(t *testing.T) {
 		"discrepancies and period": {"export", "--kind", "discrepancies", "--from", "2026-11-01", "--to", "2026-12-01"},
 		"report without period":    {"report", "--out", "x.html"},
 		"explain without an id":    {"explain"},
-		"explain with both ids":    {"explain", "--proposal", "1", "--freelancer", "2"},
 		"plan-out without dry run": {"run", "--plan-out", "plan.json"},
 	} {
 		if code, _, stderr := invoke(t, env, args...); code != exitUsage {

@@ -9,7 +9,6 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/connects/connects-reconciler/config"
-	"github.com/connects/connects-reconciler/internal/version"
 	"github.com/connects/connects-reconciler/reconcile"
 	"github.com/connects/connects-reconciler/reconcile/postgres"
 )
@@ -96,6 +95,5 @@ func LogConfig(log *zap.Logger, cfg config.Config) {
 	if len(changed) > 0 {
 		settings = strings.Join(changed, " ")
 	}
-	log.Info("configuration", zap.String("database", postgres.Redact(cfg.Database.URL)), zap.String("settings", settings),
-		zap.String("version", version.Get().Version))
+	log.Info("configuration", zap.String("database", postgres.Redact(cfg.Database.URL)), zap.String("settings", settings))
 }
