@@ -256,17 +256,17 @@ func TestInterruptedSaysSo(t *testing.T) {
 	}
 }
 
-// TestCommandsTakeOnlyTheirSettings: export and report take the policy, the
-// planning settings and the price, and refuse (exit 2) what only an applying
-// run reads; -h lists only what the command takes.
+// TestCommandsTakeOnlyTheirSettings: export and report take the policy and
+// the price (they read records, they plan nothing), and refuse (exit 2) what
+// only a run reads; -h lists only what the command takes.
 func TestCommandsTakeOnlyTheirSettings(t *testing.T) {
 	t.Parallel()
 	bin := buildBinary(t)
 	env := []string{"DATABASE_URL=postgres://x@127.0.0.1:1/x", "RECONCILER_LOG_FORMAT=json"}
 	runOnly := []string{"--shard", "--full", "--apply-batch-size", "--lookback", "--shard-count", "--max-refunds", "--max-connects",
-		"--pushgateway-url", "--schedule", "--time-zone", "--listen-address"}
+		"--batch-size", "--parallel", "--retries", "--max-replica-lag", "--pushgateway-url", "--schedule", "--time-zone", "--listen-address"}
 	values := map[string]string{"--shard": "0/2", "--full": "true", "--pushgateway-url": "http://pg:9091", "--schedule": "@hourly",
-		"--time-zone": "UTC", "--listen-address": ":9090", "--lookback": "1h"}
+		"--time-zone": "UTC", "--listen-address": ":9090", "--lookback": "1h", "--max-replica-lag": "1h"}
 	for _, command := range [][]string{
 		{"export", "--from", "2026-01-01", "--to", "2026-02-01"},
 		{"report", "--from", "2026-01-01", "--to", "2026-02-01"},
@@ -283,7 +283,7 @@ func TestCommandsTakeOnlyTheirSettings(t *testing.T) {
 			code, _, stderr := exe(t, bin, env, append(append([]string{}, command...), f+"="+v)...)
 			wayOut(t, command[0]+" "+f, code, stderr, exitUsage, "flag provided but not defined: -"+strings.TrimPrefix(f, "--"))
 		}
-		for _, f := range []string{"settle-delay", "batch-size", "parallel", "price-per-connect", "replica-database-url"} {
+		for _, f := range []string{"settle-delay", "price-per-connect", "replica-database-url", "statement-timeout"} {
 			if !listsFlag(help, f) {
 				t.Errorf("%s -h does not list --%s, which it reads", command[0], f)
 			}
