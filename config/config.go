@@ -351,8 +351,7 @@ const (
 	GroupLog      Group = "log"
 	GroupPolicy   Group = "policy"   // the refund policy and the settle delay
 	GroupLimits   Group = "limits"   // the safety limits of an applying run
-	GroupPlan     Group = "plan"     // planning: slices, workers, retries, the replica's lag
-	GroupRun      Group = "run"      // an applying run's scope and batches: full, lookback, shards
+	GroupRun      Group = "run"      // planning and applying: batches, scope, shards, retries
 	GroupSchedule Group = "schedule" // the schedule command's
 	GroupMetrics  Group = "metrics"  // the Pushgateway
 	GroupFinance  Group = "finance"  // the price of a Connect

@@ -18,7 +18,7 @@ import (
 
 func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	c := newCommand("run", "Plan the missing refunds, check the safety limits, write them.", stderr,
-		config.GroupPolicy, config.GroupLimits, config.GroupPlan, config.GroupRun, config.GroupMetrics)
+		config.GroupPolicy, config.GroupLimits, config.GroupRun, config.GroupMetrics)
 	dryRun := c.fs.Bool("dry-run", false, "report what would be refunded and why; write nothing")
 	format := c.fs.String("format", "", "output: table or json (default table on a terminal, json otherwise)")
 	out := c.fs.String("plan-out", "", "with --dry-run: also save the plan to FILE for review (every refund with its key, rule and amount, the discrepancies, the policy, a fingerprint)")

@@ -10,7 +10,7 @@ import (
 
 func cmdSchedule(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	c := newCommand("schedule", "Run on the configured schedule until SIGTERM or SIGINT; serve /healthz, /readyz and /metrics.", stderr,
-		config.GroupPolicy, config.GroupLimits, config.GroupPlan, config.GroupRun, config.GroupSchedule)
+		config.GroupPolicy, config.GroupLimits, config.GroupRun, config.GroupSchedule)
 	if err := c.parse(ctx, args, getenv, stderr); err != nil {
 		return err
 	}
