@@ -21,10 +21,12 @@ COPY . .
 # CGO off: a static binary with no libc to match; time zones are embedded
 # (time/tzdata) for the schedule command. VERSION is what --version and the
 # connects_reconciler_build_info metric say (.git is not in the context):
-#   docker build --build-arg VERSION=$(git describe --tags --always --dirty) .
+#   docker build --build-arg VERSION=$(git describe --tags --always --dirty) \
+#     --build-arg REVISION=$(git rev-parse HEAD) .
 ARG VERSION=dev
+ARG REVISION=
 RUN CGO_ENABLED=0 GOOS=linux go build -trimpath \
-      -ldflags="-s -w -X github.com/connects/connects-reconciler/internal/version.version=${VERSION}" \
+      -ldflags="-s -w -X github.com/connects/connects-reconciler/internal/version.version=${VERSION} -X github.com/connects/connects-reconciler/internal/version.revision=${REVISION}" \
       -o /out/connects-reconciler ./cmd/connects-reconciler
 
 FROM gcr.io/distroless/static-debian12:nonroot@sha256:d093aa3e30dbadd3efe1310db061a14da60299baff8450a17fe0ccc514a16639

@@ -13,7 +13,9 @@ help: ## list the targets
 # The version --version prints and connects_reconciler_build_info carries:
 # the nearest tag and the commit (git describe), "dev" outside a checkout.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X github.com/connects/connects-reconciler/internal/version.version=$(VERSION)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X github.com/connects/connects-reconciler/internal/version.version=$(VERSION) \
+           -X github.com/connects/connects-reconciler/internal/version.revision=$(REVISION)
 
 build: ## build bin/connects-reconciler, its version stamped (VERSION, default git describe)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/connects-reconciler

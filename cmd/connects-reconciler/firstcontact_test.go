@@ -382,12 +382,13 @@ func TestVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(t.TempDir(), "connects-reconciler")
-	build := exec.Command(goBin, "build", "-ldflags", "-X github.com/connects/connects-reconciler/internal/version.version=v9.8.7-test", "-o", bin, ".")
+	build := exec.Command(goBin, "build", "-ldflags", "-X github.com/connects/connects-reconciler/internal/version.version=v9.8.7-test "+
+		"-X github.com/connects/connects-reconciler/internal/version.revision=abc123", "-buildvcs=false", "-o", bin, ".")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	code, stdout, _ := exe(t, bin, nil, "--version")
-	if code != exitOK || !strings.HasPrefix(stdout, "connects-reconciler v9.8.7-test (revision ") {
+	if code != exitOK || !strings.HasPrefix(stdout, "connects-reconciler v9.8.7-test (revision abc123, go") {
 		t.Errorf("--version: exit %d, %q", code, stdout)
 	}
 	url, _ := smallMarket(t)
@@ -402,7 +403,7 @@ func TestVersion(t *testing.T) {
 		return code == 200
 	})
 	families := promScrape(t, "http://"+addr+"/metrics")
-	if v, ok := promSample(families, "connects_reconciler_build_info", promLabels("version", "v9.8.7-test")); !ok || v != 1 {
+	if v, ok := promSample(families, "connects_reconciler_build_info", promLabels("version", "v9.8.7-test", "revision", "abc123")); !ok || v != 1 {
 		t.Errorf("connects_reconciler_build_info{version=\"v9.8.7-test\"}: got %v (found %v), want 1", v, ok)
 	}
 }

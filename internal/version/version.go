@@ -9,10 +9,11 @@ import (
 	"sync"
 )
 
-// version is set by the build:
+// version and revision are set by the build (make build, the Dockerfile),
+// where the toolchain records no commit (no .git, -buildvcs=false):
 //
-//	go build -ldflags "-X github.com/connects/connects-reconciler/internal/version.version=v1.2.3"
-var version string
+//	go build -ldflags "-X github.com/connects/connects-reconciler/internal/version.version=v1.2.3 -X ....revision=COMMIT"
+var version, revision string
 
 // Info is what identifies a build.
 type Info struct {
@@ -44,9 +45,15 @@ func Get() Info {
 			if dirty && info.Revision != "unknown" {
 				info.Revision += "-dirty"
 			}
+			if revision != "" && info.Revision == "unknown" {
+				info.Revision = revision
+			}
 			if info.Version == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 				info.Version = bi.Main.Version
 			}
+		}
+		if !ok && revision != "" {
+			info.Revision = revision
 		}
 		if info.Version == "" {
 			info.Version = "dev"
