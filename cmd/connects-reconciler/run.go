@@ -103,7 +103,8 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		// catches up through the watermark. Applying a reviewed plan is a
 		// person's request: that one exits 4, so they know it was not done.
 		log.Warn("skipped: another run holds the lock; nothing done",
-			zap.String("reason", prometheus.ReasonLocked), zap.Duration("running_run_age", run.RunningAge))
+			zap.String("reason", prometheus.ReasonLocked), zap.Duration("running_run_age", run.RunningAge),
+			zap.Duration("holder_silent_for", run.HolderSilent))
 		if reviewed.In == "" {
 			return nil
 		}

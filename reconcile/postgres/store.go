@@ -28,6 +28,9 @@ type Store struct {
 	read    *sqlx.DB
 	replica string // the standby's DSN, redacted, for messages; "" when none
 	log     *zap.Logger
+	// beatEvery and lockIdle override HeartbeatEvery and LockSessionIdle
+	// (tests); zero: the defaults.
+	beatEvery, lockIdle time.Duration
 }
 
 // NewStore returns a Store over db.
@@ -240,6 +243,12 @@ func lockID(key string) int64 {
 // Lock takes a session-level advisory lock on a connection of its own, kept
 // until release is called. Should that connection die, PostgreSQL frees the
 // lock: the unique refund index still makes a double credit impossible.
+//
+// While it holds the lock, the session beats a heartbeat every minute
+// (lock_heartbeat.sql), which a run that finds the lock taken reports as the
+// holder's silence (RunningAge), and it has idle_session_timeout set: a
+// holder that stops beating (a frozen node, a dead pod whose session the
+// server still keeps) loses its session, and the lock, within minutes.
 func (s *Store) Lock(ctx context.Context, key string) (func(), error) {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
@@ -254,9 +263,20 @@ func (s *Store) Lock(ctx context.Context, key string) (func(), error) {
 		conn.Close()
 		return nil, fmt.Errorf("%w %q", reconcile.ErrLocked, key)
 	}
+	hb, err := s.startHeartbeat(ctx, conn, key)
+	if err != nil {
+		// Closing the session drops the lock it just took.
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		conn.Close()
+		return nil, fmt.Errorf("lock: %w", err)
+	}
 	return func() {
+		hb.stop()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		if _, err := conn.ExecContext(ctx, qLockHeartbeatEnd, key); err != nil {
+			s.log.Warn("remove the lock's heartbeat; the next holder overwrites it", zap.String("lock", key), zap.Error(err))
+		}
 		var released bool
 		if err := conn.QueryRowContext(ctx, qUnlock, lockID(key)).Scan(&released); err != nil {
 			s.log.Warn("release lock; the connection's end frees it", zap.String("lock", key), zap.Error(err))

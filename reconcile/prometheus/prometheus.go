@@ -85,6 +85,7 @@ type Metrics struct {
 	replicaLag     *prom.GaugeVec
 	lastSkip       *prom.GaugeVec
 	runningAge     *prom.GaugeVec
+	runningSilent  *prom.GaugeVec
 	// exceptions: set by a run that recorded its discrepancies
 	oldestUnackedAge *prom.GaugeVec
 	openExceptions   *prom.GaugeVec // {acknowledged}
@@ -156,6 +157,9 @@ func NewLabelled(labels map[string]string) *Metrics {
 		runningAge: prom.NewGaugeVec(prom.GaugeOpts{Name: name("running_run_age_seconds"),
 			Help: "How long the run holding the lock had been going when the last run or tick found it taken (the age of its record, on the database's clock); 0 when the last run took the lock itself."},
 			nil),
+		runningSilent: prom.NewGaugeVec(prom.GaugeOpts{Name: name("running_run_heartbeat_age_seconds"),
+			Help: "How long the run holding the lock had not beaten its heartbeat (once a minute) when the last run or tick found the lock taken, on the database's clock: a dead or hung holder's grows; 0 when the last run took the lock itself or the holder wrote no heartbeat."},
+			nil),
 		oldestUnackedAge: prom.NewGaugeVec(prom.GaugeOpts{Name: name("oldest_unacknowledged_exception_age_seconds"),
 			Help: "Age, at the last run's end, of the oldest open exception nobody acknowledged since it (re)opened; 0 when none. Every shard's exceptions."},
 			nil),
@@ -171,7 +175,7 @@ func NewLabelled(labels map[string]string) *Metrics {
 	lastRun := prom.WrapRegistererWith(prom.Labels(labels), m.lastRun)
 	lastRun.MustRegister(buildInfo)
 	lastRun.MustRegister(m.lastStatus, m.lastEnd, m.lastDuration, m.lastIssued, m.lastConnects,
-		m.lastPlanned, m.lastSkipped, m.discrepancies, m.oldestOwedAge, m.lastSuccessEnd, m.lastSkip, m.runningAge,
+		m.lastPlanned, m.lastSkipped, m.discrepancies, m.oldestOwedAge, m.lastSuccessEnd, m.lastSkip, m.runningAge, m.runningSilent,
 		m.plannedOn, m.replicaLag, m.oldestUnackedAge, m.openExceptions)
 	prom.WrapRegistererWith(prom.Labels(labels), m.process).MustRegister(m.runs, m.refundsIssued, m.connectsRefunded)
 	m.process.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -201,6 +205,9 @@ type Run struct {
 	// RunningAge is, for a run that found the lock taken, how long the run
 	// holding it had been going (postgres.RunningAge).
 	RunningAge time.Duration
+	// HolderSilent is, for a run that found the lock taken, how long ago
+	// the run holding it last beat its heartbeat.
+	HolderSilent time.Duration
 }
 
 // Status is the run's outcome: the recorded status, or for a run that ended
@@ -227,9 +234,11 @@ func (m *Metrics) Record(r Run) {
 	if status == StatusLocked {
 		m.lastSkip.WithLabelValues(ReasonLocked).Set(unixSeconds(r.Ended))
 		m.runningAge.WithLabelValues().Set(r.RunningAge.Seconds())
+		m.runningSilent.WithLabelValues().Set(r.HolderSilent.Seconds())
 		return
 	}
 	m.runningAge.WithLabelValues().Set(0)
+	m.runningSilent.WithLabelValues().Set(0)
 	for _, s := range lastRunStatuses {
 		m.lastStatus.WithLabelValues(s).Set(boolFloat(s == status))
 	}
@@ -289,6 +298,7 @@ func (m *Metrics) SkippedStillRunning(now, started time.Time) {
 	m.runs.WithLabelValues(StatusStillRunning).Inc()
 	m.lastSkip.WithLabelValues(ReasonStillRunning).Set(unixSeconds(now))
 	m.runningAge.WithLabelValues().Set(now.Sub(started).Seconds())
+	m.runningSilent.WithLabelValues().Set(0) // the process's own run beats its heartbeat
 }
 
 // amountOf is what a run wrote under one rule and component.

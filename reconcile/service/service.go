@@ -182,7 +182,8 @@ func (s *scheduler) tick(ctx context.Context) {
 		log.Info("run finished", fields...)
 	case prometheus.StatusLocked:
 		log.Warn("skipped: another run holds the lock; nothing done", append(fields,
-			zap.String("reason", prometheus.ReasonLocked), zap.Duration("running_run_age", run.RunningAge))...)
+			zap.String("reason", prometheus.ReasonLocked), zap.Duration("running_run_age", run.RunningAge),
+			zap.Duration("holder_silent_for", run.HolderSilent))...)
 	default:
 		log.Error("run finished", append(fields, zap.Error(err))...)
 	}
@@ -229,7 +230,8 @@ func NewReconciler(cfg config.Config, store reconcile.Store, log *zap.Logger) *r
 func Finished(ctx context.Context, db *sqlx.DB, cfg config.Config, log *zap.Logger, res *reconcile.Result, err error, start time.Time) prometheus.Run {
 	run := prometheus.Run{Result: res, Err: err, Canceled: ctx.Err() != nil, Started: start}
 	if errors.Is(err, reconcile.ErrLocked) {
-		run.RunningAge = runningAge(ctx, db, cfg.Run.Shard, log)
+		h := runningHolder(ctx, db, cfg.Run.Shard, log)
+		run.RunningAge, run.HolderSilent = h.Age, h.Silent
 	}
 	run.Ended = time.Now()
 	return run
@@ -249,16 +251,18 @@ func Fields(run prometheus.Run) []zap.Field {
 	return fields
 }
 
-// runningAge is how long the run holding the lock has been going, for the
-// running_run_age_seconds gauge; 0, logged, when it cannot be read.
-func runningAge(ctx context.Context, db *sqlx.DB, shard reconcile.Shard, log *zap.Logger) time.Duration {
+// runningHolder is how long the run holding the lock has been going and
+// how long it has been silent, for the running_run_age_seconds and
+// running_run_heartbeat_age_seconds gauges; 0, logged, when they cannot be
+// read.
+func runningHolder(ctx context.Context, db *sqlx.DB, shard reconcile.Shard, log *zap.Logger) postgres.Holder {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	age, err := postgres.RunningAge(ctx, db, shard)
+	h, err := postgres.RunningAge(ctx, db, shard)
 	if err != nil {
 		log.Warn("age of the run holding the lock not read", zap.Error(err))
 	}
-	return age
+	return h
 }
 
 // TotalsFields are the log fields of a plan's or a run's totals.
