@@ -421,11 +421,26 @@ func TestRunPushesMetrics(t *testing.T) {
 	db.MustExec(`INSERT INTO reconciler_runs (id, mode, scope, status, started_at, as_of, settle_cutoff, policy)
 	    VALUES ('holder', 'run', 'full', 'running', now() - interval '50 minutes', now(), now(), '{}')`)
 	code, _, stderr := invoke(t, env, "run", "--format", "json")
-	release()
 	if code != exitOK || !lockSkipped(stderr) {
 		t.Fatalf("run with the lock taken: exit %d, want %d and skipped\n%s", code, exitOK, stderr)
 	}
 	families = promScrape(t, gateway+"/metrics")
+	// The holder beat its heartbeat as it took the lock: alive.
+	if silent, ok := promSample(families, "connects_reconciler_running_run_heartbeat_age_seconds", group); !ok || silent > 60 {
+		t.Errorf("running_run_heartbeat_age_seconds of a live holder: got %v (present %v), want under a minute", silent, ok)
+	}
+	// The holder goes silent (its last beat 40 minutes ago: a hung pod
+	// whose session the server keeps): the skipped run says so.
+	db.MustExec(`UPDATE reconciler_lock_heartbeats SET beat_at = now() - interval '40 minutes'`)
+	code, _, stderr = invoke(t, env, "run", "--format", "json")
+	release()
+	if code != exitOK || !lockSkipped(stderr) {
+		t.Fatalf("run with the lock taken by a silent holder: exit %d, want %d and skipped\n%s", code, exitOK, stderr)
+	}
+	families = promScrape(t, gateway+"/metrics")
+	if silent, _ := promSample(families, "connects_reconciler_running_run_heartbeat_age_seconds", group); silent < 40*60 || silent > 45*60 {
+		t.Errorf("running_run_heartbeat_age_seconds of a holder silent for 40 minutes: got %v, want about 2400", silent)
+	}
 	checkPromSamples(t, families, []sampleWant{
 		{"connects_reconciler_last_run_status", with("status", "refused"), 1},
 		{"connects_reconciler_last_run_timestamp_seconds", group, end},
