@@ -149,7 +149,7 @@ func exportedSeries(t *testing.T) (map[string]bool, map[string]map[string]bool) 
 	}
 	m.Record(prometheus.Run{Result: res, Started: now.Add(-time.Minute), Ended: now})
 	m.Record(prometheus.Run{Result: res2, Started: now.Add(-time.Minute), Ended: now})
-	m.Record(prometheus.Run{Err: reconcile.ErrLocked, Started: now, Ended: now, RunningAge: time.Minute})
+	m.Record(prometheus.Run{Err: reconcile.ErrLocked, Started: now, Ended: now, RunningAge: time.Minute, HolderSilent: time.Second})
 	m.SkippedStillRunning(now, now.Add(-time.Minute))
 	mfs, err := m.Gatherer().Gather()
 	if err != nil {

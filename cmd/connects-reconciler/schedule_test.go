@@ -299,6 +299,60 @@ func TestScheduleDefectGaugeResets(t *testing.T) {
 	}
 }
 
+// TestScheduleFirstFullSweepSeriesDropped: an incremental schedule process
+// whose first run had no watermark yet swept everything and served the
+// full sweep's discrepancies (scope="full"); its later, incremental runs no
+// longer find them, so the process must stop serving them, or
+// ConnectsDiscrepancies would fire from its stale series until the process
+// restarts, however the data is fixed meanwhile.
+func TestScheduleFirstFullSweepSeriesDropped(t *testing.T) {
+	t.Parallel()
+	url, db := smallMarket(t) // proposal 30's refund on the open job 3: an unexpected_refund
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"schedule", "--schedule", "@every 1s", "--listen-address", addr, "--log-format", "json"},
+			func(k string) string { return map[string]string{"DATABASE_URL": url}[k] }, &stdout, &stderr)
+	}()
+	scrape := func() map[string]*dto.MetricFamily {
+		select {
+		case err := <-done:
+			t.Fatalf("schedule ended early: %v\n%s", err, stderr.String())
+		default:
+		}
+		if code, _ := httpGet("http://" + addr + "/metrics"); code != http.StatusOK {
+			return nil
+		}
+		return promScrape(t, "http://"+addr+"/metrics")
+	}
+	var families map[string]*dto.MetricFamily
+	waitFor(t, 60*time.Second, "an incremental run's discrepancies served", func() bool {
+		families = scrape()
+		_, ok := promSample(families, "connects_reconciler_discrepancies", promLabels("scope", "incremental"))
+		return ok
+	})
+	var first string
+	if err := db.Get(&first, `SELECT scope FROM reconciler_runs WHERE status = 'succeeded' ORDER BY started_at LIMIT 1`); err != nil || first != "full" {
+		t.Fatalf("the process's first run: scope %q (%v), want full (no watermark yet)", first, err)
+	}
+	for _, m := range families["connects_reconciler_discrepancies"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "scope" && l.GetValue() != "incremental" {
+				t.Errorf("after an incremental run the process still serves %v = %v: the first full sweep's series must be dropped", m.GetLabel(), m.GetGauge().GetValue())
+			}
+		}
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("schedule did not stop within 30s of cancel\n%s", stderr.String())
+	}
+}
+
 func TestScheduleBadSettings(t *testing.T) {
 	t.Parallel()
 	code, _, stderr := invoke(t, map[string]string{"DATABASE_URL": "postgres://127.0.0.1:1/x"},

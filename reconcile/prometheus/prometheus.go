@@ -143,7 +143,7 @@ func NewLabelled(labels map[string]string) *Metrics {
 			Help: "Planned refunds the last run did not write because the policy, evaluated again at write time, no longer owed them as planned."},
 			nil),
 		discrepancies: prom.NewGaugeVec(prom.GaugeOpts{Name: name("discrepancies"),
-			Help: "Discrepancies the last run of each scope found, by kind; a full sweep sees all of them, an incremental run those among what changed."},
+			Help: "Discrepancies the last run that made a plan found, by kind, under its scope: a full sweep sees all of them, an incremental run those among what changed."},
 			[]string{"kind", "scope"}),
 		oldestOwedAge: prom.NewGaugeVec(prom.GaugeOpts{Name: name("oldest_owed_refund_age_seconds"),
 			Help: "Age, at the last run's end, of the oldest event entitling a refund that was owed and still not in the ledger; 0 when none."},
@@ -260,6 +260,10 @@ func (m *Metrics) Record(r Run) {
 		m.lastPlanned.WithLabelValues().Set(float64(plan.Totals().Refunds))
 		m.lastSkipped.WithLabelValues().Set(float64(r.Result.SkippedCount()))
 		byKind := plan.Totals().DiscrepanciesByKind
+		// Only this run's scope: a schedule process whose first run was a
+		// full sweep (no watermark yet) must not serve that sweep's counts
+		// beside its incremental runs' for the rest of its life.
+		m.discrepancies.Reset()
 		for _, k := range kinds {
 			m.discrepancies.WithLabelValues(string(k), plan.Scope).Set(0)
 		}

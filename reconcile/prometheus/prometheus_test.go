@@ -135,7 +135,7 @@ connects_reconciler_last_run_status{status="failed"} 0
 connects_reconciler_last_run_status{status="interrupted"} 0
 connects_reconciler_last_run_status{status="refused"} 0
 connects_reconciler_last_run_status{status="succeeded"} 1
-# HELP connects_reconciler_discrepancies Discrepancies the last run of each scope found, by kind; a full sweep sees all of them, an incremental run those among what changed.
+# HELP connects_reconciler_discrepancies Discrepancies the last run that made a plan found, by kind, under its scope: a full sweep sees all of them, an incremental run those among what changed.
 # TYPE connects_reconciler_discrepancies gauge
 connects_reconciler_discrepancies{kind="amount_mismatch",scope="full"} 0
 connects_reconciler_discrepancies{kind="future_timestamp",scope="full"} 0
@@ -176,7 +176,7 @@ connects_reconciler_runs_total{status="succeeded"} 1
 	// plan's gauges kept, nothing issued; a locked one changes no last-run
 	// gauge, only the skip time and the running run's age.
 	m.Record(Run{Err: errors.New("connection refused"), Started: t0.Add(time.Hour), Ended: t0.Add(time.Hour + time.Second)})
-	m.Record(Run{Err: reconcile.ErrLocked, Started: t0.Add(2 * time.Hour), Ended: t0.Add(2 * time.Hour), RunningAge: 40 * time.Minute})
+	m.Record(Run{Err: reconcile.ErrLocked, Started: t0.Add(2 * time.Hour), Ended: t0.Add(2 * time.Hour), RunningAge: 40 * time.Minute, HolderSilent: 25 * time.Minute})
 	checks := []struct {
 		name      string
 		got, want float64
@@ -185,6 +185,7 @@ connects_reconciler_runs_total{status="succeeded"} 1
 		{"runs_total skipped_locked", testutil.ToFloat64(m.runs.WithLabelValues("skipped_locked")), 1},
 		{"last_skip_timestamp_seconds locked", testutil.ToFloat64(m.lastSkip.WithLabelValues("locked")), float64(t0.Add(2 * time.Hour).Unix())},
 		{"running_run_age_seconds", testutil.ToFloat64(m.runningAge.WithLabelValues()), 2400},
+		{"running_run_heartbeat_age_seconds", testutil.ToFloat64(m.runningSilent.WithLabelValues()), 1500},
 		{"last_run_status failed", testutil.ToFloat64(m.lastStatus.WithLabelValues("failed")), 1},
 		{"last_run_status succeeded", testutil.ToFloat64(m.lastStatus.WithLabelValues("succeeded")), 0},
 		{"last_run_timestamp_seconds", testutil.ToFloat64(m.lastEnd.WithLabelValues()), float64(t0.Add(time.Hour + time.Second).Unix())},
