@@ -259,9 +259,10 @@ func (r *Result) SkippedCount() int64 { return r.skipped.len() + r.skippedLate.l
 //     those of the batches it never committed when it failed or was
 //     interrupted;
 //   - planned ones it skipped because the policy, evaluated again as their
-//     batch was written, no longer owed them as planned (most were written
-//     online meanwhile, but a changed amount is still owed: counting them
-//     errs on the side of an alert, and the next run settles it).
+//     batch was written, no longer owed them as planned, and that it still
+//     owes after the apply (a changed amount or rule): those no longer owed
+//     at all (the job reopened mid-run, refunded online meanwhile) do not
+//     count, since nothing will ever write them (recheckSkipped).
 //
 // Owed refunds with no balance row (missing_balance discrepancies) are
 // counted among the discrepancies instead. It returns nil when nothing owed
@@ -490,6 +491,7 @@ func (r *Reconciler) execute(ctx context.Context, runID, mode string, policy Pol
 	}
 
 	runErr := r.apply(ctx, res)
+	r.recheckSkipped(ctx, res)
 	if runErr == nil {
 		// Only after a whole apply: a run that failed writing has most
 		// likely lost its database, and the next run records what it finds.
