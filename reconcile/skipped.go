@@ -52,7 +52,7 @@ func (r *Reconciler) recheckSkipped(ctx context.Context, res *Result) {
 		return nil
 	}
 	last := int64(-1)
-	err := res.skipped.each(func(f Finding) error {
+	err := mergeSpools(&res.skipped, &res.skippedLate, func(f Finding) error {
 		skipped[key{f.ProposalID, f.Component}] = true
 		if f.ProposalID != last { // the spool is in proposal order
 			if len(ids) == recheckIDs {
