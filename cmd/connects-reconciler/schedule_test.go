@@ -192,7 +192,8 @@ func TestSchedule(t *testing.T) {
 	waitFor(t, 60*time.Second, "two succeeded runs in /metrics", func() bool {
 		families = promScrape(t, base+"/metrics")
 		n, _ := promSample(families, "connects_reconciler_runs_total", promLabels("status", "succeeded"))
-		return n >= 2
+		_, recorded := promSample(families, "connects_reconciler_discrepancies", promLabels("scope", "incremental"))
+		return n >= 2 && recorded // the counter moves before the gauges
 	})
 	var recorded int
 	_ = db.Get(&recorded, `SELECT count(*) FROM reconciler_runs WHERE status = 'succeeded'`)

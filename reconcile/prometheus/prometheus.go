@@ -260,15 +260,20 @@ func (m *Metrics) Record(r Run) {
 		m.lastPlanned.WithLabelValues().Set(float64(plan.Totals().Refunds))
 		m.lastSkipped.WithLabelValues().Set(float64(r.Result.SkippedCount()))
 		byKind := plan.Totals().DiscrepanciesByKind
-		// Only this run's scope: a schedule process whose first run was a
-		// full sweep (no watermark yet) must not serve that sweep's counts
-		// beside its incremental runs' for the rest of its life.
-		m.discrepancies.Reset()
 		for _, k := range kinds {
-			m.discrepancies.WithLabelValues(string(k), plan.Scope).Set(0)
+			m.discrepancies.WithLabelValues(string(k), plan.Scope).Set(float64(byKind[k]))
 		}
 		for k, n := range byKind {
 			m.discrepancies.WithLabelValues(string(k), plan.Scope).Set(float64(n))
+		}
+		// Only this run's scope: a schedule process whose first run was a
+		// full sweep (no watermark yet) must not serve that sweep's counts
+		// beside its incremental runs' for the rest of its life. Dropped
+		// after the new values are set, so no scrape finds the family empty.
+		for _, scope := range []string{"full", "incremental"} {
+			if scope != plan.Scope {
+				m.discrepancies.DeletePartialMatch(prom.Labels{"scope": scope})
+			}
 		}
 		m.oldestOwedAge.WithLabelValues().Set(OldestOwedAge(r.Result, r.Ended.Sub(r.Started)).Seconds())
 		if plan.PlannedOn != "" {
