@@ -25,11 +25,27 @@ type ActivityOptions struct {
 	// auctions end and Percent% of the existing proposals get a late
 	// interaction. 0 means 1.
 	Percent float64
+	// OfOpen, when set, shapes the day's closures and auction ends as shares
+	// of what is open rather than Percent of all (issue 20's day); Percent
+	// still sizes the new proposals and late interactions.
+	OfOpen *OpenShape
 	// MissingPercent (0..100) of the day's new owed refunds are left missing
 	// for the job to find; the online path wrote the others. 100 is a day the
 	// online path was down.
 	MissingPercent int
 }
+
+// OpenShape is a day as shares (percent) of what is open: of the open jobs,
+// how many close without a hire, are removed for a ToS violation, close
+// hired; of the running auctions, how many end (besides those of the jobs
+// hired that day, which end at the hire).
+type OpenShape struct {
+	NoHire, Removed, Hired, AuctionEnds float64
+}
+
+// Issue20Day is the day of issue 20: 2% of open jobs closed without hire,
+// 0.2% removed, 2% hired, a tenth of running auctions ended.
+var Issue20Day = OpenShape{NoHire: 2, Removed: 0.2, Hired: 2, AuctionEnds: 10}
 
 // ActivityStats count what Activity wrote.
 type ActivityStats struct {
@@ -56,6 +72,8 @@ var (
 	qActivityClosures    = query("activity_closures.sql")
 	qActivityCloseJobs   = query("activity_close_jobs.sql")
 	qActivityAuctionEnds = query("activity_auction_ends.sql")
+	qActivityClosuresOf  = query("activity_closures_open.sql")
+	qActivityEndsOf      = query("activity_auction_ends_open.sql")
 	qActivityEndAuctions = query("activity_end_auctions.sql")
 	qActivityLate        = query("activity_late_interactions.sql")
 	qActivityCandidates  = query("activity_candidates.sql")
@@ -87,6 +105,9 @@ func Activity(ctx context.Context, db *sqlx.DB, o ActivityOptions, log *zap.Logg
 		return ActivityStats{}, fmt.Errorf("activity: span must be positive, not %s", o.Span)
 	case o.Percent < 0 || o.Percent > 100:
 		return ActivityStats{}, fmt.Errorf("activity: percent must be between 0 and 100, not %g", o.Percent)
+	case o.OfOpen != nil && (o.OfOpen.NoHire < 0 || o.OfOpen.Removed < 0 || o.OfOpen.Hired < 0 || o.OfOpen.AuctionEnds < 0 ||
+		o.OfOpen.NoHire+o.OfOpen.Removed+o.OfOpen.Hired > 100 || o.OfOpen.AuctionEnds > 100):
+		return ActivityStats{}, fmt.Errorf("activity: shares of what is open must be between 0 and 100 in all, not %+v", *o.OfOpen)
 	case o.MissingPercent < 0 || o.MissingPercent > 100:
 		return ActivityStats{}, fmt.Errorf("activity: missing percent must be between 0 and 100, not %d", o.MissingPercent)
 	}
@@ -109,15 +130,21 @@ func Activity(ctx context.Context, db *sqlx.DB, o ActivityOptions, log *zap.Logg
 	st := ActivityStats{Anchor: anchor}
 	day := []any{o.Seed, anchor, o.Span.Seconds(), o.Percent}
 	gen := []any{o.Seed, anchor}
+	closures, closuresArgs := qActivityClosures, day
+	ends, endsArgs := qActivityAuctionEnds, day
+	if sh := o.OfOpen; sh != nil {
+		closures, closuresArgs = qActivityClosuresOf, []any{o.Seed, anchor, o.Span.Seconds(), sh.NoHire, sh.Removed, sh.Hired}
+		ends, endsArgs = qActivityEndsOf, []any{o.Seed, anchor, o.Span.Seconds(), sh.AuctionEnds}
+	}
 	steps := []step{
 		{"base", qBase, []any{nil}, nil},
 		{"plan new jobs", qActivityJobs, day, nil},
 		{"analyze", "ANALYZE synth_base, synth_jobs", nil, nil},
 		{"new jobs", qInsertJobs, nil, nil},
 		{"new auctions", qAuctions, nil, nil},
-		{"pick closures", qActivityClosures, day, nil},
+		{"pick closures", closures, closuresArgs, nil},
 		{"close jobs", qActivityCloseJobs, nil, nil},
-		{"pick auction ends", qActivityAuctionEnds, day, nil},
+		{"pick auction ends", ends, endsArgs, nil},
 		{"end auctions", qActivityEndAuctions, []any{o.Seed}, &st.DecidedBids},
 		{"proposals", qProposals, gen, nil},
 		{"bids", qBids, gen, &st.NewBids},

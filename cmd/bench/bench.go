@@ -107,6 +107,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 	}
 	writeTable(stdout, machine, rows)
 	writeLiveTable(stdout, rows)
+	writeTickTable(stdout, rows)
 	return errors.Join(failures...)
 }
 
@@ -155,6 +156,7 @@ type row struct {
 	Same            bool // the full run wrote the plain reference's refunds
 	NoopFull        proc
 	Shapes          [2]shape // a day with the online path up (95% refunded), and down
+	OpenDay         shape    // issue 20's day, on A after the first shape
 	NoopIncr        proc     // right after the first shape's incremental run
 	Backlog         proc
 	BacklogMissing  int64 // refunds the backlog left missing (the plain reference's count)
@@ -209,6 +211,12 @@ type shape struct {
 	Incremental proc
 	Wrote       int64
 	Same        bool // the incremental run wrote what a full plan planned
+	// OfOpen, when set, shapes the day as shares of what is open (issue 20's
+	// day) instead of 1% of everything.
+	OfOpen *synth.OpenShape
+	// Proposals is how many proposals the incremental run's events touched
+	// (its "changed proposals" log line): what it planned.
+	Proposals int64
 }
 
 func (r *row) fail(format string, args ...any) {
@@ -395,6 +403,14 @@ func (b *bench) onA(ctx context.Context, r *row, anchor time.Time, plain refResu
 			}
 		}
 		b.drop(name("d"))
+
+		// 4b. Issue 20's day on A: shares of what is open close and end,
+		// scattered over every age of job, the online path up.
+		r.OpenDay = shape{Name: "issue 20's day (2% of open jobs closed without hire, 0.2% removed, 2% hired, a tenth of running auctions ended; online path refunding 95%)",
+			Missing: synth.DefaultMissingPercent, OfOpen: &synth.Issue20Day}
+		if err := b.day(ctx, urlA, r, &r.OpenDay); err != nil {
+			return err
+		}
 	}
 
 	// 5. The export of every refund, and COPY of the same rows, on A; a
@@ -650,7 +666,7 @@ func (b *bench) day(ctx context.Context, dbURL string, r *row, s *shape) error {
 		}
 		var err error
 		s.Activity, err = synth.Activity(ctx, db, synth.ActivityOptions{
-			Seed: b.cfg.Seed + 1, Anchor: now, Span: day, Percent: 1, MissingPercent: s.Missing,
+			Seed: b.cfg.Seed + 1, Anchor: now, Span: day, Percent: 1, MissingPercent: s.Missing, OfOpen: s.OfOpen,
 		}, b.log)
 		return err
 	})
@@ -668,6 +684,7 @@ func (b *bench) day(ctx context.Context, dbURL string, r *row, s *shape) error {
 		return err
 	}
 	s.Wrote = int64(len(s.Incremental.Report.Refunds))
+	s.Proposals = changedProposals(filepath.Join(b.tmp, "incremental-"+tag+".err"))
 	s.Same = sameRefunds(s.DryRun.Report.Refunds, s.Incremental.Report.Refunds)
 	if !s.Same {
 		r.fail("%s: the incremental run wrote %d refunds (%d Connects), a full plan had %d (%d Connects)", s.Name,

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -229,6 +232,59 @@ func writeLiveTable(w io.Writer, rows []*row) {
 				"the run under load wrote the plain reference's refunds: %s; balances equal to their ledger sums: %s.\n",
 				human(r.Size), lc.Dry.Count, lc.Dry.Rate, lc.Apply.Count, lc.Apply.Rate, lc.Dry.Errors+lc.Apply.Errors,
 				yes(lc.Same), yes(lc.BalancesOff == 0))
+		}
+	}
+}
+
+// changedProposals reads how many proposals an incremental run planned from
+// its log (the store's "changed proposals" line); 0 when it has none.
+func changedProposals(errPath string) int64 {
+	data, err := os.ReadFile(errPath)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		var l struct {
+			Msg       string `json:"msg"`
+			Proposals int64  `json:"proposals"`
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "changed proposals" {
+			return l.Proposals
+		}
+	}
+	return 0
+}
+
+// Targets of issue 20's second part: an incremental run costs at most
+// maxTickRatio times a full run per proposal its events touch; the no-op
+// incremental run stays under maxNoopIncr.
+const maxTickRatio = 3.0
+
+// writeTickTable prints what an incremental run costs per proposal its
+// events touched, against a full run's cost per proposal, for each day
+// shape.
+func writeTickTable(w io.Writer, rows []*row) {
+	var any bool
+	for _, r := range rows {
+		any = any || r.Shapes[0].Proposals > 0 || r.OpenDay.Proposals > 0
+	}
+	if !any {
+		return
+	}
+	fmt.Fprintln(w, "\nA tick costs what changed: the incremental run after a day, per proposal its events touched, against the full run per proposal of the marketplace.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| proposals | day | proposals its events touched | incremental s | µs per touched proposal | full run µs per proposal | ratio (≤ 3) | no-op incremental s (< 0.3) |")
+	fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---|---|")
+	for _, r := range rows {
+		full := float64(r.Full.Wall.Microseconds()) / float64(r.Size)
+		for _, s := range []shape{r.Shapes[0], r.Shapes[1], r.OpenDay} {
+			if s.Proposals == 0 {
+				continue
+			}
+			per := float64(s.Incremental.Wall.Microseconds()) / float64(s.Proposals)
+			x := per / full
+			fmt.Fprintf(w, "| %s | %s | %d | %s | %.1f | %.2f | %.1f %s | %s %s |\n", human(r.Size), s.Name, s.Proposals,
+				secs(s.Incremental.Wall), per, full, x, verdict(x <= maxTickRatio), secs(r.NoopIncr.Wall), verdict(r.NoopIncr.Wall < maxNoopIncr))
 		}
 	}
 }

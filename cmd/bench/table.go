@@ -129,7 +129,7 @@ func writeTable(w io.Writer, m machine, rows []*row) {
 			"backlog: %d missing, the job's run the same refunds as the plain reference: %s; largest peak RSS of any run %s MiB.\n",
 			human(r.Size), r.Missing, r.Owed, r.PlainWrote, yes(r.FragmentSame), r.FullWrote, yes(r.Same), yes(r.ShardsSame),
 			r.BacklogMissing, yes(r.BacklogSame), mib(peak))
-		for _, s := range r.Shapes {
+		for _, s := range append(r.Shapes[:], r.OpenDay) {
 			if s.Name == "" {
 				continue // not measured (BENCH_STEPS)
 			}

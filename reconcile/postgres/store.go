@@ -109,6 +109,7 @@ func (s *Store) Slices(ctx context.Context, scope reconcile.Scope) ([]reconcile.
 				return nil, nil, fmt.Errorf("find changed proposals: %w", s.readErr(err))
 			}
 		}
+		s.log.Info("changed proposals", zap.Int("events", len(events)), zap.Int("proposals", len(ids)))
 		var out []reconcile.Slice
 		per := idsPerSlice(len(ids))
 		for start := 0; start < len(ids); start += per {
