@@ -60,12 +60,19 @@ func (e *ContendedError) split(batch []Refund) (keep, held []Refund) {
 
 // firstApplyBatch is the size of the first apply batch when batches are sized
 // by time: small, so that the first transaction is short whatever a refund
-// costs; the next ones grow from what it took.
-const firstApplyBatch = 100
+// costs; the next ones grow from what it took. minApplyBatch is the smallest
+// a batch shrinks to: a transaction's fixed cost (round trips, planning the
+// policy statement, the commit) does not shrink with it, and on a loaded
+// server a batch of one refund may alone take longer than the target, so
+// that smaller batches would only multiply that cost.
+const (
+	firstApplyBatch = 100
+	minApplyBatch   = 10
+)
 
 // batchSizer sizes apply batches by time: each batch holds as many refunds as
 // the previous ones wrote in Options.ApplyBatchTime, growing at most twofold
-// from one batch to the next and shrinking at once, up to
+// from one batch to the next and shrinking at once, from minApplyBatch up to
 // Options.ApplyBatchSize.
 type batchSizer struct {
 	size, max int
@@ -90,14 +97,14 @@ func (b *batchSizer) observe(n int, took time.Duration) {
 		return
 	}
 	ideal := int(math.Ceil(float64(n) * float64(b.target) / float64(max(took, time.Microsecond))))
-	b.size = max(1, min(ideal, 2*n, b.max))
+	b.size = max(min(minApplyBatch, b.max), min(ideal, 2*n, b.max))
 }
 
 // failed halves the next batch after a transaction that did not commit (a
 // held row, a lock timeout): a smaller batch holds fewer rows and loses less.
 func (b *batchSizer) failed() {
 	if b.target > 0 {
-		b.size = max(1, b.size/2)
+		b.size = max(min(minApplyBatch, b.max), b.size/2)
 	}
 }
 

@@ -49,7 +49,7 @@ func TestApplyBatchSizedByTime(t *testing.T) {
 	}
 	// Past the first batch (100 refunds), so that the batch holding it has
 	// grown from what the first one took.
-	victim := refunds[150].ProposalID
+	victim := refunds[250].ProposalID
 	f.db.MustExec(fmt.Sprintf(`
 	    CREATE FUNCTION test_slow_refund() RETURNS trigger LANGUAGE plpgsql AS $$
 	    BEGIN PERFORM pg_sleep(0.5); RETURN NEW; END $$;
@@ -72,9 +72,9 @@ func TestApplyBatchSizedByTime(t *testing.T) {
 		t.Errorf("the first batch wrote %d refunds, want at most 100", sizes[0])
 	}
 	// The slow batch took over 0.5 s for a 50 ms target: the next one is
-	// sized at most a tenth of it (or one refund).
-	if next := sizes[at+1]; next > max(1, sizes[at]/5) {
-		t.Errorf("the batch after the slow one wrote %d refunds, the slow one %d: want it shrunk at least fivefold", next, sizes[at])
+	// sized at most a tenth of it, but not below the floor of 10 refunds.
+	if next := sizes[at+1]; next >= sizes[at] || next > max(10, sizes[at]/5) {
+		t.Errorf("the batch after the slow one wrote %d refunds, the slow one %d: want it shrunk at least fivefold (or to 10)", next, sizes[at])
 	}
 }
 

@@ -90,6 +90,7 @@ func idsPerSlice(n int) int {
 // proposals' ids; with them, the events they were found by.
 func (s *Store) Slices(ctx context.Context, scope reconcile.Scope) ([]reconcile.Slice, []reconcile.Event, error) {
 	if scope.Incremental() {
+		t0 := time.Now()
 		events, err := s.events(ctx, scope.Since[reconcile.SourceJobClosures], scope.Since[reconcile.SourceAuctionEnds],
 			scope.Until, scope.Shard.String())
 		if err != nil {
@@ -103,13 +104,15 @@ func (s *Store) Slices(ctx context.Context, scope reconcile.Scope) ([]reconcile.
 				ended = append(ended, e.JobID)
 			}
 		}
+		tEvents := time.Since(t0)
 		var ids []int64
 		if len(events) > 0 {
 			if err := s.read.SelectContext(ctx, &ids, qChanged, pq.Array(closed), pq.Array(ended)); err != nil {
 				return nil, nil, fmt.Errorf("find changed proposals: %w", s.readErr(err))
 			}
 		}
-		s.log.Info("changed proposals", zap.Int("events", len(events)), zap.Int("proposals", len(ids)))
+		s.log.Info("changed proposals", zap.Int("events", len(events)), zap.Int("proposals", len(ids)),
+			zap.Duration("events_took", tEvents), zap.Duration("took", time.Since(t0)))
 		var out []reconcile.Slice
 		per := idsPerSlice(len(ids))
 		for start := 0; start < len(ids); start += per {
@@ -204,11 +207,16 @@ func (s *Store) PlanSlice(ctx context.Context, p reconcile.Policy, cutoff time.T
 		q = statement("plan.sql", filter{kind: byIDs.kind, shard: shard})
 		args = append(policyArgs(p, cutoff), pq.Array(sl.IDs))
 	}
+	t0 := time.Now()
 	rows, err := s.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("plan: %w", s.readErr(err))
 	}
 	defer rows.Close()
+	defer func() {
+		s.log.Debug("slice planned", zap.Int64("lo", sl.Lo), zap.Int64("hi", sl.Hi), zap.Int("ids", len(sl.IDs)),
+			zap.Duration("took", time.Since(t0)))
+	}()
 	var out []reconcile.Finding
 	// Names are scanned as bytes and interned: a slice of a backlog has tens
 	// of thousands of rows, and each would allocate three strings.

@@ -5,13 +5,17 @@
 -- ended ($2). Index lookups by job (proposals_job_id_idx) and by proposal
 -- (boost_bids_pkey), however scattered the jobs are over the id space.
 --
+-- The arrays go through scalar subqueries (InitPlans), hidden from the
+-- planner: on thousands of job ids it would estimate each element and, on
+-- the rows they add up to, may read the whole proposals table instead.
+--
 -- Parameters: $1 job ids of closures, $2 job ids of auction ends.
 SELECT p.id
 FROM proposals p
-WHERE p.job_id = ANY ($1::bigint[])
+WHERE p.job_id = ANY ((SELECT $1::bigint[])::bigint[])
 UNION
 SELECT b.proposal_id
 FROM proposals p
 JOIN boost_bids b ON b.proposal_id = p.id
-WHERE p.job_id = ANY ($2::bigint[])
+WHERE p.job_id = ANY ((SELECT $2::bigint[])::bigint[])
 ORDER BY 1
