@@ -5,14 +5,19 @@
 // EXISTS, the limit) and the job's policy fragment as one statement; a full
 // run of the real binary and a no-op one; a day of activity scattered over
 // the whole id space with the online path up (95% refunded) and down, each
-// followed by an incremental run, and a no-op incremental run; the export
+// followed by an incremental run, and a no-op incremental run, then issue
+// 20's day (shares of the open jobs and running auctions) and its
+// incremental run, each incremental run's cost per proposal its events
+// touched against the full run's per proposal; the export
 // against COPY of the same rows, and a month's finance report (issue 18: under
 // 2 s at 5M, read from the last full sweep's record); shards in parallel; and a backlog (half of
 // all owed refunds missing, limits lifted) against the plain reference on
-// it; and a full run with and without a hot standby of the server to plan
+// it, and on a copy of it the live case (the marketplace's own transactions,
+// 200 a second, during the backlog's dry run and its run: their p50, p99 and
+// max side by side); and a full run with and without a hot standby of the server to plan
 // on, with what the primary spent on each (statements counted by a proxy,
 // transactions, active time, rows read and blocks from pg_stat_database).
-// Then it prints one table with the targets' verdicts. The binary runs
+// Then it prints the tables with the targets' verdicts. The binary runs
 // as a subprocess, so the benchmark does not depend on the engine's
 // internals. Every database it creates is dropped, also on failure.
 //
