@@ -406,7 +406,7 @@ func (b *bench) onA(ctx context.Context, r *row, anchor time.Time, plain refResu
 
 		// 4b. Issue 20's day on A: shares of what is open close and end,
 		// scattered over every age of job, the online path up.
-		r.OpenDay = shape{Name: "issue 20's day (2% of open jobs closed without hire, 0.2% removed, 2% hired, a tenth of running auctions ended; online path refunding 95%)",
+		r.OpenDay = shape{Name: "issue 20's day (shares of the open), online path refunding 95%",
 			Missing: synth.DefaultMissingPercent, OfOpen: &synth.Issue20Day}
 		if err := b.day(ctx, urlA, r, &r.OpenDay); err != nil {
 			return err

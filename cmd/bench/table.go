@@ -134,7 +134,7 @@ func writeTable(w io.Writer, m machine, rows []*row) {
 				continue // not measured (BENCH_STEPS)
 			}
 			a := s.Activity
-			fmt.Fprintf(w, "- %s, a day with the %s: %d new proposals, %d closures of jobs posted over the last 100 days, %d auction ends, "+
+			fmt.Fprintf(w, "- %s, day (%s): %d new proposals, %d closures of jobs posted over the last 100 days, %d auction ends, "+
 				"%d late interactions, %d proposals touched, %d refunds owed, %d missing; incremental wrote %d (same as a full plan: %s).\n",
 				human(r.Size), s.Name, a.NewProposals, a.Closures, a.AuctionEnds, a.LateInteractions, a.Touched,
 				a.RefundsOwed, a.MissingRefunds, s.Wrote, yes(s.Same))
