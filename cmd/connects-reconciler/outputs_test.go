@@ -134,6 +134,7 @@ func TestJSONKeysOneStyle(t *testing.T) {
 		"export discrepancies":       {"export", "--kind", "discrepancies", "--format", "json"},
 		"export discrepancies (csv)": {"export", "--kind", "discrepancies", "--out", filepath.Join(dir, "d.csv")},
 		"explain --proposal":         {"explain", "--proposal", strconv.FormatInt(proposal, 10), "--format", "json"},
+		"migrate status":             {"migrate", "status", "--format", "json"},
 	}
 	names := make([]string, 0, len(outputs))
 	for name := range outputs {
@@ -178,6 +179,12 @@ func TestJSONKeysOneStyle(t *testing.T) {
 		t.Fatalf("explain --freelancer: exit %d\n%s", code, stderr)
 	}
 	checkKeys(t, "explain --freelancer", stdout, false)
+	logs += stderr
+	// a way out that is not a success is a record too
+	code, _, stderr = runBinary(t, bin, url, "explain", "--proposal", "999999999", "--format", "json")
+	if code == exitOK || !strings.Contains(stderr, "999999999") {
+		t.Errorf("explain of a proposal that does not exist: exit %d\n%s", code, stderr)
+	}
 	checkKeys(t, "logs", logs+stderr, true)
 }
 
