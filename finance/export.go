@@ -82,11 +82,14 @@ type Manifest struct {
 	Rows     int64 `json:"rows"`
 	// Totals are the refund entries' control totals (refunds and summary),
 	// or the discrepancies' counts by kind.
-	Totals          any              `json:"totals"`
-	PricePerConnect reconcile.Price  `json:"price_per_connect"`
-	Rounding        string           `json:"rounding"`
-	Policy          reconcile.Policy `json:"policy"`
-	Columns         []string         `json:"columns"`
+	Totals          any             `json:"totals"`
+	PricePerConnect reconcile.Price `json:"price_per_connect"`
+	Rounding        string          `json:"rounding"`
+	// Policy is the settings the export was made under: discrepancies
+	// only. Refunds and summaries read each entry's match, whatever the
+	// settings now, so a closed period's manifest does not change with them.
+	Policy  *reconcile.Policy `json:"policy,omitempty"`
+	Columns []string          `json:"columns"`
 }
 
 // RoundingNote says how values are computed, in every manifest.
@@ -102,7 +105,11 @@ func (f *Finance) Export(ctx context.Context, s Spec, p *Period, format string, 
 	if err != nil {
 		return nil, err
 	}
-	m.Format, m.PricePerConnect, m.Policy, m.Rounding = format, f.Price, f.Policy, RoundingNote
+	m.Format, m.PricePerConnect, m.Rounding = format, f.Price, RoundingNote
+	if !s.Period {
+		pol := f.Policy
+		m.Policy = &pol
+	}
 	return m, nil
 }
 
@@ -160,6 +167,7 @@ var refundTable = table[refundRow]{
 	{"rule", func(r *refundRow) cell { return textCell(string(r.Rule)) }},
 	{"run_id", func(r *refundRow) cell { return textCell(r.RunID) }},
 	{"idempotency_key", func(r *refundRow) cell { return textCell(r.IdempotencyKey) }},
+	{"verdict", func(r *refundRow) cell { return textCell(r.Verdict) }},
 }
 
 // refundsCSV streams the period's refunds export as CSV to w (the report

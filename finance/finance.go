@@ -28,10 +28,11 @@ type Store interface {
 	// Clock is the database's clock.
 	Clock(ctx context.Context) (time.Time, error)
 	// Refunds streams every refund entry created in [from, to), in
-	// created_at, id order, to fn, one at a time; an online refund's rule is
-	// the one the policy p assigns now. It stops at the first error fn
-	// returns and returns it.
-	Refunds(ctx context.Context, p reconcile.Policy, from, to time.Time, fn func(reconcile.LedgerRefund) error) error
+	// created_at, id order, to fn, one at a time, each with its match (the
+	// rule and verdict a run recorded when it first saw the entry settled),
+	// or Verdict Unmatched. It stops at the first error fn returns and
+	// returns it.
+	Refunds(ctx context.Context, from, to time.Time, fn func(reconcile.LedgerRefund) error) error
 	// Runs returns the applying runs that started in [from, to), oldest
 	// first.
 	Runs(ctx context.Context, from, to time.Time) ([]reconcile.RunSummary, error)

@@ -31,7 +31,7 @@ type memStore struct {
 
 func (s *memStore) Clock(context.Context) (time.Time, error) { return s.now, nil }
 
-func (s *memStore) Refunds(_ context.Context, _ reconcile.Policy, from, to time.Time, fn func(reconcile.LedgerRefund) error) error {
+func (s *memStore) Refunds(_ context.Context, from, to time.Time, fn func(reconcile.LedgerRefund) error) error {
 	for _, r := range s.refunds {
 		if !r.CreatedAt.Before(from) && r.CreatedAt.Before(to) {
 			if err := fn(r); err != nil {
@@ -83,13 +83,15 @@ func newTestFinance() *Finance {
 	store := &memStore{now: at(35, 0), refunds: []reconcile.LedgerRefund{
 		{EntryID: 7, CreatedAt: at(1, 3).Add(123456789 * time.Nanosecond), FreelancerID: 100, ProposalID: 10, JobID: 1,
 			Component: reconcile.Base, Connects: 4, IssuedBy: reconcile.IssuedByReconciler,
-			Rule: reconcile.RuleClosedWithoutHire, RunID: "run-a", IdempotencyKey: "refund:10:base"},
+			Rule: reconcile.RuleClosedWithoutHire, RunID: "run-a", IdempotencyKey: "refund:10:base", Verdict: "refunded"},
 		{EntryID: 8, CreatedAt: at(1, 5), FreelancerID: 101, ProposalID: 11, JobID: 1, Component: reconcile.Boost,
-			Connects: 6, IssuedBy: reconcile.IssuedByOnline, Rule: reconcile.RuleBoostOutbid, IdempotencyKey: `online,"11" <b>`},
+			Connects: 6, IssuedBy: reconcile.IssuedByOnline, Rule: reconcile.RuleBoostOutbid, IdempotencyKey: `online,"11" <b>`,
+			Verdict: "refunded"},
 		{EntryID: 9, CreatedAt: at(2, 1), FreelancerID: 102, Component: reconcile.Base, Connects: 3,
-			IssuedBy: reconcile.IssuedByOnline, IdempotencyKey: " späť\nline"},
+			IssuedBy: reconcile.IssuedByOnline, IdempotencyKey: " späť\nline", Verdict: "unknown_proposal"},
 		{EntryID: 10, CreatedAt: at(2, 2), FreelancerID: 103, ProposalID: 12, JobID: 2, Component: reconcile.Base,
-			Connects: 5, IssuedBy: reconcile.IssuedByOnline, Rule: reconcile.RuleTOSRemoved, IdempotencyKey: "o:12"},
+			Connects: 5, IssuedBy: reconcile.IssuedByOnline, Rule: reconcile.RuleTOSRemoved, IdempotencyKey: "o:12",
+			Verdict: reconcile.Unmatched},
 	}}
 	store.runs = []reconcile.RunSummary{{ID: "run-a", Mode: "run", Scope: "full", Status: reconcile.StatusSucceeded,
 		StartedAt: at(1, 3), RefundsIssued: 1, ConnectsIssued: 4}}
@@ -158,11 +160,11 @@ func TestRefundsCSV(t *testing.T) {
 	w := csv.NewWriter(&want)
 	w.UseCRLF = true
 	for _, r := range [][]string{
-		{"entry_id", "created_at", "freelancer_id", "proposal_id", "job_id", "component", "connects", "value_usd", "issued_by", "rule", "run_id", "idempotency_key"},
-		{"7", "2026-11-01T03:00:00.123456Z", "100", "10", "1", "base", "4", "0.60", "reconciler", "closed_without_hire", "run-a", "refund:10:base"},
-		{"8", "2026-11-01T05:00:00.000000Z", "101", "11", "1", "boost", "6", "0.90", "online", "boost_outbid", "", `online,"11" <b>`},
-		{"9", "2026-11-02T01:00:00.000000Z", "102", "", "", "base", "3", "0.45", "online", "", "", " späť\nline"},
-		{"10", "2026-11-02T02:00:00.000000Z", "103", "12", "2", "base", "5", "0.75", "online", "tos_removed", "", "o:12"},
+		{"entry_id", "created_at", "freelancer_id", "proposal_id", "job_id", "component", "connects", "value_usd", "issued_by", "rule", "run_id", "idempotency_key", "verdict"},
+		{"7", "2026-11-01T03:00:00.123456Z", "100", "10", "1", "base", "4", "0.60", "reconciler", "closed_without_hire", "run-a", "refund:10:base", "refunded"},
+		{"8", "2026-11-01T05:00:00.000000Z", "101", "11", "1", "boost", "6", "0.90", "online", "boost_outbid", "", `online,"11" <b>`, "refunded"},
+		{"9", "2026-11-02T01:00:00.000000Z", "102", "", "", "base", "3", "0.45", "online", "", "", " späť\nline", "unknown_proposal"},
+		{"10", "2026-11-02T02:00:00.000000Z", "103", "12", "2", "base", "5", "0.75", "online", "tos_removed", "", "o:12", "unmatched"},
 	} {
 		if err := w.Write(r); err != nil {
 			t.Fatal(err)
@@ -174,7 +176,8 @@ func TestRefundsCSV(t *testing.T) {
 	}
 	tot := m.Totals.(Totals)
 	if m.Rows != 4 || tot.Connects != 18 || tot.Value != 270 || !m.Complete || !m.GeneratedAt.Equal(november.To) ||
-		tot.ByIssuer["online"].Refunds != 3 || tot.ByRule["none"].Connects != 3 {
+		tot.ByIssuer["online"].Refunds != 3 || tot.ByRule["none"].Connects != 3 ||
+		tot.Unmatched.Refunds != 1 || tot.Unmatched.Connects != 5 {
 		t.Errorf("manifest: %+v", m)
 	}
 }
@@ -197,6 +200,7 @@ func TestRefundsJSON(t *testing.T) {
 		Rule           string          `json:"rule"`
 		RunID          string          `json:"run_id"`
 		IdempotencyKey string          `json:"idempotency_key"`
+		Verdict        string          `json:"verdict"`
 	}
 	var doc struct {
 		Kind    string            `json:"kind"`
@@ -339,7 +343,7 @@ func TestExportFile(t *testing.T) {
 		}
 		var back map[string]any
 		mb, _ := os.ReadFile(files[i] + ".manifest.json")
-		if err := json.Unmarshal(mb, &back); err != nil || back["rounding"] != RoundingNote || back["format"] != "csv" || back["policy"] == nil {
+		if err := json.Unmarshal(mb, &back); err != nil || back["rounding"] != RoundingNote || back["format"] != "csv" || back["policy"] != nil {
 			t.Errorf("manifest file: %v\n%s", err, mb)
 		}
 	}

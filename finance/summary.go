@@ -50,10 +50,12 @@ func dayString(d int64) string { return time.Unix(d*86400, 0).UTC().Format("2006
 // summary aggregates refund entries per day, rule, component and issuer,
 // with control totals. It holds one entry per group, never the rows.
 type summary struct {
-	groups   map[summaryKey]*Amount
-	total    Amount
-	byIssuer map[string]*Amount
-	byRule   map[reconcile.Rule]*Amount
+	groups map[summaryKey]*Amount
+	total  Amount
+	// unmatched: the entries no run matched yet
+	unmatched Amount
+	byIssuer  map[string]*Amount
+	byRule    map[reconcile.Rule]*Amount
 }
 
 func newSummary() *summary {
@@ -66,6 +68,9 @@ func (s *summary) add(r *reconcile.LedgerRefund, v reconcile.Cents) {
 	get(s.byIssuer, r.IssuedBy).add(r.Connects, v)
 	get(s.byRule, r.Rule).add(r.Connects, v)
 	s.total.add(r.Connects, v)
+	if r.Verdict == reconcile.Unmatched {
+		s.unmatched.add(r.Connects, v)
+	}
 }
 
 func get[K comparable](m map[K]*Amount, k K) *Amount {
@@ -124,12 +129,15 @@ func (s *summary) keys() []summaryKey {
 // rows exactly.
 type Totals struct {
 	Amount
-	ByIssuer map[string]Amount         `json:"by_issued_by"`
-	ByRule   map[reconcile.Rule]Amount `json:"by_rule"`
+	// Unmatched are the refund entries no run matched yet (inside the
+	// settle delay, or committed late): their rule is not decided.
+	Unmatched Amount                    `json:"unmatched"`
+	ByIssuer  map[string]Amount         `json:"by_issued_by"`
+	ByRule    map[reconcile.Rule]Amount `json:"by_rule"`
 }
 
 func (s *summary) totals() Totals {
-	t := Totals{Amount: s.total, ByIssuer: map[string]Amount{}, ByRule: map[reconcile.Rule]Amount{}}
+	t := Totals{Amount: s.total, Unmatched: s.unmatched, ByIssuer: map[string]Amount{}, ByRule: map[reconcile.Rule]Amount{}}
 	for k, a := range s.byIssuer {
 		t.ByIssuer[k] = *a
 	}
@@ -154,7 +162,7 @@ func (f *Finance) streamRefunds(ctx context.Context, p Period, fn func(*reconcil
 	end := min(p.To.UnixNano(), time.Now().UnixNano())
 	span := float64(end - p.From.UnixNano())
 	var cur reconcile.LedgerRefund // one row at a time, reused: no allocation per row
-	err := f.Store.Refunds(ctx, f.Policy, p.From, p.To, func(r reconcile.LedgerRefund) error {
+	err := f.Store.Refunds(ctx, p.From, p.To, func(r reconcile.LedgerRefund) error {
 		cur = r
 		v := price.Value(cur.Connects)
 		s.add(&cur, v)

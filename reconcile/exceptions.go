@@ -103,6 +103,10 @@ type ExceptionsRecorded struct {
 	OldestUnacknowledged *time.Time
 	// AsOf is the plan's time the sighting was recorded at.
 	AsOf time.Time
+	// Matched and MatchedConnects count the refund entries (and their
+	// Connects) the run matched in the same transaction
+	// (reconciler_refund_matches), its own refunds aside.
+	Matched, MatchedConnects int64
 }
 
 // ExceptionAging counts one kind's open exceptions by age, as a full sweep

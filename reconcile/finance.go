@@ -151,13 +151,20 @@ type LedgerRefund struct {
 	Connects     int64
 	// IssuedBy is IssuedByReconciler or IssuedByOnline.
 	IssuedBy string
-	// Rule is, for the job's refunds, the rule it wrote them under; for the
-	// others, the rule the policy assigns now, or "" when none entitles the
-	// refund (such a refund is also a discrepancy).
+	// Rule is the rule of the entry's match: for the job's refunds the rule
+	// it wrote them under; for the others the rule the policy assigned when
+	// a run first saw the entry settled; "" when none entitled it (such a
+	// refund is also a discrepancy) or the entry is not matched yet.
 	Rule           Rule
 	RunID          string // the job's run that wrote it, or ""
 	IdempotencyKey string
+	// Verdict is the match's: "refunded", a discrepancy kind, or Unmatched.
+	Verdict string
 }
+
+// Unmatched is the verdict of a refund entry no run matched yet: inside the
+// settle delay, or committed later than its timestamp says.
+const Unmatched = "unmatched"
 
 // RunSummary is one recorded applying run, as finance reports it.
 type RunSummary struct {

@@ -88,6 +88,11 @@ type Plan struct {
 	// everything committed before AsOf (on the primary, or a caught-up
 	// replica).
 	ReplayedUntil *time.Time
+	// MatchFrom is where the refund entries an applying run matches start
+	// (created at or after it, before SettleCutoff, not matched yet): an
+	// incremental run's earliest event window; zero for a full sweep, which
+	// matches every entry of the history no run matched.
+	MatchFrom time.Time
 
 	totals                          Totals
 	byState                         map[State]StateTotal

@@ -136,7 +136,9 @@ type Store interface {
 	// RecordExceptions keeps the plan's discrepancies as exceptions, in one
 	// transaction: new ones are opened, known ones refreshed (and reopened
 	// when closed); a full sweep also closes the open exceptions of its
-	// shard it did not find. It reads the plan's spool once.
+	// shard it did not find. It reads the plan's spool once. In the same
+	// transaction it matches the settled refund entries of the ledger no run
+	// matched yet (see Plan.MatchFrom), so a run that dies leaves no match.
 	RecordExceptions(ctx context.Context, runID string, p *Plan) (ExceptionsRecorded, error)
 }
 
@@ -341,6 +343,11 @@ func (r *Reconciler) Plan(ctx context.Context) (*Plan, error) {
 	}
 	plan := &Plan{AsOf: now, SettleCutoff: scope.Until, Policy: r.Policy, Scope: scope.Name(), Shard: scope.Shard.String(),
 		PlannedOn: reads.On, ReplicaLag: reads.Lag, ReplayedUntil: reads.Until, events: events, lookback: scope.Lookback}
+	for _, since := range scope.Since {
+		if plan.MatchFrom.IsZero() || since.Before(plan.MatchFrom) {
+			plan.MatchFrom = since
+		}
+	}
 	if err := r.planSlices(ctx, plan, scope, slices); err != nil {
 		plan.Close()
 		return nil, err
@@ -533,7 +540,7 @@ func (r *Reconciler) recordExceptions(ctx context.Context, mode string, res *Res
 	res.Exceptions = &rec
 	r.log().Info("exceptions recorded", zap.Int64("seen", rec.Seen), zap.Int64("opened", rec.Opened),
 		zap.Int64("reopened", rec.Reopened), zap.Int64("closed", rec.Closed), zap.Int64("open", rec.Open),
-		zap.Int64("unacknowledged", rec.Unacknowledged))
+		zap.Int64("unacknowledged", rec.Unacknowledged), zap.Int64("refunds_matched", rec.Matched))
 	if rec.CloseWithheld {
 		r.log().Warn("full sweep closed no exception: it planned on a replica that had not replayed up to the run's start; the next sweep that reads a complete view closes them",
 			zap.Timep("replayed_until", res.Plan.ReplayedUntil), zap.Duration("replica_lag", res.Plan.ReplicaLag))

@@ -89,7 +89,7 @@ func TestExportTiesOut(t *testing.T) {
 		t.Fatalf("export: exit %d:\n%s", code, stderr)
 	}
 	recs := readCSV(t, out)
-	if got := strings.Join(recs[0], ","); got != "entry_id,created_at,freelancer_id,proposal_id,job_id,component,connects,value_usd,issued_by,rule,run_id,idempotency_key" {
+	if got := strings.Join(recs[0], ","); got != "entry_id,created_at,freelancer_id,proposal_id,job_id,component,connects,value_usd,issued_by,rule,run_id,idempotency_key,verdict" {
 		t.Fatalf("header: got %s", got)
 	}
 	rows := recs[1:]
@@ -186,13 +186,19 @@ func TestExportTiesOut(t *testing.T) {
 		t.Fatalf("manifest: %v\n%s", err, mb)
 	}
 	if m.SHA256 != hex.EncodeToString(sum[:]) || m.Rows != ledger.N || m.Totals.Refunds != ledger.N ||
-		m.Totals.Connects != ledger.Connects || m.Totals.Value != value || !m.Complete || m.Price != "0.15" || m.Policy == nil {
+		m.Totals.Connects != ledger.Connects || m.Totals.Value != value || !m.Complete || m.Price != "0.15" || m.Policy != nil {
 		t.Errorf("manifest: got %+v; want the file's hash and totals %d/%d/%s", m, ledger.N, ledger.Connects, value)
 	}
 
-	// Again: byte-identical, manifest included.
+	// Again, after finance switched the boost of rule 2 off and a run went
+	// by under the new settings: byte-identical, manifest included (the
+	// rows read the matches, which no run rewrites).
+	if code, _, stderr := invoke(t, env, "run", "--full", "--closed-without-hire-boost=false"); code != exitOK {
+		t.Fatalf("run under other settings: exit %d:\n%s", code, stderr)
+	}
 	again := filepath.Join(t.TempDir(), "refunds.csv")
-	if code, _, stderr := invoke(t, env, "export", "--from", from, "--to", to, "--out", again); code != exitOK {
+	if code, _, stderr := invoke(t, env, "export", "--from", from, "--to", to, "--out", again,
+		"--closed-without-hire-boost=false"); code != exitOK {
 		t.Fatalf("second export: exit %d:\n%s", code, stderr)
 	}
 	for _, suffix := range []string{"", ".sha256", ".manifest.json"} {

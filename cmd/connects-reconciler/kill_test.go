@@ -216,10 +216,30 @@ func checkLedger(t *testing.T, db *sqlx.DB, when string) {
 	    WHERE b.balance IS DISTINCT FROM l.total`)
 	_ = db.Get(&unaudited, `SELECT count(*) FROM connects_ledger l LEFT JOIN reconciler_refunds a ON a.ledger_entry_id = l.id
 	    WHERE l.idempotency_key LIKE 'refund:%' AND a.ledger_entry_id IS NULL`)
-	if doubled+off+unaudited > 0 {
-		t.Errorf("%s: %d components refunded twice, %d balances off their ledger sum, %d job refunds unaudited; want 0 each",
-			when, doubled, off, unaudited)
+	// the job's refunds are matched in the transaction that writes them,
+	// by their run, with their rule
+	var unmatched int
+	_ = db.Get(&unmatched, `SELECT count(*) FROM reconciler_refunds a LEFT JOIN reconciler_refund_matches m
+	    ON m.ledger_entry_id = a.ledger_entry_id AND m.run_id = a.run_id AND m.rule = a.rule AND m.issued_by = 'reconciler'
+	    WHERE m.ledger_entry_id IS NULL`)
+	if doubled+off+unaudited+unmatched > 0 {
+		t.Errorf("%s: %d components refunded twice, %d balances off their ledger sum, %d job refunds unaudited, %d not matched as written; want 0 each",
+			when, doubled, off, unaudited, unmatched)
 	}
+}
+
+// readMatches lists every refund entry with its match (none: "unmatched"),
+// by idempotency key: what two databases that saw the same refunds must
+// agree on, whichever runs matched them.
+func readMatches(t *testing.T, db *sqlx.DB) []string {
+	t.Helper()
+	var out []string
+	if err := db.Select(&out, `SELECT format('%s %s %s %s', l.idempotency_key, coalesce(m.issued_by, 'unmatched'), m.rule, m.verdict)
+	    FROM connects_ledger l LEFT JOIN reconciler_refund_matches m ON m.ledger_entry_id = l.id
+	    WHERE l.entry_type = 'refund' ORDER BY l.idempotency_key`); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // newRecord waits until a run not in known records itself as running, and
@@ -429,6 +449,17 @@ func TestKillAtRandomMoments(t *testing.T) {
 	}
 	if !slices.Equal(got.balances, want.balances) {
 		t.Errorf("balances differ from one clean run's: %s", firstDiff(got.balances, want.balances))
+	}
+	// Every refund entry matched once (the table's key), as one clean run
+	// matched it: killed runs left no match behind, and no run rewrote one.
+	if gotM, wantM := readMatches(t, admin), readMatches(t, cleanAdmin); !slices.Equal(gotM, wantM) {
+		t.Errorf("refund matches differ from one clean run's: %s", firstDiff(gotM, wantM))
+	}
+	for _, m := range readMatches(t, admin) {
+		if strings.Contains(m, " unmatched ") {
+			t.Errorf("a settled refund entry left unmatched after the last run: %s", m)
+			break
+		}
 	}
 	var runs []struct {
 		Status string `db:"status"`

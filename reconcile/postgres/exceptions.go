@@ -27,6 +27,8 @@ var (
 // temporary table with COPY, merged with one upsert, and, for a full sweep
 // whose plan is complete (not read on a replica behind the run's start), the
 // open exceptions of its shard it did not find are closed.
+// The settled refund entries no run matched yet are matched in the same
+// transaction, on the primary whatever the plan read.
 func (s *Store) RecordExceptions(ctx context.Context, runID string, p *reconcile.Plan) (reconcile.ExceptionsRecorded, error) {
 	rec := reconcile.ExceptionsRecorded{AsOf: p.AsOf}
 	shard, err := reconcile.ParseShard(p.Shard)
@@ -71,6 +73,9 @@ func (s *Store) RecordExceptions(ctx context.Context, runID string, p *reconcile
 		if rec.Closed, err = execRows(ctx, tx, statement("exceptions_close.sql", filter{shard: shard}), runID, p.AsOf); err != nil {
 			return rec, fmt.Errorf("close: %w", translate(err))
 		}
+	}
+	if rec.Matched, rec.MatchedConnects, err = matchRefunds(ctx, tx, runID, p, shard); err != nil {
+		return rec, err
 	}
 	var oldest sql.NullTime
 	if err := tx.QueryRowContext(ctx, qExceptionsSummary).Scan(&rec.Open, &rec.Unacknowledged, &oldest); err != nil {

@@ -10,37 +10,38 @@ import (
 )
 
 // Finance statements: the refund entries of a period, and the runs in it.
-var qReportRuns = query("report_runs.sql")
-
-// farFuture is the settle cutoff of statements that ask who is entitled, not
-// what is settled: the policy's rules do not depend on the cutoff.
-func farFuture(t time.Time) time.Time { return t.AddDate(100, 0, 0) }
+var (
+	qReportRuns    = query("report_runs.sql")
+	qExportRefunds = query("export_refunds.sql")
+)
 
 // Refunds streams every refund entry created in [from, to), in created_at, id
 // order, to fn, one at a time: memory stays constant however many there are.
-// An online refund's rule is the one the policy p assigns now. It stops at the
-// first error fn returns and returns it.
+// Each carries its match (export_refunds.sql): the rule and verdict a run
+// recorded when it first saw the entry settled, or the verdict Unmatched. No
+// policy is evaluated, so the rows do not depend on today's settings. It
+// stops at the first error fn returns and returns it.
 //
 // Rows come from the server as the statement produces them (lib/pq reads each
 // row off the connection on rows.Next); the few distinct values of component,
-// issuer, rule and run id are scanned without a copy and interned.
-func (s *Store) Refunds(ctx context.Context, p reconcile.Policy, from, to time.Time, fn func(reconcile.LedgerRefund) error) error {
-	rows, err := s.read.QueryContext(ctx, statement("export_refunds.sql", byRefunded), exportArgs(p, from, to)...)
+// issuer, rule, run id and verdict are scanned without a copy and interned.
+func (s *Store) Refunds(ctx context.Context, from, to time.Time, fn func(reconcile.LedgerRefund) error) error {
+	rows, err := s.read.QueryContext(ctx, qExportRefunds, from, to)
 	if err != nil {
 		return fmt.Errorf("export refunds: %w", translate(err))
 	}
 	defer rows.Close()
 	var r reconcile.LedgerRefund
-	var component, issuedBy, rule, runID sql.RawBytes
+	var component, issuedBy, rule, runID, verdict sql.RawBytes
 	in := interner{}
 	for rows.Next() {
 		if err := rows.Scan(&r.EntryID, &r.CreatedAt, &r.FreelancerID, &r.ProposalID, &r.JobID, &component,
-			&r.Connects, &issuedBy, &rule, &runID, &r.IdempotencyKey); err != nil {
+			&r.Connects, &issuedBy, &rule, &runID, &r.IdempotencyKey, &verdict); err != nil {
 			return fmt.Errorf("export refunds: %w", translate(err))
 		}
 		r.CreatedAt = r.CreatedAt.UTC()
 		r.Component, r.IssuedBy = reconcile.Component(in.get(component)), in.get(issuedBy)
-		r.Rule, r.RunID = reconcile.Rule(in.get(rule)), in.get(runID)
+		r.Rule, r.RunID, r.Verdict = reconcile.Rule(in.get(rule)), in.get(runID), in.get(verdict)
 		if err := fn(r); err != nil {
 			return err
 		}
@@ -49,12 +50,6 @@ func (s *Store) Refunds(ctx context.Context, p reconcile.Policy, from, to time.T
 		return fmt.Errorf("export refunds: %w", translate(err))
 	}
 	return nil
-}
-
-// exportArgs are the export statement's parameters: the policy's, with a
-// settle cutoff far in the future, then the period's (filter.Period).
-func exportArgs(p reconcile.Policy, from, to time.Time) []any {
-	return append(policyArgs(p, farFuture(to)), from, to)
 }
 
 // interner returns one string per distinct value of a column with few

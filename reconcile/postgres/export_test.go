@@ -12,10 +12,10 @@ import (
 	"github.com/connects/connects-reconciler/synth"
 )
 
-func exportAll(t *testing.T, s *postgres.Store, p reconcile.Policy, from, to time.Time) []reconcile.LedgerRefund {
+func exportAll(t *testing.T, s *postgres.Store, from, to time.Time) []reconcile.LedgerRefund {
 	t.Helper()
 	var out []reconcile.LedgerRefund
-	if err := s.Refunds(context.Background(), p, from, to, func(r reconcile.LedgerRefund) error {
+	if err := s.Refunds(context.Background(), from, to, func(r reconcile.LedgerRefund) error {
 		out = append(out, r)
 		return nil
 	}); err != nil {
@@ -24,9 +24,11 @@ func exportAll(t *testing.T, s *postgres.Store, p reconcile.Policy, from, to tim
 	return out
 }
 
-// The export names who issued each refund and the rule behind it: the job's
-// own refunds with their run, online ones with the rule the policy assigns
-// now, or none. The period is half-open and rows come in created_at, id order.
+// The export names who issued each refund and the rule behind it, from its
+// match: the job's own refunds with their run, online ones with the rule the
+// policy assigned when a run first saw them settled, or none, with the
+// verdict; an entry no run matched yet says so. The period is half-open and
+// rows come in created_at, id order.
 func TestExportRefundRows(t *testing.T) {
 	t.Parallel()
 	m := newMarket(t)
@@ -44,35 +46,43 @@ func TestExportRefundRows(t *testing.T) {
 	m.entry(103, 2, "refund", 21, "boost", "online:21:boost") // nothing charged: no rule
 	m.entry(104, 50, "grant", 0, "", "")                      // never a refund
 
-	r := m.reconciler(reconcile.DefaultPolicy())
-	if _, err := r.Run(context.Background(), "run-a"); err != nil {
-		t.Fatal(err)
-	}
-	// Times: the online refunds an hour apart, the job's refund now.
+	// Times: the online refunds an hour apart, settled; the job's refund now.
 	m.exec(`UPDATE connects_ledger SET created_at = $1 WHERE idempotency_key = 'online:11:base'`, m.now.Add(-2*h))
 	m.exec(`UPDATE connects_ledger SET created_at = $1 WHERE idempotency_key = 'online:20:base'`, m.now.Add(-h))
 	m.exec(`UPDATE connects_ledger SET created_at = $1 WHERE idempotency_key = 'online:21:boost'`, m.now.Add(-h))
 
+	r := m.reconciler(reconcile.DefaultPolicy())
+	if _, err := r.Run(context.Background(), "run-a"); err != nil {
+		t.Fatal(err)
+	}
+	// written after the run: not matched yet
+	m.job(3, "closed", "no_hire", ago(3*h))
+	m.proposal(30, 3, 104, nil)
+	m.fee(104, 30, "base", 7)
+	m.entry(104, 7, "refund", 30, "base", "online:30:base")
+
 	store := r.Store.(*postgres.Store)
-	rows := exportAll(t, store, r.Policy, m.now.Add(-2*h), m.now.Add(time.Hour))
+	rows := exportAll(t, store, m.now.Add(-2*h), time.Now().Add(time.Hour))
 	type row struct {
 		key, issuedBy string
 		rule          reconcile.Rule
 		runID         string
 		job, connects int64
+		verdict       string
 	}
 	want := []row{
-		{"online:11:base", "online", reconcile.RuleClosedWithoutHire, "", 1, 5},
-		{"online:20:base", "online", "", "", 2, 6},
-		{"online:21:boost", "online", "", "", 2, 2},
-		{"refund:10:base", "reconciler", reconcile.RuleClosedWithoutHire, "run-a", 1, 4},
+		{"online:11:base", "online", reconcile.RuleClosedWithoutHire, "", 1, 5, "refunded"},
+		{"online:20:base", "online", "", "", 2, 6, "unexpected_refund"},
+		{"online:21:boost", "online", "", "", 2, 2, "unexpected_refund"},
+		{"refund:10:base", "reconciler", reconcile.RuleClosedWithoutHire, "run-a", 1, 4, "refunded"},
+		{"online:30:base", "online", "", "", 3, 7, reconcile.Unmatched},
 	}
 	if len(rows) != len(want) {
 		t.Fatalf("got %d rows %+v, want %d", len(rows), rows, len(want))
 	}
 	for i, w := range want {
 		g := rows[i]
-		got := row{g.IdempotencyKey, g.IssuedBy, g.Rule, g.RunID, g.JobID, g.Connects}
+		got := row{g.IdempotencyKey, g.IssuedBy, g.Rule, g.RunID, g.JobID, g.Connects, g.Verdict}
 		if got != w {
 			t.Errorf("row %d: got %+v, want %+v", i, got, w)
 		}
@@ -84,7 +94,7 @@ func TestExportRefundRows(t *testing.T) {
 		t.Errorf("rows at the same time must come in entry id order: %d, %d", rows[1].EntryID, rows[2].EntryID)
 	}
 	// Half-open: a period ending at a refund's time leaves it out.
-	if got := exportAll(t, store, r.Policy, m.now.Add(-3*h), m.now.Add(-h)); len(got) != 1 || got[0].IdempotencyKey != "online:11:base" {
+	if got := exportAll(t, store, m.now.Add(-3*h), m.now.Add(-h)); len(got) != 1 || got[0].IdempotencyKey != "online:11:base" {
 		t.Errorf("[now-3h, now-1h): got %+v, want online:11:base only", got)
 	}
 }
@@ -118,7 +128,7 @@ func TestExportTiesOutOnSeededMarket(t *testing.T) {
 	var n, connects, reconciler int64
 	byEntry := map[int64]reconcile.LedgerRefund{}
 	var last reconcile.LedgerRefund
-	err = store.Refunds(ctx, r.Policy, from, to, func(x reconcile.LedgerRefund) error {
+	err = store.Refunds(ctx, from, to, func(x reconcile.LedgerRefund) error {
 		if n > 0 && (x.CreatedAt.Before(last.CreatedAt) || x.CreatedAt.Equal(last.CreatedAt) && x.EntryID <= last.EntryID) {
 			t.Errorf("row %d (entry %d) out of created_at, id order", n, x.EntryID)
 		}

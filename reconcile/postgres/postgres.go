@@ -183,9 +183,6 @@ var (
 	byRange = filter{kind: "range"} // $2 <= col < $3
 	byIDs   = filter{kind: "ids"}   // col = ANY($2), the array hidden from the planner
 	byAll   = filter{kind: "all"}   // every proposal: the single-statement reference
-	// byRefunded: proposals with a refund entry created in [$2, $3), for
-	// exports that name the rule behind every refund in a period.
-	byRefunded = filter{kind: "refunded"}
 )
 
 // In is called by the templates with a proposal-id column.
@@ -200,19 +197,11 @@ func (f filter) In(col string) string {
 		// estimate they give, reads a whole table instead of probing its
 		// index (a seq scan of proposal_interactions for 10,000 ids).
 		return col + " = ANY ((SELECT $2::bigint[])::bigint[])"
-	case "refunded":
-		return col + ` IN (SELECT r.proposal_id FROM connects_ledger r
-		    WHERE r.entry_type = 'refund' AND r.created_at >= $2 AND r.created_at < $3)`
+	case "unmatched":
+		return col + " IN (SELECT t.proposal_id FROM todo t)"
 	default:
 		return "TRUE"
 	}
-}
-
-// Period is called by the export's template with a timestamp column: the
-// period [start, end) is the two parameters after the policy's, as for the
-// byRefunded filter.
-func (f filter) Period(col string) string {
-	return col + " >= $2 AND " + col + " < $3"
 }
 
 // Shard is called by the templates with an account column. The shard's

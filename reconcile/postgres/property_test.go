@@ -42,7 +42,7 @@ func TestPropertyReconcileMatchesModel(t *testing.T) {
 	// first. DELETE, not TRUNCATE: on these tiny tables TRUNCATE (a new file
 	// per table and index) costs 100-350 ms an iteration, DELETE a few ms.
 	// Generated ids need no restart: nothing compares them across iterations.
-	reset := `DELETE FROM reconciler_watermarks; DELETE FROM reconciler_refunds; DELETE FROM reconciler_exceptions; DELETE FROM reconciler_sweep_states; DELETE FROM reconciler_sweeps; DELETE FROM reconciler_runs;
+	reset := `TRUNCATE reconciler_refund_matches; DELETE FROM reconciler_watermarks; DELETE FROM reconciler_refunds; DELETE FROM reconciler_exceptions; DELETE FROM reconciler_sweep_states; DELETE FROM reconciler_sweeps; DELETE FROM reconciler_runs;
 	    DELETE FROM connects_ledger; DELETE FROM connects_balances; DELETE FROM proposal_interactions;
 	    DELETE FROM boost_bids; DELETE FROM boost_auctions; DELETE FROM proposals; DELETE FROM jobs`
 	rapid.Check(t, func(rt *rapid.T) {

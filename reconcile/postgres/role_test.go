@@ -125,6 +125,10 @@ func TestRoleLeastPrivilege(t *testing.T) {
 		`UPDATE reconciler_exception_acks SET note = 'rewritten'`,
 		`DELETE FROM reconciler_exception_acks`,
 		`TRUNCATE reconciler_exception_acks`,
+		// a refund's match is never rewritten
+		`UPDATE reconciler_refund_matches SET rule = ''`,
+		`DELETE FROM reconciler_refund_matches`,
+		`TRUNCATE reconciler_refund_matches`,
 	}
 	for _, q := range refused {
 		_, err := job.Exec(q)
@@ -166,8 +170,8 @@ func TestRoleLeastPrivilege(t *testing.T) {
 		if strings.HasPrefix(g.Table, "reconciler_") {
 			w, ok = "select,insert,update,delete", true
 		}
-		if g.Table == "reconciler_exception_acks" {
-			w = "select,insert" // append only: an acknowledgement is kept forever
+		if g.Table == "reconciler_exception_acks" || g.Table == "reconciler_refund_matches" {
+			w = "select,insert" // append only: an acknowledgement, a refund's match are kept forever
 		}
 		if !ok {
 			w = "" // a table this test does not know: the job needs nothing on it

@@ -1,0 +1,231 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/connects/connects-reconciler/reconcile"
+	"github.com/connects/connects-reconciler/reconcile/postgres"
+	"github.com/connects/connects-reconciler/synth"
+)
+
+// match is a reconciler_refund_matches row as the tests compare it.
+type match struct {
+	Entry       int64     `db:"ledger_entry_id"`
+	Key         string    `db:"idempotency_key"`
+	Rule        string    `db:"rule"`
+	Verdict     string    `db:"verdict"`
+	IssuedBy    string    `db:"issued_by"`
+	RunID       string    `db:"run_id"`
+	MatchedAt   time.Time `db:"matched_at"`
+	Fingerprint string    `db:"policy_fingerprint"`
+}
+
+func (m *market) matches() map[string]match {
+	m.t.Helper()
+	var rows []match
+	if err := m.db.Select(&rows, `SELECT m.ledger_entry_id, l.idempotency_key, m.rule, m.verdict, m.issued_by, m.run_id,
+	        m.matched_at, m.policy_fingerprint
+	    FROM reconciler_refund_matches m JOIN connects_ledger l ON l.id = m.ledger_entry_id`); err != nil {
+		m.t.Fatal(err)
+	}
+	out := map[string]match{}
+	for _, r := range rows {
+		out[r.Key] = r
+	}
+	return out
+}
+
+// Every refund entry is matched once, by the run that first sees it
+// settled: an online refund with the rule that entitles it, one no rule
+// entitles with the discrepancy kind, the job's own with its run (in the
+// transaction that wrote it). A refund inside the settle delay waits. Later
+// runs never rewrite a match; after the settings change, the matches stand
+// and only what was not matched yet gets the new settings' verdict, with
+// their fingerprint.
+func TestRefundMatchedOnceUnderSettingsOfItsTime(t *testing.T) {
+	t.Parallel()
+	m := newMarket(t)
+	m.job(1, "closed", "no_hire", ago(3*h))
+	m.proposal(10, 1, 100, nil)
+	m.fee(100, 10, "base", 4) // the job refunds it
+	m.proposal(11, 1, 101, nil)
+	m.fee(101, 11, "boost", 6)
+	m.entry(101, 6, "refund", 11, "boost", "online:11:boost") // closed_without_hire, boost on
+	m.job(2, "closed", "hired", ago(3*h))
+	m.proposal(20, 2, 102, nil)
+	m.fee(102, 20, "base", 5)
+	m.entry(102, 5, "refund", 20, "base", "online:20:base") // no rule: unexpected
+	m.entry(103, 2, "refund", 0, "", "stray")               // no proposal
+	m.exec(`UPDATE connects_ledger SET created_at = now() - interval '2 hours' WHERE entry_type = 'refund'`)
+	m.proposal(12, 1, 104, nil)
+	m.fee(104, 12, "boost", 3)
+	m.entry(104, 3, "refund", 12, "boost", "online:12:boost") // just written: inside the settle delay
+
+	ctx := context.Background()
+	r := m.reconciler(reconcile.DefaultPolicy())
+	if _, err := r.Run(ctx, "run-1"); err != nil {
+		t.Fatal(err)
+	}
+	first := m.matches()
+	want := map[string][3]string{ // rule, verdict, run
+		"refund:10:base":  {"closed_without_hire", "refunded", "run-1"},
+		"online:11:boost": {"closed_without_hire", "refunded", "run-1"},
+		"online:20:base":  {"", "unexpected_refund", "run-1"},
+		"stray":           {"", "unknown_proposal", "run-1"},
+	}
+	if len(first) != len(want) {
+		t.Errorf("matches after the first run: %+v, want %d (the refund inside the settle delay not yet)", first, len(want))
+	}
+	for key, w := range want {
+		g := first[key]
+		if [3]string{g.Rule, g.Verdict, g.RunID} != w || g.Fingerprint == "" {
+			t.Errorf("%s: matched %+v, want rule, verdict, run %v", key, g, w)
+		}
+	}
+	if first["refund:10:base"].IssuedBy != "reconciler" || first["online:11:boost"].IssuedBy != "online" {
+		t.Errorf("issuers: %+v", first)
+	}
+
+	// Finance switches the boost of rule 2 off; the refund inside the settle
+	// delay settles meanwhile (as if written 2 hours ago).
+	m.exec(`UPDATE connects_ledger SET created_at = now() - interval '2 hours' WHERE idempotency_key = 'online:12:boost'`)
+	p := reconcile.DefaultPolicy()
+	p.ClosedWithoutHireBoost = false
+	r2 := m.reconciler(p)
+	for _, id := range []string{"run-2", "run-3"} {
+		if _, err := r2.Run(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := m.matches()
+	for key, g := range first {
+		if after[key] != g {
+			t.Errorf("%s: match rewritten by a later run: %+v, was %+v", key, after[key], g)
+		}
+	}
+	late := after["online:12:boost"]
+	if late.RunID != "run-2" || late.Rule != "" || late.Verdict != "unexpected_refund" ||
+		late.Fingerprint == first["online:11:boost"].Fingerprint {
+		t.Errorf("the refund settled after the settings change: %+v, want run-2's unexpected_refund under another fingerprint", late)
+	}
+}
+
+// Whoever races for an entry, it is matched once: two runs that recorded
+// the same plan at once (the lock only saves work; the table's key and ON
+// CONFLICT DO NOTHING decide) leave one match per settled entry, and a third
+// run matches nothing.
+func TestRefundMatchesOnceUnderConcurrentRuns(t *testing.T) {
+	t.Parallel()
+	m := newMarket(t)
+	ctx := context.Background()
+	anchor := time.Now().UTC().Truncate(time.Hour).Add(-3 * time.Hour)
+	if _, err := synth.Seed(ctx, m.db, synth.SeedOptions{Seed: 5, Proposals: 3000, Anchor: anchor, MissingPercent: 10},
+		zaptest.NewLogger(t)); err != nil {
+		t.Fatal(err)
+	}
+	r := m.reconciler(reconcile.DefaultPolicy())
+	r.Options.BatchSize = 1000
+	store := r.Store.(*postgres.Store)
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := []string{"c1", "c2", "c3", "c4"}[i]
+			if err := store.StartRun(ctx, reconcile.RunRecord{ID: id, Mode: "run", Policy: r.Policy}); err != nil {
+				errs[i] = err
+				return
+			}
+			plan, err := r.Plan(ctx)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer plan.Close()
+			for try := 0; ; try++ {
+				_, err = store.RecordExceptions(ctx, id, plan)
+				if !errors.Is(err, reconcile.ErrTransient) || try == 5 {
+					break
+				}
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		Settled int64 `db:"settled"`
+		Matched int64 `db:"matched"`
+		Entries int64 `db:"entries"`
+	}
+	if err := m.db.Get(&c, `SELECT
+	        (SELECT count(*) FROM connects_ledger WHERE entry_type = 'refund' AND created_at < now() - interval '15 minutes') AS settled,
+	        (SELECT count(*) FROM reconciler_refund_matches) AS matched,
+	        (SELECT count(DISTINCT ledger_entry_id) FROM reconciler_refund_matches) AS entries`); err != nil {
+		t.Fatal(err)
+	}
+	if c.Settled == 0 || c.Matched != c.Settled || c.Entries != c.Matched {
+		t.Fatalf("%d settled refund entries, %d matches of %d entries; want one match each", c.Settled, c.Matched, c.Entries)
+	}
+	before := m.matches()
+	res, err := r.Run(ctx, "after")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Exceptions == nil || res.Exceptions.Matched != 0 {
+		t.Errorf("the next run matched %+v, want nothing", res.Exceptions)
+	}
+	after := m.matches()
+	for k, v := range before {
+		if after[k] != v {
+			t.Errorf("%s rewritten: %+v, was %+v", k, after[k], v)
+		}
+	}
+	// its own refunds are matched as it wrote them
+	for _, w := range issuedOf(t, res) {
+		if g := after[w.IdempotencyKey()]; g.RunID != "after" || g.Rule != string(w.Rule) || g.IssuedBy != "reconciler" {
+			t.Errorf("%s: matched %+v, want run after, rule %s", w.IdempotencyKey(), g, w.Rule)
+		}
+	}
+}
+
+// An incremental run matches the refunds created in its window: a tick
+// after a full sweep matches what arrived, and nothing older is read again.
+func TestIncrementalRunMatchesWhatArrived(t *testing.T) {
+	t.Parallel()
+	m := newMarket(t)
+	m.job(1, "closed", "no_hire", ago(3*h))
+	m.proposal(10, 1, 100, nil)
+	m.fee(100, 10, "base", 4)
+	m.entry(100, 4, "refund", 10, "base", "online:10:base")
+	m.exec(`UPDATE connects_ledger SET created_at = now() - interval '2 hours' WHERE entry_type = 'refund'`)
+	ctx := context.Background()
+	r := m.reconciler(reconcile.DefaultPolicy())
+	if _, err := r.Run(ctx, "full"); err != nil {
+		t.Fatal(err)
+	}
+	m.job(2, "closed", "no_hire", ago(40*time.Minute))
+	m.proposal(20, 2, 101, nil)
+	m.fee(101, 20, "base", 5)
+	m.entry(101, 5, "refund", 20, "base", "online:20:base")
+	m.exec(`UPDATE connects_ledger SET created_at = now() - interval '30 minutes' WHERE idempotency_key = 'online:20:base'`)
+	r.Options.Full, r.Options.Lookback = false, time.Hour // the refund is 15 minutes older than the watermark
+	res, err := r.Run(ctx, "tick")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := m.matches()
+	if res.Plan.Scope != "incremental" || got["online:20:base"].RunID != "tick" || got["online:20:base"].Rule != "closed_without_hire" ||
+		got["online:10:base"].RunID != "full" {
+		t.Errorf("scope %s, matches %+v: want online:20:base matched by the tick", res.Plan.Scope, got)
+	}
+}
