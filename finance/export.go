@@ -168,6 +168,7 @@ var refundTable = table[refundRow]{
 	{"run_id", func(r *refundRow) cell { return textCell(r.RunID) }},
 	{"idempotency_key", func(r *refundRow) cell { return textCell(r.IdempotencyKey) }},
 	{"verdict", func(r *refundRow) cell { return textCell(r.Verdict) }},
+	{"adjusts_period", func(r *refundRow) cell { return textCell(r.AdjustsPeriod) }},
 }
 
 // refundsCSV streams the period's refunds export as CSV to w (the report

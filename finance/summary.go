@@ -152,7 +152,25 @@ func (s *summary) totals() Totals {
 
 // streamRefunds streams the period's refund entries with their value to fn
 // and returns their summary.
+//
+// A closed period's rows are checked as they go: they are also written as
+// the CSV export into a hash, which must equal the one recorded when the
+// period was closed (see checkClosed).
 func (f *Finance) streamRefunds(ctx context.Context, p Period, fn func(*reconcile.LedgerRefund, reconcile.Cents) error) (*summary, error) {
+	closed, err := f.closedPeriod(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	var digest *csvDigest
+	if closed != nil {
+		if closed.PricePerConnect != f.Price {
+			return nil, fmt.Errorf("export: the period [%s, %s) was closed at price_per_connect %s; exported at %s its value_usd column would differ from the closed export (sha256 %s): export it with --price-per-connect %s",
+				fmtTime(p.From), fmtTime(p.To), closed.PricePerConnect, f.Price, closed.SHA256, closed.PricePerConnect)
+		}
+		if digest, err = newCSVDigest(p, f.Price); err != nil {
+			return nil, err
+		}
+	}
 	s := newSummary()
 	price := f.Price
 	progress := f.Progress.Start("exporting", "refunds", 0)
@@ -162,7 +180,8 @@ func (f *Finance) streamRefunds(ctx context.Context, p Period, fn func(*reconcil
 	end := min(p.To.UnixNano(), time.Now().UnixNano())
 	span := float64(end - p.From.UnixNano())
 	var cur reconcile.LedgerRefund // one row at a time, reused: no allocation per row
-	err := f.Store.Refunds(ctx, p.From, p.To, func(r reconcile.LedgerRefund) error {
+	var row refundRow
+	err = f.Store.Refunds(ctx, p.From, p.To, func(r reconcile.LedgerRefund) error {
 		cur = r
 		v := price.Value(cur.Connects)
 		s.add(&cur, v)
@@ -170,10 +189,21 @@ func (f *Finance) streamRefunds(ctx context.Context, p Period, fn func(*reconcil
 		if span > 0 {
 			progress.Fraction(float64(cur.CreatedAt.UnixNano()-p.From.UnixNano()) / span)
 		}
+		if digest != nil {
+			row = refundRow{&cur, v}
+			if err := writeRow(digest.e, refundTable, &row); err != nil {
+				return err
+			}
+		}
 		return fn(&cur, v)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
+	}
+	if closed != nil {
+		if err := f.checkClosed(ctx, p, closed, digest, s); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }

@@ -160,6 +160,10 @@ type LedgerRefund struct {
 	IdempotencyKey string
 	// Verdict is the match's: "refunded", a discrepancy kind, or Unmatched.
 	Verdict string
+	// AdjustsPeriod, on an entry created later with a timestamp inside a
+	// closed period, names that period ("from/to", RFC 3339): the entry is
+	// an adjustment of the period exported. "" for the period's own entries.
+	AdjustsPeriod string
 }
 
 // Unmatched is the verdict of a refund entry no run matched yet: inside the
@@ -183,3 +187,50 @@ type RunSummary struct {
 	Discrepancies   int64      `json:"discrepancies"`
 	Error           string     `json:"error,omitempty"`
 }
+
+// ClosedPeriod is a period finance closed (reconciler_closed_periods): its
+// refunds export in CSV had Rows rows, Connects in all, and SHA256; it held
+// exactly the entries recorded with it, so exporting it again reproduces it
+// byte for byte or fails naming what changed.
+type ClosedPeriod struct {
+	ID              int64     `json:"id"`
+	From            time.Time `json:"from"`
+	To              time.Time `json:"to"`
+	ClosedAt        time.Time `json:"closed_at"`
+	ClosedBy        string    `json:"closed_by"`
+	Rows            int64     `json:"rows"`
+	Connects        int64     `json:"connects"`
+	SHA256          string    `json:"sha256"`
+	PricePerConnect Price     `json:"price_per_connect"`
+}
+
+// PeriodDigest is what closing a period records of its export.
+type PeriodDigest struct {
+	Rows, Connects int64
+	SHA256         string
+}
+
+// Changes under a closed period (PeriodChange.Change).
+const (
+	ChangeDeleted = "deleted" // one of its entries is no longer a refund entry of the ledger
+	ChangeChanged = "changed" // one of its entries says something else than when it was matched
+	ChangeLate    = "late"    // a refund entry created later with a timestamp inside it: an adjustment elsewhere
+)
+
+// PeriodChange is one thing that changed in the ledger under a closed period.
+type PeriodChange struct {
+	Change  string
+	EntryID int64
+	Detail  string
+}
+
+// PeriodError is a problem with a period finance asked for: one that
+// overlaps a closed period without being it, or is closed already (Later
+// false: the request is wrong), or that cannot be closed yet (Later: it has
+// not ended, or refunds before its end are not matched yet).
+type PeriodError struct {
+	Msg   string
+	Later bool
+}
+
+func (e *PeriodError) Error() string { return e.Msg }

@@ -78,6 +78,9 @@ func cmdExport(ctx context.Context, args []string, getenv func(string) string, s
 	} else if m, err = f.ExportFile(ctx, spec, period, *format, *out); err != nil {
 		return err
 	}
+	if spec.Period {
+		warnLate(ctx, c, f, period)
+	}
 	c.log.Info("exported", zap.String("kind", *kind), zap.String("format", *format), zap.String("out", *out),
 		zap.Int64("rows", m.Rows), zap.Time("as_of", m.GeneratedAt), zap.Duration("took", time.Since(start)))
 	return nil

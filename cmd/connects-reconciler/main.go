@@ -80,10 +80,13 @@ func exitCode(err error) int {
 	var plan *service.PlanError
 	var setup *reconcile.SetupError
 	var missing notFound
+	var period *reconcile.PeriodError
 	switch {
 	case err == nil, errors.Is(err, errHelp):
 		return exitOK
 	case errors.As(err, &usage), errors.As(err, &command), errors.As(err, &cfg), errors.As(err, &plan), errors.As(err, &setup), errors.As(err, &missing):
+		return exitUsage
+	case errors.As(err, &period) && !period.Later:
 		return exitUsage
 	case errors.As(err, &limit):
 		return exitRefused
@@ -106,6 +109,7 @@ Commands:
   seed      fill an empty database with a synthetic marketplace
   schedule  run on the configured schedule until SIGTERM; serve /healthz, /readyz, /metrics
   discrepancies  list the exceptions runs keep (list), acknowledge one with a note (ack)
+  close-period   record a period as closed with its refunds export's sha256 and rows
 
 Run "connects-reconciler COMMAND -h" for a command's flags and settings,
 "connects-reconciler --version" for the build.
@@ -139,6 +143,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, version.Get())
 		return nil
+	case "close-period":
+		return cmdClosePeriod(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

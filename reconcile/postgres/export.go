@@ -10,10 +10,7 @@ import (
 )
 
 // Finance statements: the refund entries of a period, and the runs in it.
-var (
-	qReportRuns    = query("report_runs.sql")
-	qExportRefunds = query("export_refunds.sql")
-)
+var qReportRuns = query("report_runs.sql")
 
 // Refunds streams every refund entry created in [from, to), in created_at, id
 // order, to fn, one at a time: memory stays constant however many there are.
@@ -26,22 +23,34 @@ var (
 // row off the connection on rows.Next); the few distinct values of component,
 // issuer, rule, run id and verdict are scanned without a copy and interned.
 func (s *Store) Refunds(ctx context.Context, from, to time.Time, fn func(reconcile.LedgerRefund) error) error {
-	rows, err := s.read.QueryContext(ctx, qExportRefunds, from, to)
+	plan, err := planExport(ctx, s.read, from, to)
+	if err != nil {
+		return err
+	}
+	q, args := plan.query(from, to)
+	return streamRefunds(ctx, s.read, q, args, fn)
+}
+
+// streamRefunds runs one of the refunds export's statements and hands its
+// rows to fn, one at a time.
+func streamRefunds(ctx context.Context, db queryer, q string, args []any, fn func(reconcile.LedgerRefund) error) error {
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("export refunds: %w", translate(err))
 	}
 	defer rows.Close()
 	var r reconcile.LedgerRefund
-	var component, issuedBy, rule, runID, verdict sql.RawBytes
+	var component, issuedBy, rule, runID, verdict, adjusts sql.RawBytes
 	in := interner{}
 	for rows.Next() {
 		if err := rows.Scan(&r.EntryID, &r.CreatedAt, &r.FreelancerID, &r.ProposalID, &r.JobID, &component,
-			&r.Connects, &issuedBy, &rule, &runID, &r.IdempotencyKey, &verdict); err != nil {
+			&r.Connects, &issuedBy, &rule, &runID, &r.IdempotencyKey, &verdict, &adjusts); err != nil {
 			return fmt.Errorf("export refunds: %w", translate(err))
 		}
 		r.CreatedAt = r.CreatedAt.UTC()
 		r.Component, r.IssuedBy = reconcile.Component(in.get(component)), in.get(issuedBy)
 		r.Rule, r.RunID, r.Verdict = reconcile.Rule(in.get(rule)), in.get(runID), in.get(verdict)
+		r.AdjustsPeriod = in.get(adjusts)
 		if err := fn(r); err != nil {
 			return err
 		}
