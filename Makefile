@@ -53,7 +53,7 @@ tools: ## install what the tests need when missing: promtool and prometheus-push
 	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 alerts: ## promtool: check the alert rules and run their unit tests (k8s/monitoring/alerts_test.yaml)
-	cd k8s/monitoring && promtool check rules alerts.yaml && promtool test rules alerts_test.yaml alerts_exceptions_test.yaml alerts_replica_test.yaml alerts_groups_test.yaml
+	cd k8s/monitoring && promtool check rules alerts.yaml && promtool test rules alerts_test.yaml alerts_exceptions_test.yaml alerts_replica_test.yaml alerts_groups_test.yaml alerts_coverage_test.yaml
 
 test: tools lint k8s alerts ## install missing tools, lint, the k8s checks, the alert rule tests, every test with the race detector against real PostgreSQL (TEST_DATABASE_URL, default 127.0.0.1:5432), a short fuzz pass
 	$(GO) test -race -count=1 ./...

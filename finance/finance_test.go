@@ -160,11 +160,11 @@ func TestRefundsCSV(t *testing.T) {
 	w := csv.NewWriter(&want)
 	w.UseCRLF = true
 	for _, r := range [][]string{
-		{"entry_id", "created_at", "freelancer_id", "proposal_id", "job_id", "component", "connects", "value_usd", "issued_by", "rule", "run_id", "idempotency_key", "verdict"},
-		{"7", "2026-11-01T03:00:00.123456Z", "100", "10", "1", "base", "4", "0.60", "reconciler", "closed_without_hire", "run-a", "refund:10:base", "refunded"},
-		{"8", "2026-11-01T05:00:00.000000Z", "101", "11", "1", "boost", "6", "0.90", "online", "boost_outbid", "", `online,"11" <b>`, "refunded"},
-		{"9", "2026-11-02T01:00:00.000000Z", "102", "", "", "base", "3", "0.45", "online", "", "", " späť\nline", "unknown_proposal"},
-		{"10", "2026-11-02T02:00:00.000000Z", "103", "12", "2", "base", "5", "0.75", "online", "tos_removed", "", "o:12", "unmatched"},
+		{"entry_id", "created_at", "freelancer_id", "proposal_id", "job_id", "component", "connects", "value_usd", "issued_by", "rule", "run_id", "idempotency_key", "verdict", "adjusts_period"},
+		{"7", "2026-11-01T03:00:00.123456Z", "100", "10", "1", "base", "4", "0.60", "reconciler", "closed_without_hire", "run-a", "refund:10:base", "refunded", ""},
+		{"8", "2026-11-01T05:00:00.000000Z", "101", "11", "1", "boost", "6", "0.90", "online", "boost_outbid", "", `online,"11" <b>`, "refunded", ""},
+		{"9", "2026-11-02T01:00:00.000000Z", "102", "", "", "base", "3", "0.45", "online", "", "", " späť\nline", "unknown_proposal", ""},
+		{"10", "2026-11-02T02:00:00.000000Z", "103", "12", "2", "base", "5", "0.75", "online", "tos_removed", "", "o:12", "unmatched", ""},
 	} {
 		if err := w.Write(r); err != nil {
 			t.Fatal(err)
@@ -201,6 +201,7 @@ func TestRefundsJSON(t *testing.T) {
 		RunID          string          `json:"run_id"`
 		IdempotencyKey string          `json:"idempotency_key"`
 		Verdict        string          `json:"verdict"`
+		AdjustsPeriod  string          `json:"adjusts_period"`
 	}
 	var doc struct {
 		Kind    string            `json:"kind"`

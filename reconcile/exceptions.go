@@ -107,6 +107,20 @@ type ExceptionsRecorded struct {
 	// Connects) the run matched in the same transaction
 	// (reconciler_refund_matches), its own refunds aside.
 	Matched, MatchedConnects int64
+	// Coverage is what is left unmatched after the run matched.
+	Coverage Coverage
+}
+
+// Coverage, as a ledger team measures it: the refund entries of the ledger
+// that no run has matched yet, by age against the run's settle cutoff.
+type Coverage struct {
+	// Settling were created at or after the cutoff: no run may match them
+	// yet. Overdue were created before it: a run should have matched them
+	// (one committed later than its timestamp, past the lookback, waits for
+	// the daily full sweep).
+	Settling, Overdue Amount
+	// OldestUnmatched is the earliest created_at among them, nil when none.
+	OldestUnmatched *time.Time
 }
 
 // ExceptionAging counts one kind's open exceptions by age, as a full sweep

@@ -119,6 +119,10 @@ func (p *Plan) SeenAt() time.Time {
 	return p.AsOf
 }
 
+// Lookback is how far before a watermark rows may still appear: the run's
+// lookback.
+func (p *Plan) Lookback() time.Duration { return p.lookback }
+
 // Events counts the events (job closures, auction ends) the plan was made
 // for: new ones for an incremental run, the last lookback's for a full one.
 func (p *Plan) Events() int { return len(p.events) }

@@ -153,8 +153,6 @@ func TestClosedPeriodStaysClosed(t *testing.T) {
 	}
 }
 
-
-
 func mustGet(t *testing.T, db *sqlx.DB, dest any, q string) {
 	t.Helper()
 	if err := db.Get(dest, q); err != nil {

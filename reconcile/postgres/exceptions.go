@@ -77,6 +77,9 @@ func (s *Store) RecordExceptions(ctx context.Context, runID string, p *reconcile
 	if rec.Matched, rec.MatchedConnects, err = matchRefunds(ctx, tx, runID, p, shard); err != nil {
 		return rec, err
 	}
+	if rec.Coverage, err = coverage(ctx, tx, p); err != nil {
+		return rec, err
+	}
 	var oldest sql.NullTime
 	if err := tx.QueryRowContext(ctx, qExceptionsSummary).Scan(&rec.Open, &rec.Unacknowledged, &oldest); err != nil {
 		return rec, fmt.Errorf("summary: %w", translate(err))

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
@@ -12,6 +13,21 @@ import (
 // byUnmatched: the proposals of the refund entries match_refunds.sql is about
 // to match (its "todo" CTE); the filter takes no parameter of its own.
 var byUnmatched = filter{kind: "unmatched"}
+
+// coverage reads what is left unmatched after the run matched, in tx
+// (refund_coverage.sql).
+func coverage(ctx context.Context, tx *sqlx.Tx, p *reconcile.Plan) (reconcile.Coverage, error) {
+	var c reconcile.Coverage
+	var oldest sql.NullTime
+	if err := tx.QueryRowContext(ctx, qRefundCoverage, p.SettleCutoff, p.Lookback().Seconds()).Scan(
+		&c.Overdue.Refunds, &c.Overdue.Connects, &c.Settling.Refunds, &c.Settling.Connects, &oldest); err != nil {
+		return c, fmt.Errorf("refund coverage: %w", translate(err))
+	}
+	c.OldestUnmatched = utcPtr(oldest)
+	return c, nil
+}
+
+var qRefundCoverage = query("refund_coverage.sql")
 
 // matchRefunds matches, in tx, the refund entries created in [p.MatchFrom,
 // p.SettleCutoff) that no run matched yet, under the plan's policy, for the

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/connects/connects-reconciler/reconcile"
 	"github.com/connects/connects-reconciler/reconcile/postgres"
+	"github.com/connects/connects-reconciler/reconcile/prometheus"
 	"github.com/connects/connects-reconciler/synth"
 )
 
@@ -227,5 +229,76 @@ func TestIncrementalRunMatchesWhatArrived(t *testing.T) {
 	if res.Plan.Scope != "incremental" || got["online:20:base"].RunID != "tick" || got["online:20:base"].Rule != "closed_without_hire" ||
 		got["online:10:base"].RunID != "full" {
 		t.Errorf("scope %s, matches %+v: want online:20:base matched by the tick", res.Plan.Scope, got)
+	}
+}
+
+// Coverage, as a ledger team measures it: after each run, the refunded
+// Connects no run has matched yet, by age (settling: inside the settle
+// delay; overdue: past it), and the oldest one's age, in the run's metrics.
+// A refund committed late with a timestamp older than an incremental run's
+// window is overdue until the full sweep matches it.
+func TestCoverageMetric(t *testing.T) {
+	t.Parallel()
+	m := newMarket(t)
+	m.job(1, "closed", "no_hire", ago(5*h))
+	for i, age := range []time.Duration{4 * h, 0} { // settled; just written
+		p := int64(10 + i)
+		m.proposal(p, 1, 100+p, nil)
+		m.fee(100+p, p, "base", 4+i)
+		m.entry(100+p, 4+i, "refund", p, "base", fmt.Sprintf("online:%d", p))
+		m.exec(`UPDATE connects_ledger SET created_at = now() - $1 * interval '1 second' WHERE idempotency_key = $2`, age.Seconds(), fmt.Sprintf("online:%d", p))
+	}
+	ctx := context.Background()
+	r := m.reconciler(reconcile.DefaultPolicy())
+	gauges := func(res *reconcile.Result) (settling, overdue, oldest float64) {
+		t.Helper()
+		pm := prometheus.New()
+		pm.Record(prometheus.Run{Result: res, Started: time.Now(), Ended: time.Now()})
+		families, err := pm.Gatherer().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range families {
+			for _, s := range f.GetMetric() {
+				switch f.GetName() {
+				case "connects_reconciler_unmatched_refunded_connects":
+					if s.GetLabel()[0].GetValue() == prometheus.AgeSettling {
+						settling = s.GetGauge().GetValue()
+					} else {
+						overdue = s.GetGauge().GetValue()
+					}
+				case "connects_reconciler_oldest_unmatched_refund_age_seconds":
+					oldest = s.GetGauge().GetValue()
+				}
+			}
+		}
+		return
+	}
+	res, err := r.Run(ctx, "full")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, o, age := gauges(res); s != 5 || o != 0 || age < 0 || age > 60 {
+		t.Errorf("after the full sweep: settling %v, overdue %v Connects, oldest %vs; want 5, 0, the refund just written", s, o, age)
+	}
+	// Committed now, dated 3 hours ago: older than the incremental run's
+	// window (its watermark less a 1h lookback).
+	m.proposal(12, 1, 112, nil)
+	m.fee(112, 12, "base", 7)
+	m.entry(112, 7, "refund", 12, "base", "online:12")
+	m.exec(`UPDATE connects_ledger SET created_at = now() - interval '3 hours' WHERE idempotency_key = 'online:12'`)
+	r.Options.Full, r.Options.Lookback = false, time.Hour
+	if res, err = r.Run(ctx, "tick"); err != nil {
+		t.Fatal(err)
+	}
+	if s, o, age := gauges(res); s != 5 || o != 7 || age < 3*3600 || age > 3*3600+120 {
+		t.Errorf("after the tick: settling %v, overdue %v Connects, oldest %vs; want 5, 7, 3 hours", s, o, age)
+	}
+	r.Options.Full = true
+	if res, err = r.Run(ctx, "full-2"); err != nil {
+		t.Fatal(err)
+	}
+	if s, o, _ := gauges(res); s != 5 || o != 0 {
+		t.Errorf("after the next full sweep: settling %v, overdue %v Connects; want 5, 0", s, o)
 	}
 }

@@ -170,8 +170,9 @@ func TestRoleLeastPrivilege(t *testing.T) {
 		if strings.HasPrefix(g.Table, "reconciler_") {
 			w, ok = "select,insert,update,delete", true
 		}
-		if g.Table == "reconciler_exception_acks" || g.Table == "reconciler_refund_matches" {
-			w = "select,insert" // append only: an acknowledgement, a refund's match are kept forever
+		if g.Table == "reconciler_exception_acks" || g.Table == "reconciler_refund_matches" ||
+			g.Table == "reconciler_closed_periods" || g.Table == "reconciler_closed_period_entries" {
+			w = "select,insert" // append only: an acknowledgement, a refund's match, a closed period are kept forever
 		}
 		if !ok {
 			w = "" // a table this test does not know: the job needs nothing on it

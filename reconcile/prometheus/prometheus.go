@@ -89,6 +89,9 @@ type Metrics struct {
 	// exceptions: set by a run that recorded its discrepancies
 	oldestUnackedAge *prom.GaugeVec
 	openExceptions   *prom.GaugeVec // {acknowledged}
+	// coverage: refunded Connects no run matched yet, by age; the oldest's age
+	unmatchedConnects  *prom.GaugeVec // {age}
+	oldestUnmatchedAge *prom.GaugeVec
 }
 
 // New returns the metrics of a run pod, which pushes them under the grouping
@@ -166,6 +169,12 @@ func NewLabelled(labels map[string]string) *Metrics {
 		openExceptions: prom.NewGaugeVec(prom.GaugeOpts{Name: name("open_exceptions"),
 			Help: "Open exceptions after the last run, every shard's, by whether a person acknowledged them since they (re)opened."},
 			[]string{"acknowledged"}),
+		unmatchedConnects: prom.NewGaugeVec(prom.GaugeOpts{Name: name("unmatched_refunded_connects"),
+			Help: "Connects of refund entries in the ledger that no run has matched yet to the rule that entitles them, after the last run matched: age=settling (created inside the settle delay, not matchable yet) or overdue (older: a run should have matched them). Every shard's."},
+			[]string{"age"}),
+		oldestUnmatchedAge: prom.NewGaugeVec(prom.GaugeOpts{Name: name("oldest_unmatched_refund_age_seconds"),
+			Help: "Age, at the last run's end, of the oldest refund entry no run has matched yet; 0 when none. Every shard's."},
+			nil),
 	}
 	b := version.Get()
 	buildInfo := prom.NewGauge(prom.GaugeOpts{Name: name("build_info"),
@@ -176,7 +185,7 @@ func NewLabelled(labels map[string]string) *Metrics {
 	lastRun.MustRegister(buildInfo)
 	lastRun.MustRegister(m.lastStatus, m.lastEnd, m.lastDuration, m.lastIssued, m.lastConnects,
 		m.lastPlanned, m.lastSkipped, m.discrepancies, m.oldestOwedAge, m.lastSuccessEnd, m.lastSkip, m.runningAge, m.runningSilent,
-		m.plannedOn, m.replicaLag, m.oldestUnackedAge, m.openExceptions)
+		m.plannedOn, m.replicaLag, m.oldestUnackedAge, m.openExceptions, m.unmatchedConnects, m.oldestUnmatchedAge)
 	prom.WrapRegistererWith(prom.Labels(labels), m.process).MustRegister(m.runs, m.refundsIssued, m.connectsRefunded)
 	m.process.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, s := range Statuses {
@@ -288,6 +297,9 @@ func (m *Metrics) Record(r Run) {
 		m.oldestUnackedAge.WithLabelValues().Set(OldestUnacknowledgedAge(ex, r.Ended.Sub(r.Started)).Seconds())
 		m.openExceptions.WithLabelValues("false").Set(float64(ex.Unacknowledged))
 		m.openExceptions.WithLabelValues("true").Set(float64(ex.Open - ex.Unacknowledged))
+		m.unmatchedConnects.WithLabelValues(AgeSettling).Set(float64(ex.Coverage.Settling.Connects))
+		m.unmatchedConnects.WithLabelValues(AgeOverdue).Set(float64(ex.Coverage.Overdue.Connects))
+		m.oldestUnmatchedAge.WithLabelValues().Set(OldestUnmatchedAge(ex, r.Ended.Sub(r.Started)).Seconds())
 	}
 	var lagErr *reconcile.ReplicaLagError
 	if errors.As(r.Err, &lagErr) {
@@ -346,6 +358,21 @@ func OldestUnacknowledgedAge(ex *reconcile.ExceptionsRecorded, took time.Duratio
 		return 0
 	}
 	return max(0, ex.AsOf.Add(took).Sub(*ex.OldestUnacknowledged))
+}
+
+// Ages of unmatched refund entries (the unmatched_refunded_connects label).
+const (
+	AgeSettling = "settling" // inside the settle delay: no run may match them yet
+	AgeOverdue  = "overdue"  // past it: a run should have matched them
+)
+
+// OldestUnmatchedAge is how old the oldest refund entry no run has matched
+// was when the run ended, on the database's clock; 0 when there is none.
+func OldestUnmatchedAge(ex *reconcile.ExceptionsRecorded, took time.Duration) time.Duration {
+	if ex == nil || ex.Coverage.OldestUnmatched == nil || ex.AsOf.IsZero() {
+		return 0
+	}
+	return max(0, ex.AsOf.Add(took).Sub(*ex.Coverage.OldestUnmatched))
 }
 
 // Handler serves every metric for scraping: the last run's gauges, the

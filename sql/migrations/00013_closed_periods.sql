@@ -8,6 +8,11 @@
 -- matched it. Both tables are append only.
 
 -- +goose Up
+-- The highest ledger id the run's matching statement saw: the coverage
+-- metric reads entries above the last full sweep's, so that a refund
+-- committed late with an old timestamp is counted until a sweep matches it.
+ALTER TABLE reconciler_runs ADD COLUMN ledger_high_water bigint;
+
 CREATE TABLE reconciler_closed_periods (
     id          bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     period_from timestamptz NOT NULL,
@@ -46,6 +51,7 @@ CREATE TRIGGER reconciler_closed_period_entries_append_only BEFORE UPDATE OR DEL
 GRANT SELECT, INSERT ON reconciler_closed_periods, reconciler_closed_period_entries TO connects_reconciler;
 
 -- +goose Down
+ALTER TABLE reconciler_runs DROP COLUMN ledger_high_water;
 DROP TABLE reconciler_closed_period_entries;
 DROP TABLE reconciler_closed_periods;
 DROP FUNCTION reconciler_closed_periods_append_only();

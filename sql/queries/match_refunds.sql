@@ -60,6 +60,13 @@ matched AS (
                THEN {{.Shard "t.freelancer_id"}}
                ELSE d.proposal_id IS NOT NULL END
 ),
+-- the highest ledger id this statement's snapshot holds: the coverage
+-- metric counts the entries above a full sweep's (refund_coverage.sql)
+mark AS (
+    UPDATE reconciler_runs SET ledger_high_water = (SELECT max(l.id) FROM connects_ledger l)
+    WHERE id = $4
+    RETURNING 1
+),
 ins AS (
     INSERT INTO reconciler_refund_matches (ledger_entry_id, proposal_id, component, job_id, freelancer_id, connects,
                                            entry_created_at, issued_by, rule, verdict, run_id, policy_fingerprint)
