@@ -54,6 +54,29 @@ type ReportData struct {
 	RunsNote     string
 }
 
+// ReportCoverage is the period's coverage, as a ledger team measures it:
+// its refund entries that a run has matched to the rule that entitles them,
+// against all of them.
+type ReportCoverage struct {
+	Total, Matched, Unmatched Amount
+	// Percent is the matched share of the refund entries, "100%" when
+	// there are none; never rounded up to 100% while one is unmatched.
+	Percent string
+}
+
+// Coverage is the period's coverage, from the refunds export's totals.
+func (d *ReportData) Coverage() ReportCoverage {
+	c := ReportCoverage{Total: d.Totals.Amount, Unmatched: d.Totals.Unmatched}
+	c.Matched = Amount{Refunds: c.Total.Refunds - c.Unmatched.Refunds, Connects: c.Total.Connects - c.Unmatched.Connects,
+		Value: c.Total.Value - c.Unmatched.Value}
+	c.Percent = "100%"
+	if c.Total.Refunds > 0 && c.Unmatched.Refunds > 0 {
+		per := c.Matched.Refunds * 1000 / c.Total.Refunds // tenths, rounded down
+		c.Percent = fmt.Sprintf("%d.%d%%", per/10, per%10)
+	}
+	return c
+}
+
 // SweepSection is one full sweep's record as the page shows it.
 type SweepSection struct {
 	// Now is true for the last sweep of all, with the exceptions listed and

@@ -54,6 +54,8 @@ func TestReport(t *testing.T) {
 		"the last full sweep by 2026-12-01 00:00:00 UTC", "As of 2026-11-20 00:00:00 UTC",
 		`<tr><td>amount_mismatch</td><td class="n">1</td><td class="n">1</td><td class="n">0</td><td class="n">0</td><td>2026-11-10 (10d 0h)</td></tr>`,
 		"--now",
+		// coverage for the period: one of its four refund entries not matched yet
+		`<div class="kpi warn"><div class="k">Coverage: refunds matched to their rule</div><div class="v">75.0%</div><div class="k">3 of 4 (13 of 18 Connects); 1 not matched yet</div></div>`,
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page lacks %q", want)
