@@ -89,7 +89,7 @@ func TestExportTiesOut(t *testing.T) {
 		t.Fatalf("export: exit %d:\n%s", code, stderr)
 	}
 	recs := readCSV(t, out)
-	if got := strings.Join(recs[0], ","); got != "entry_id,created_at,freelancer_id,proposal_id,job_id,component,connects,value_usd,issued_by,rule,run_id,idempotency_key,verdict" {
+	if got := strings.Join(recs[0], ","); got != "entry_id,created_at,freelancer_id,proposal_id,job_id,component,connects,value_usd,issued_by,rule,run_id,idempotency_key,verdict,adjusts_period" {
 		t.Fatalf("header: got %s", got)
 	}
 	rows := recs[1:]
