@@ -5,5 +5,6 @@
 -- longer exist), and restarts the identity sequences, in the seed's own
 -- transaction, so a seed that fails leaves the old data in place.
 TRUNCATE jobs, proposals, boost_auctions, boost_bids, proposal_interactions,
-         connects_ledger, connects_balances, reconciler_refunds, reconciler_refund_matches, reconciler_runs
+         connects_ledger, connects_balances, reconciler_refunds, reconciler_refund_matches, reconciler_runs,
+         reconciler_closed_period_entries, reconciler_closed_periods
 RESTART IDENTITY CASCADE
