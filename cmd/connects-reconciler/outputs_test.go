@@ -154,6 +154,13 @@ func TestJSONKeysOneStyle(t *testing.T) {
 		}
 		logs += stderr
 	}
+	// closing a period prints its record
+	code, stdout, stderr := runBinary(t, bin, url, "close-period", "--from", "2026-07-01", "--to", "2026-10-02", "--by", "ana")
+	if code != exitOK {
+		t.Fatalf("close-period: exit %d\n%s", code, stderr)
+	}
+	checkKeys(t, "close-period", stdout, false)
+	logs += stderr
 	for _, f := range []string{"plan.json", "refunds.json", "refunds.json.manifest.json", "d.csv.manifest.json"} {
 		b, err := os.ReadFile(filepath.Join(dir, f))
 		if err != nil {
@@ -162,7 +169,7 @@ func TestJSONKeysOneStyle(t *testing.T) {
 		checkKeys(t, f, string(b), false)
 	}
 	// the freelancer of the proposal, for explain --freelancer
-	code, stdout, stderr := runBinary(t, bin, url, "explain", "--proposal", strconv.FormatInt(proposal, 10), "--format", "json")
+	code, stdout, stderr = runBinary(t, bin, url, "explain", "--proposal", strconv.FormatInt(proposal, 10), "--format", "json")
 	if code != exitOK {
 		t.Fatalf("explain: exit %d\n%s", code, stderr)
 	}
