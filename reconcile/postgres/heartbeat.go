@@ -63,10 +63,23 @@ func (s *Store) startHeartbeat(ctx context.Context, conn *sql.Conn, key string) 
 			beatCtx, cancelBeat := context.WithTimeout(bctx, min(every, 30*time.Second))
 			_, err := conn.ExecContext(beatCtx, qLockHeartbeat, key)
 			cancelBeat()
-			if err != nil && bctx.Err() == nil {
-				s.log.Warn("lock heartbeat not written; runs that find the lock taken will see the holder silent",
-					zap.String("lock", key), zap.Error(translate(err)))
+			if err == nil || bctx.Err() != nil {
+				continue
 			}
+			pingCtx, cancelPing := context.WithTimeout(bctx, 5*time.Second)
+			perr := conn.PingContext(pingCtx)
+			cancelPing()
+			if perr != nil && bctx.Err() == nil {
+				// The session is gone, and the lock with it (a frozen process
+				// whose idle session the server ended): another run may hold
+				// it now, so this one writes nothing more.
+				lost := fmt.Errorf("lost the run lock %q: its database session ended while the run held it (%v); another run may hold it now", key, translate(err))
+				s.lockLost.Store(&lost)
+				s.log.Error("run lock lost; no further batch is written", zap.String("lock", key), zap.Error(translate(err)))
+				return
+			}
+			s.log.Warn("lock heartbeat not written; runs that find the lock taken will see the holder silent",
+				zap.String("lock", key), zap.Error(translate(err)))
 		}
 	}()
 	return hb, nil

@@ -24,7 +24,9 @@ const holderEnv = "CONNECTS_TEST_LOCK_HOLDER_URL"
 // TestLockHolderProcess is the lock holder of TestFrozenLockHolder, run in a
 // process of its own so that the test can freeze it (SIGSTOP): it takes the
 // run lock with a heartbeat every 200ms and a lock session idle timeout of
-// 2s, says "locked", and waits to be killed. Run directly, it does nothing.
+// 2s, says "locked", then applies an empty batch for each line "apply" it
+// reads and says how that went, until it is killed. Run directly, it does
+// nothing.
 func TestLockHolderProcess(t *testing.T) {
 	url := os.Getenv(holderEnv)
 	if url == "" {
@@ -40,6 +42,15 @@ func TestLockHolderProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Stdout.WriteString("locked\n")
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		_, err := store.Apply(context.Background(), "holder", reconcile.DefaultPolicy(), time.Now(), nil, reconcile.ApplyOptions{})
+		if err != nil {
+			os.Stdout.WriteString("apply: " + strings.ReplaceAll(err.Error(), "\n", " ") + "\n")
+		} else {
+			os.Stdout.WriteString("apply: ok\n")
+		}
+	}
 	time.Sleep(time.Hour)
 }
 
@@ -55,6 +66,10 @@ func TestFrozenLockHolder(t *testing.T) {
 	holder := exec.Command(os.Args[0], "-test.run=^TestLockHolderProcess$", "-test.count=1")
 	holder.Env = append(os.Environ(), holderEnv+"="+url)
 	holder.Stderr = os.Stderr
+	cmdIn, err := holder.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	out, err := holder.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -68,14 +83,32 @@ func TestFrozenLockHolder(t *testing.T) {
 		_ = holder.Wait()
 	})
 	locked := make(chan bool, 1)
+	applied := make(chan string, 4)
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
-			if strings.TrimSpace(sc.Text()) == "locked" {
+			line := strings.TrimSpace(sc.Text())
+			if line == "locked" {
 				locked <- true
+			}
+			if rest, ok := strings.CutPrefix(line, "apply: "); ok {
+				applied <- rest
 			}
 		}
 	}()
+	apply := func() string {
+		t.Helper()
+		if _, err := cmdIn.Write([]byte("apply\n")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case got := <-applied:
+			return got
+		case <-time.After(30 * time.Second):
+			t.Fatal("the holder did not answer within 30s")
+			return ""
+		}
+	}
 	select {
 	case <-locked:
 	case <-time.After(60 * time.Second):
@@ -107,6 +140,10 @@ func TestFrozenLockHolder(t *testing.T) {
 		if h.Silent > time.Second {
 			t.Fatalf("a live holder silent for %s; want under 1s (a beat every 200ms)", h.Silent)
 		}
+	}
+
+	if got := apply(); got != "ok" {
+		t.Fatalf("the holder's apply while it holds the lock: %s, want ok", got)
 	}
 
 	if err := holder.Process.Signal(syscall.SIGSTOP); err != nil {
@@ -145,5 +182,15 @@ func TestFrozenLockHolder(t *testing.T) {
 	var rows int
 	if err := db.GetContext(ctx, &rows, "SELECT count(*) FROM reconciler_lock_heartbeats"); err != nil || rows != 0 {
 		t.Errorf("heartbeats after the release: %d (%v), want none", rows, err)
+	}
+
+	// The frozen holder resumes: its next beat finds its session gone, and
+	// it writes nothing more (another run may hold the lock now).
+	if err := holder.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if got := apply(); !strings.Contains(got, "lost the run lock") {
+		t.Errorf("the resumed holder's apply: %s, want it refused: lost the run lock", got)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -31,11 +32,15 @@ type Store struct {
 	// beatEvery and lockIdle override HeartbeatEvery and LockSessionIdle
 	// (tests); zero: the defaults.
 	beatEvery, lockIdle time.Duration
+	// lockLost is set when the session holding the run lock ended under
+	// the run (the server ended a frozen holder's idle session): Apply
+	// refuses from then on, since another run may hold the lock.
+	lockLost *atomic.Pointer[error]
 }
 
 // NewStore returns a Store over db.
 func NewStore(db *sqlx.DB, log *zap.Logger) *Store {
-	return &Store{db: db, read: db, log: log.Named("postgres")}
+	return &Store{db: db, read: db, log: log.Named("postgres"), lockLost: new(atomic.Pointer[error])}
 }
 
 var _ reconcile.ReplicaStore = (*Store)(nil)
@@ -257,7 +262,9 @@ func lockID(key string) int64 {
 // (lock_heartbeat.sql), which a run that finds the lock taken reports as the
 // holder's silence (RunningAge), and it has idle_session_timeout set: a
 // holder that stops beating (a frozen node, a dead pod whose session the
-// server still keeps) loses its session, and the lock, within minutes.
+// server still keeps) loses its session, and the lock, within minutes. A
+// holder that resumes after that finds its session gone at its next beat,
+// and Apply refuses from then on.
 func (s *Store) Lock(ctx context.Context, key string) (func(), error) {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
@@ -272,6 +279,7 @@ func (s *Store) Lock(ctx context.Context, key string) (func(), error) {
 		conn.Close()
 		return nil, fmt.Errorf("%w %q", reconcile.ErrLocked, key)
 	}
+	s.lockLost.Store(nil)
 	hb, err := s.startHeartbeat(ctx, conn, key)
 	if err != nil {
 		// Closing the session drops the lock it just took.
@@ -367,6 +375,9 @@ type appliedRow struct {
 // o.Wait, a balance row another transaction holds is skipped, and the batch
 // rolled back with a *reconcile.ContendedError naming the refunds it held up.
 func (s *Store) Apply(ctx context.Context, runID string, p reconcile.Policy, cutoff time.Time, refunds []reconcile.Refund, o reconcile.ApplyOptions) ([]reconcile.Refund, error) {
+	if lost := s.lockLost.Load(); lost != nil {
+		return nil, *lost
+	}
 	ids := make([]int64, len(refunds))
 	comps := make([]string, len(refunds))
 	amounts := make([]int64, len(refunds))
