@@ -43,8 +43,14 @@ func Migrate(ctx context.Context, db *sqlx.DB, withMarketplace bool, log *zap.Lo
 		if err != nil {
 			return fmt.Errorf("migrations %s: %w", set.name, err)
 		}
+		// Out of order allowed: migrations written on parallel branches land
+		// in the order they are merged, so a database migrated between two
+		// landings holds a higher version without a lower one (00011 before
+		// 00009 and 00010 did); each migration stands alone, so the missing
+		// ones are applied rather than refused.
 		p, err := goose.NewProvider(goose.DialectPostgres, db.DB, sub,
-			goose.WithTableName(set.table), goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true))
+			goose.WithTableName(set.table), goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true),
+			goose.WithAllowOutofOrder(true))
 		if err != nil {
 			return fmt.Errorf("migrations %s: %w", set.name, err)
 		}
