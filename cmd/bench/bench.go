@@ -214,8 +214,10 @@ type shape struct {
 	// OfOpen, when set, shapes the day as shares of what is open (issue 20's
 	// day) instead of 1% of everything.
 	OfOpen *synth.OpenShape
-	// Proposals is how many proposals the incremental run's events touched
-	// (its "changed proposals" log line): what it planned.
+	// Proposals is how many proposals the incremental run planned (its
+	// "changed proposals" log line): those of the day's closures that can
+	// entitle and of its ended auctions, not yet planned by an earlier run.
+	// The proposals the day's events touched are Activity.Touched.
 	Proposals int64
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/connects/connects-reconciler/reconcile/postgres/pgtest"
+	"github.com/connects/connects-reconciler/synth"
 )
 
 func TestConfigFromEnv(t *testing.T) {
@@ -71,6 +72,28 @@ func TestTableVerdicts(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("table: want %q in\n%s", want, b.String())
 		}
+	}
+}
+
+// The tick table divides by the proposals the day's events touched (issue
+// 20's definition) for its target, and shows the proposals the run planned
+// beside it: 1M proposals, a full run of 4 s (4 µs a proposal), an
+// incremental run of 0.3 s after a day that touched 30,000 proposals
+// (10 µs each, 2.5×) of which it planned 5,000 (60 µs each, 15×).
+func TestTickTable(t *testing.T) {
+	t.Parallel()
+	day := shape{Name: "online 95%", Activity: synth.ActivityStats{Touched: 30_000}, Proposals: 5_000,
+		Incremental: proc{Wall: 300 * time.Millisecond}}
+	r := &row{Size: 1_000_000, Full: proc{Wall: 4 * time.Second}, Shapes: [2]shape{day, {}},
+		NoopIncr: proc{Wall: 100 * time.Millisecond}}
+	var b bytes.Buffer
+	writeTickTable(&b, []*row{r})
+	want := "| 1M | online 95% | 30000 | 0.30 | 10.0 | 4.00 | 2.5 PASS | 5000 | 60.0 | 15.0 | 0.10 PASS |"
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("tick table: want %q in\n%s", want, b.String())
+	}
+	if n := strings.Count(b.String(), "| 1M |"); n != 1 {
+		t.Errorf("tick table: %d rows, want 1 (a shape without a day is not a row):\n%s", n, b.String())
 	}
 }
 
