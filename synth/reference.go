@@ -1,7 +1,6 @@
 package synth
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -24,11 +23,7 @@ var (
 
 // renderReference renders reference.sql around a CTE "owed".
 func renderReference(owed string) string {
-	var b bytes.Buffer
-	if err := templates.ExecuteTemplate(&b, "reference.sql", struct{ Owed string }{owed}); err != nil {
-		panic(fmt.Sprintf("render reference.sql: %v", err)) // a bug in an embedded file
-	}
-	return b.String()
+	return files.Render("reference.sql", struct{ Owed string }{owed})
 }
 
 // Written is what a reference statement wrote.

@@ -13,24 +13,22 @@
 package synth
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io/fs"
-	"text/template"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"go.uber.org/zap"
 
+	"github.com/connects/connects-reconciler/internal/sqlfile"
 	queries "github.com/connects/connects-reconciler/sql"
 )
 
-// templates holds every generator statement; the ones that include owed.sql
+// files holds every generator statement; the ones that include owed.sql
 // are rendered for the proposals they cover.
-var templates = template.Must(template.New("").ParseFS(queries.Synth, "synth/*.sql"))
+var files = sqlfile.Parse(queries.Synth, "synth")
 
-// filter restricts owed.sql to some proposals (its .In call).
+// filter restricts owed.sql to some proposals (its .In call, filters.sql).
 type filter struct{ from string }
 
 // In is called by the templates with a proposal-id column.
@@ -38,7 +36,7 @@ func (f filter) In(col string) string {
 	if f.from == "" {
 		return "TRUE"
 	}
-	return col + " IN (SELECT id FROM " + f.from + ")"
+	return files.Render("in_table", struct{ Col, Table string }{col, f.from})
 }
 
 var (
@@ -47,22 +45,10 @@ var (
 )
 
 // render executes a statement with a filter.
-func render(name string, f filter) string {
-	var b bytes.Buffer
-	if err := templates.ExecuteTemplate(&b, name, f); err != nil {
-		panic(fmt.Sprintf("render %s: %v", name, err)) // a bug in an embedded file
-	}
-	return b.String()
-}
+func render(name string, f filter) string { return files.Render(name, f) }
 
 // query returns a statement file as it is.
-func query(name string) string {
-	b, err := fs.ReadFile(queries.Synth, "synth/"+name)
-	if err != nil {
-		panic(fmt.Sprintf("read %s: %v", name, err))
-	}
-	return string(b)
-}
+func query(name string) string { return files.Text(name) }
 
 // Statements shared by the seed and a day of activity.
 var (

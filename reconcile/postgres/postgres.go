@@ -4,7 +4,6 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -12,18 +11,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/url"
 	"regexp"
 	"strings"
 	"sync"
-	"text/template"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/connects/connects-reconciler/internal/sqlfile"
 	"github.com/connects/connects-reconciler/reconcile"
 	queries "github.com/connects/connects-reconciler/sql"
 )
@@ -168,12 +166,13 @@ var (
 	kvPassword = regexp.MustCompile(`(\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'?|\S*)`)
 )
 
-// templates holds every query file, parsed once. Files that include the policy
+// files holds every query file, parsed once. Files that include the policy
 // fragment are rendered per filter shape.
-var templates = template.Must(template.New("").ParseFS(queries.Queries, "queries/*.sql"))
+var files = sqlfile.Parse(queries.Queries, "queries")
 
-// filter renders the predicates that the policy fragment applies: the
-// proposal ids every table is read by, and the shard of accounts kept.
+// filter picks the predicates that the policy fragment applies (the
+// fragments of sql/queries/filters.sql): the proposal ids every table is read
+// by, and the shard of accounts kept.
 type filter struct {
 	kind  string
 	shard reconcile.Shard
@@ -185,48 +184,30 @@ var (
 	byAll   = filter{kind: "all"}   // every proposal: the single-statement reference
 )
 
-// In is called by the templates with a proposal-id column.
+// In is called by the templates with a proposal-id column: filters.sql's
+// in_<kind> (in_all for no kind).
 func (f filter) In(col string) string {
-	switch f.kind {
-	case "range":
-		return col + " >= $2 AND " + col + " < $3"
-	case "ids":
-		// The array through a scalar subquery (an InitPlan): the planner
-		// does not see its thousands of elements, so it neither estimates
-		// them one by one (tens of ms of planning a statement) nor, on the
-		// estimate they give, reads a whole table instead of probing its
-		// index (a seq scan of proposal_interactions for 10,000 ids).
-		return col + " = ANY ((SELECT $2::bigint[])::bigint[])"
-	case "unmatched":
-		// The proposals of match_refunds.sql's todo, gathered once into an
-		// array (an InitPlan), for the same reason as "ids": planned as a
-		// semi-join on todo's estimate (the whole window's refunds, before
-		// the anti-join on matches), an incremental run's few thousand
-		// entries got a merge plan over the whole history that ran for
-		// minutes at 1M proposals.
-		return col + " = ANY ((SELECT array_agg(t.proposal_id) FROM todo t)::bigint[])"
-	default:
-		return "TRUE"
+	kind := f.kind
+	if kind == "" {
+		kind = "all"
 	}
+	return files.Render("in_"+kind, col)
 }
 
-// Shard is called by the templates with an account column. The shard's
-// numbers are validated integers, so they are rendered into the text.
+// Shard is called by the templates with an account column: TRUE unsharded,
+// else filters.sql's shard.
 func (f filter) Shard(col string) string {
 	if !f.shard.Sharded() {
 		return "TRUE"
 	}
-	return fmt.Sprintf("(hashint8(%s) & 2147483647) %% %d = %d", col, f.shard.Count, f.shard.Index)
+	return files.Render("shard", struct {
+		Col          string
+		Count, Index int
+	}{col, f.shard.Count, f.shard.Index})
 }
 
 // render executes a query file with a filter and returns the statement.
-func render(name string, f filter) string {
-	var b bytes.Buffer
-	if err := templates.ExecuteTemplate(&b, name, f); err != nil {
-		panic(fmt.Sprintf("render %s: %v", name, err)) // a bug in an embedded file
-	}
-	return b.String()
-}
+func render(name string, f filter) string { return files.Render(name, f) }
 
 // rendered caches statements rendered per filter.
 var rendered sync.Map // map[renderKey]string
@@ -247,13 +228,7 @@ func statement(name string, f filter) string {
 }
 
 // query returns a query file that takes no filter.
-func query(name string) string {
-	b, err := fs.ReadFile(queries.Queries, "queries/"+name)
-	if err != nil {
-		panic(fmt.Sprintf("read %s: %v", name, err))
-	}
-	return string(b)
-}
+func query(name string) string { return files.Text(name) }
 
 // Statements that take no filter, read once.
 var (
@@ -279,6 +254,7 @@ var (
 	qSeenEvents        = query("seen_events.sql")
 	qPrimaryPos        = query("primary_position.sql")
 	qReplicaPos        = query("replica_position.sql")
+	qStandbyCheck      = query("standby_check.sql")
 )
 
 // policyArgs are the policy fragment's parameters: $1, one jsonb object of

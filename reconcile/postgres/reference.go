@@ -15,11 +15,8 @@ import (
 // outside the store (the benchmark's fragment reference) run the job's own
 // policy as one statement without knowing how its parameters are passed.
 func PolicyStatement(text string, p reconcile.Policy, cutoff time.Time) (string, []any, error) {
-	t, err := templates.Clone()
+	t, err := files.With("policy statement", text)
 	if err != nil {
-		return "", nil, fmt.Errorf("policy statement: %w", err)
-	}
-	if t, err = t.New("policy statement").Parse(text); err != nil {
 		return "", nil, fmt.Errorf("policy statement: %w", err)
 	}
 	var b bytes.Buffer

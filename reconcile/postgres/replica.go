@@ -47,10 +47,10 @@ func OpenReplica(ctx context.Context, dsn string, t Timeouts) (*sqlx.DB, error) 
 // recovery: a primary (a promoted standby, or the wrong server).
 var ErrNotStandby = fmt.Errorf("is not a hot standby (pg_is_in_recovery() is false)")
 
-// CheckStandby fails unless db is a hot standby.
+// CheckStandby fails unless db is a hot standby (standby_check.sql).
 func CheckStandby(ctx context.Context, db *sqlx.DB) error {
 	var in bool
-	if err := db.GetContext(ctx, &in, "SELECT pg_is_in_recovery()"); err != nil {
+	if err := db.GetContext(ctx, &in, qStandbyCheck); err != nil {
 		return translate(err)
 	}
 	if !in {
