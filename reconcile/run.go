@@ -45,6 +45,9 @@ type Scope struct {
 	Since map[string]time.Time
 	// Until is the settle cutoff.
 	Until time.Time
+	// Parallel is how many slices are planned at once: an incremental run
+	// cuts its changed proposals into a multiple of it.
+	Parallel int
 	// Lookback is how far before a watermark rows may still appear (they
 	// were committed later than their timestamp says). A full sweep reports
 	// the events of its last Lookback, so that the next incremental run does
@@ -317,7 +320,8 @@ func (r *Reconciler) Plan(ctx context.Context) (*Plan, error) {
 		return nil, err
 	}
 	now := reads.Now
-	scope := Scope{BatchSize: r.Options.BatchSize, Shard: r.Options.Shard, Until: cutoff, Lookback: r.Options.Lookback}
+	scope := Scope{BatchSize: r.Options.BatchSize, Shard: r.Options.Shard, Until: cutoff, Lookback: r.Options.Lookback,
+		Parallel: max(r.Options.Parallel, 1)}
 	if !r.Options.Full {
 		var marks map[string]time.Time
 		if err := r.retry(ctx, "read watermarks", func(ctx context.Context) (err error) {
