@@ -601,7 +601,7 @@ func (c Config) Fields(mask func(string) string) [][2]string {
 
 // Changed returns the settings whose values differ from their defaults, as
 // key and value, with secrets masked: what a compact log line needs.
-func (c Config) Changed(mask func(string) string) [][2]string {
+func (c Config) Changed() [][2]string {
 	def := Default()
 	var out [][2]string
 	for _, s := range settings {
@@ -610,7 +610,7 @@ func (c Config) Changed(mask func(string) string) [][2]string {
 			continue
 		}
 		if s.secret {
-			v = mask(v)
+			v = Redact(v)
 		}
 		out = append(out, [2]string{s.key, v})
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -166,3 +167,40 @@ func checkPort(p string) error {
 	}
 	return nil
 }
+
+// Redact returns the DSN with its password replaced, for messages and logs.
+func Redact(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+		q := u.Query()
+		if q.Get("password") != "" {
+			q.Set("password", "xxxxx")
+			u.RawQuery = q.Encode()
+		}
+		return u.String()
+	}
+	// A URL that does not parse (a bad port, a stray %) still carries its
+	// user information up to the last '@', and maybe a password parameter.
+	if m := brokenURL.FindStringSubmatch(dsn); m != nil {
+		rest := m[2]
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			rest = "xxxxx" + rest[at:]
+		}
+		return m[1] + urlPassword.ReplaceAllString(rest, "${1}xxxxx")
+	}
+	// key=value: the value may be quoted and hold spaces, and '=' may have
+	// spaces around it.
+	return kvPassword.ReplaceAllString(dsn, "${1}xxxxx")
+}
+
+var (
+	// brokenURL splits a URL into its scheme and the rest.
+	brokenURL = regexp.MustCompile(`^([a-zA-Z][a-zA-Z0-9+.-]*://)(.*)$`)
+	// urlPassword matches a password query parameter.
+	urlPassword = regexp.MustCompile(`(?i)([?&]password=)[^&]*`)
+	// kvPassword matches a password in a key=value DSN: a single-quoted
+	// value with backslash escapes, or a bare one.
+	kvPassword = regexp.MustCompile(`(\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'?|\S*)`)
+)

@@ -24,6 +24,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	rconfig "github.com/connects/connects-reconciler/config"
 	"github.com/connects/connects-reconciler/reconcile"
 	"github.com/connects/connects-reconciler/reconcile/postgres"
 	"github.com/connects/connects-reconciler/synth"
@@ -74,11 +75,11 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 	}
 	b.admin, err = sqlx.Open("postgres", cfg.AdminURL)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", postgres.Redact(cfg.AdminURL), err)
+		return fmt.Errorf("open %s: %w", rconfig.Redact(cfg.AdminURL), err)
 	}
 	defer b.admin.Close()
 	if err := b.admin.PingContext(ctx); err != nil {
-		return fmt.Errorf("PostgreSQL at %s does not answer: %w", postgres.Redact(cfg.AdminURL), err)
+		return fmt.Errorf("PostgreSQL at %s does not answer: %w", rconfig.Redact(cfg.AdminURL), err)
 	}
 	defer b.dropAll()
 
@@ -1098,7 +1099,7 @@ func withDB(ctx context.Context, dbURL string, fn func(*sqlx.DB) error) error {
 	}
 	defer db.Close()
 	if err := db.PingContext(ctx); err != nil {
-		return fmt.Errorf("connect to %s: %w", postgres.Redact(dbURL), err)
+		return fmt.Errorf("connect to %s: %w", rconfig.Redact(dbURL), err)
 	}
 	return fn(db)
 }

@@ -9,10 +9,10 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/connects/connects-reconciler/cmd/connects-reconciler/internal/service"
 	"github.com/connects/connects-reconciler/config"
 	"github.com/connects/connects-reconciler/finance"
 	"github.com/connects/connects-reconciler/reconcile"
-	"github.com/connects/connects-reconciler/reconcile/service"
 )
 
 func cmdClosePeriod(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

@@ -11,8 +11,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/connects/connects-reconciler/cmd/connects-reconciler/internal/service"
 	"github.com/connects/connects-reconciler/config"
-	"github.com/connects/connects-reconciler/reconcile/service"
 )
 
 // invocation is one execution of the program: its environment, and the

@@ -28,10 +28,10 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/connects/connects-reconciler/cmd/connects-reconciler/internal/service"
 	"github.com/connects/connects-reconciler/config"
 	"github.com/connects/connects-reconciler/internal/version"
 	"github.com/connects/connects-reconciler/reconcile"
-	"github.com/connects/connects-reconciler/reconcile/service"
 )
 
 // Exit codes, documented in the README; schedulers act on them.

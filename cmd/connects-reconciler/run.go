@@ -9,11 +9,10 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/connects/connects-reconciler/cmd/connects-reconciler/internal/service"
 	"github.com/connects/connects-reconciler/config"
 	"github.com/connects/connects-reconciler/internal/atomicfile"
 	"github.com/connects/connects-reconciler/reconcile"
-	"github.com/connects/connects-reconciler/reconcile/prometheus"
-	"github.com/connects/connects-reconciler/reconcile/service"
 )
 
 func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -47,9 +46,7 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		return usageError{fmt.Sprintf("run: --format must be table or json, got %q", *format)}
 	}
 
-	start := time.Now()
-	runID := service.NewRunID(start)
-	log := c.log.With(zap.String("run_id", runID))
+	runID, start, log := service.Begin(c.log)
 	service.LogConfig(log, c.cfg)
 	// Planning reads the replica; applying a reviewed plan plans nothing and
 	// needs only the database (the replica, when it answers, throttles it).
@@ -64,10 +61,9 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	defer db.Close()
 	defer c.closeReplica()
 
-	r := service.NewReconciler(c.cfg, c.newStore(db, log), log)
-	r.Progress = c.progress(log)
-
 	if *dryRun {
+		r := service.NewReconciler(c.cfg, c.newStore(db, log), log)
+		r.Progress = c.progress(log)
 		plan, err := reviewed.Plan(ctx, r, log)
 		if err != nil {
 			return fmt.Errorf("plan: %w", err)
@@ -84,12 +80,10 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		return limitErr
 	}
 
-	res, err := reviewed.Run(ctx, r, runID, log)
-	run := service.Finished(ctx, db, c.cfg, log, res, err, start)
-	service.Push(ctx, c.cfg, log, run)
+	job := service.Job{Config: c.cfg, Store: c.newStore, Metrics: service.Pushgateway{Config: c.cfg, Log: log}, Live: c.live}
+	res, _, err := job.Once(ctx, db, reviewed, runID, start, log)
 	if res != nil {
 		defer res.Close()
-		log.Info("run finished", service.Fields(run)...)
 		if nc := reconcile.NotChecked(res.Plan); nc != "" {
 			log.Info("not checked: " + nc)
 		}
@@ -102,9 +96,6 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		// failed: the run holding the lock does the work, and the next tick
 		// catches up through the watermark. Applying a reviewed plan is a
 		// person's request: that one exits 4, so they know it was not done.
-		log.Warn("skipped: another run holds the lock; nothing done",
-			zap.String("reason", prometheus.ReasonLocked), zap.Duration("running_run_age", run.RunningAge),
-			zap.Duration("holder_silent_for", run.HolderSilent))
 		if reviewed.In == "" {
 			return nil
 		}

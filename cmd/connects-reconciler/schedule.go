@@ -4,8 +4,8 @@ import (
 	"context"
 	"io"
 
+	"github.com/connects/connects-reconciler/cmd/connects-reconciler/internal/service"
 	"github.com/connects/connects-reconciler/config"
-	"github.com/connects/connects-reconciler/reconcile/service"
 )
 
 func cmdSchedule(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

@@ -19,9 +19,9 @@ import (
 	"github.com/prometheus/common/model"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/connects/connects-reconciler/cmd/connects-reconciler/internal/service"
 	"github.com/connects/connects-reconciler/reconcile"
 	"github.com/connects/connects-reconciler/reconcile/postgres"
-	"github.com/connects/connects-reconciler/reconcile/service"
 )
 
 // syncBuffer is a bytes.Buffer that a running program and a test may share.

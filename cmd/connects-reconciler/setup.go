@@ -10,10 +10,10 @@ import (
 	"github.com/jmoiron/sqlx"
 	"go.uber.org/zap"
 
+	"github.com/connects/connects-reconciler/cmd/connects-reconciler/internal/service"
 	"github.com/connects/connects-reconciler/config"
 	"github.com/connects/connects-reconciler/reconcile"
 	"github.com/connects/connects-reconciler/reconcile/postgres"
-	"github.com/connects/connects-reconciler/reconcile/service"
 )
 
 // command is what every subcommand shares: its flags, the configuration and
@@ -136,7 +136,7 @@ func (c *command) openReading(ctx context.Context) (*sqlx.DB, error) {
 			}
 			return nil, err
 		}
-		c.log.Info("planning on a read replica; writes go to the database", zap.String("replica", postgres.Redact(dsn)))
+		c.log.Info("planning on a read replica; writes go to the database", zap.String("replica", config.Redact(dsn)))
 	}
 	return db, nil
 }

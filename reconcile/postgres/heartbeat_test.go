@@ -133,7 +133,7 @@ func TestFrozenLockHolder(t *testing.T) {
 	// Alive: over 1.5s (several beats), the holder is never silent for
 	// more than a beat or two.
 	for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
-		h, err := postgres.RunningAge(ctx, db, reconcile.Shard{})
+		h, err := store.RunningAge(ctx, reconcile.Shard{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -151,7 +151,7 @@ func TestFrozenLockHolder(t *testing.T) {
 	}
 	frozen := time.Now()
 	time.Sleep(1200 * time.Millisecond)
-	h, err := postgres.RunningAge(ctx, db, reconcile.Shard{})
+	h, err := store.RunningAge(ctx, reconcile.Shard{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestFrozenLockHolder(t *testing.T) {
 		release, err := store.Lock(ctx, key)
 		if err == nil {
 			t.Logf("lock taken %s after the holder froze", time.Since(frozen).Round(time.Millisecond))
-			h, err := postgres.RunningAge(ctx, db, reconcile.Shard{})
+			h, err := store.RunningAge(ctx, reconcile.Shard{})
 			if err != nil || h.Silent > time.Second {
 				t.Errorf("heartbeat after taking the lock: silent %s (%v), want the new holder's fresh beat", h.Silent, err)
 			}

@@ -13,7 +13,6 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/connects/connects-reconciler/config"
 	"github.com/connects/connects-reconciler/internal/sqlfile"
 	"github.com/connects/connects-reconciler/reconcile"
 	queries "github.com/connects/connects-reconciler/sql"
@@ -54,11 +54,11 @@ func Open(ctx context.Context, dsn string, t Timeouts) (*sqlx.DB, error) {
 	}
 	cfg, err := connectConfig(full)
 	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", Redact(dsn), err)
+		return nil, fmt.Errorf("open database %s: %w", config.Redact(dsn), err)
 	}
 	connector, err := pq.NewConnectorConfig(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", Redact(dsn), err)
+		return nil, fmt.Errorf("open database %s: %w", config.Redact(dsn), err)
 	}
 	connector.Dialer(stallDialer{stall: t.Stall})
 	db := sqlx.NewDb(sql.OpenDB(connector), "postgres")
@@ -69,9 +69,9 @@ func Open(ctx context.Context, dsn string, t Timeouts) (*sqlx.DB, error) {
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		if setup := setupError(err); setup != nil {
-			return nil, fmt.Errorf("connect to database %s: %w", Redact(dsn), setup)
+			return nil, fmt.Errorf("connect to database %s: %w", config.Redact(dsn), setup)
 		}
-		return nil, fmt.Errorf("connect to database %s: %w", Redact(dsn), translate(err))
+		return nil, fmt.Errorf("connect to database %s: %w", config.Redact(dsn), translate(err))
 	}
 	return db, nil
 }
@@ -128,43 +128,6 @@ func withSessionSettings(dsn string, t Timeouts) (string, error) {
 	}
 	return dsn + extra, nil
 }
-
-// Redact returns the DSN with its password replaced, for messages and logs.
-func Redact(dsn string) string {
-	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" {
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		}
-		q := u.Query()
-		if q.Get("password") != "" {
-			q.Set("password", "xxxxx")
-			u.RawQuery = q.Encode()
-		}
-		return u.String()
-	}
-	// A URL that does not parse (a bad port, a stray %) still carries its
-	// user information up to the last '@', and maybe a password parameter.
-	if m := brokenURL.FindStringSubmatch(dsn); m != nil {
-		rest := m[2]
-		if at := strings.LastIndex(rest, "@"); at >= 0 {
-			rest = "xxxxx" + rest[at:]
-		}
-		return m[1] + urlPassword.ReplaceAllString(rest, "${1}xxxxx")
-	}
-	// key=value: the value may be quoted and hold spaces, and '=' may have
-	// spaces around it.
-	return kvPassword.ReplaceAllString(dsn, "${1}xxxxx")
-}
-
-var (
-	// brokenURL splits a URL into its scheme and the rest.
-	brokenURL = regexp.MustCompile(`^([a-zA-Z][a-zA-Z0-9+.-]*://)(.*)$`)
-	// urlPassword matches a password query parameter.
-	urlPassword = regexp.MustCompile(`(?i)([?&]password=)[^&]*`)
-	// kvPassword matches a password in a key=value DSN: a single-quoted
-	// value with backslash escapes, or a bare one.
-	kvPassword = regexp.MustCompile(`(\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'?|\S*)`)
-)
 
 // files holds every query file, parsed once. Files that include the policy
 // fragment are rendered per filter shape.

@@ -10,6 +10,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"go.uber.org/zap"
 
+	"github.com/connects/connects-reconciler/config"
 	"github.com/connects/connects-reconciler/reconcile"
 )
 
@@ -20,7 +21,7 @@ import (
 // evaluates the policy again there.
 func (s *Store) WithReplica(read *sqlx.DB, dsn string) *Store {
 	c := *s
-	c.read, c.replica = read, Redact(dsn)
+	c.read, c.replica = read, config.Redact(dsn)
 	return &c
 }
 
@@ -36,9 +37,9 @@ func OpenReplica(ctx context.Context, dsn string, t Timeouts) (*sqlx.DB, error) 
 		db.Close()
 		if errors.Is(err, ErrNotStandby) {
 			return nil, fmt.Errorf("replica_database_url: %s %w: point it at a standby of the database, or unset it to plan on the database itself",
-				Redact(dsn), err)
+				config.Redact(dsn), err)
 		}
-		return nil, fmt.Errorf("replica_database_url: %s: %w", Redact(dsn), err)
+		return nil, fmt.Errorf("replica_database_url: %s: %w", config.Redact(dsn), err)
 	}
 	return db, nil
 }

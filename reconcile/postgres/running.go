@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jmoiron/sqlx"
-
 	"github.com/connects/connects-reconciler/reconcile"
 )
 
@@ -25,16 +23,19 @@ type Holder struct {
 	Silent time.Duration
 }
 
-// RunningAge reads the age and the silence of the run holding shard's lock.
-func RunningAge(ctx context.Context, db *sqlx.DB, shard reconcile.Shard) (Holder, error) {
-	var age float64
-	var silent sql.NullFloat64
-	if err := db.QueryRowContext(ctx, qRunningAge, shard.String(), reconcile.LockKey(shard)).Scan(&age, &silent); err != nil {
+// RunningAge reads, on the primary, the age and the silence of the run
+// holding shard's lock.
+func (s *Store) RunningAge(ctx context.Context, shard reconcile.Shard) (Holder, error) {
+	var row struct {
+		Age    float64         `db:"age"`
+		Silent sql.NullFloat64 `db:"silent"`
+	}
+	if err := s.db.GetContext(ctx, &row, qRunningAge, shard.String(), reconcile.LockKey(shard)); err != nil {
 		return Holder{}, fmt.Errorf("age of the running run: %w", translate(err))
 	}
-	h := Holder{Age: seconds(age)}
-	if silent.Valid {
-		h.Silent = max(0, seconds(silent.Float64))
+	h := Holder{Age: seconds(row.Age)}
+	if row.Silent.Valid {
+		h.Silent = max(0, seconds(row.Silent.Float64))
 	}
 	return h, nil
 }

@@ -212,7 +212,7 @@ type Run struct {
 	// Started and Ended bound the run on the wall clock.
 	Started, Ended time.Time
 	// RunningAge is, for a run that found the lock taken, how long the run
-	// holding it had been going (postgres.RunningAge).
+	// holding it had been going (postgres.Store.RunningAge).
 	RunningAge time.Duration
 	// HolderSilent is, for a run that found the lock taken, how long ago
 	// the run holding it last beat its heartbeat.

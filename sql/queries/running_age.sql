@@ -7,5 +7,5 @@
 -- the holder last beat its heartbeat (lock_heartbeat.sql; NULL when no
 -- holder ever wrote one, e.g. a release older than the heartbeat).
 SELECT COALESCE(EXTRACT(EPOCH FROM now() - (SELECT min(started_at) FROM reconciler_runs
-                                          WHERE status = 'running' AND shard = $1)), 0)::float8,
-       (SELECT EXTRACT(EPOCH FROM now() - beat_at) FROM reconciler_lock_heartbeats WHERE lock_key = $2)::float8
+                                          WHERE status = 'running' AND shard = $1)), 0)::float8 AS age,
+       (SELECT EXTRACT(EPOCH FROM now() - beat_at) FROM reconciler_lock_heartbeats WHERE lock_key = $2)::float8 AS silent

@@ -21,6 +21,7 @@ import (
 	_ "github.com/lib/pq" // driver
 	"go.uber.org/zap"
 
+	"github.com/connects/connects-reconciler/config"
 	"github.com/connects/connects-reconciler/reconcile/postgres"
 	queries "github.com/connects/connects-reconciler/sql"
 )
@@ -51,11 +52,11 @@ func NewURL(t testing.TB) string {
 	defer cancel()
 	admin, err := sqlx.Open("postgres", AdminURL())
 	if err != nil {
-		t.Fatalf("pgtest: open %s: %v", postgres.Redact(AdminURL()), err)
+		t.Fatalf("pgtest: open %s: %v", config.Redact(AdminURL()), err)
 	}
 	defer admin.Close()
 	if err := admin.PingContext(ctx); err != nil {
-		t.Fatalf("pgtest: PostgreSQL at %s does not answer (start it; tests never skip): %v", postgres.Redact(AdminURL()), err)
+		t.Fatalf("pgtest: PostgreSQL at %s does not answer (start it; tests never skip): %v", config.Redact(AdminURL()), err)
 	}
 	tpl := ensureTemplate(ctx, t, admin)
 	name := "crtest_" + randomHex(6)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/connects/connects-reconciler/config"
 	"github.com/connects/connects-reconciler/internal/pgbin"
 	"github.com/jmoiron/sqlx"
 	"go.uber.org/zap"
@@ -187,7 +188,7 @@ func (r *Replicated) open(url string) *sqlx.DB {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if err != nil {
-		r.t.Fatalf("pgtest: connect to %s: %v", postgres.Redact(url), err)
+		r.t.Fatalf("pgtest: connect to %s: %v", config.Redact(url), err)
 	}
 	r.t.Cleanup(func() { db.Close() })
 	return db

@@ -1,10 +1,10 @@
-package postgres_test
+package config_test
 
 import (
 	"strings"
 	"testing"
 
-	"github.com/connects/connects-reconciler/reconcile/postgres"
+	"github.com/connects/connects-reconciler/config"
 )
 
 // Redact must hide the password of every DSN a person might type, including
@@ -28,7 +28,7 @@ func TestRedactHidesEveryPassword(t *testing.T) {
 		"host=127.0.0.1 password='it\\'s " + pw + "'",
 		"password=" + pw + " host=h://x",
 	} {
-		got := postgres.Redact(dsn)
+		got := config.Redact(dsn)
 		if strings.Contains(got, pw) || strings.Contains(got, "with spaces") {
 			t.Errorf("Redact(%q) = %q: the password shows", dsn, got)
 		}
@@ -36,7 +36,7 @@ func TestRedactHidesEveryPassword(t *testing.T) {
 			t.Errorf("Redact(%q) = %q: want the password masked as xxxxx", dsn, got)
 		}
 	}
-	if got := postgres.Redact("postgres://app@127.0.0.1:5432/db"); got != "postgres://app@127.0.0.1:5432/db" {
+	if got := config.Redact("postgres://app@127.0.0.1:5432/db"); got != "postgres://app@127.0.0.1:5432/db" {
 		t.Errorf("a DSN without a password must stay as it is, got %q", got)
 	}
 }

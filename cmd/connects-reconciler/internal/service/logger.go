@@ -10,7 +10,6 @@ import (
 
 	"github.com/connects/connects-reconciler/config"
 	"github.com/connects/connects-reconciler/reconcile"
-	"github.com/connects/connects-reconciler/reconcile/postgres"
 )
 
 // NewLogger builds the one logger: console on a terminal, JSON otherwise.
@@ -86,7 +85,7 @@ func IsTerminal(w io.Writer) bool {
 // those).
 func LogConfig(log *zap.Logger, cfg config.Config) {
 	var changed []string
-	for _, kv := range cfg.Changed(postgres.Redact) {
+	for _, kv := range cfg.Changed() {
 		if kv[0] != "database_url" {
 			changed = append(changed, kv[0]+"="+kv[1])
 		}
@@ -95,5 +94,5 @@ func LogConfig(log *zap.Logger, cfg config.Config) {
 	if len(changed) > 0 {
 		settings = strings.Join(changed, " ")
 	}
-	log.Info("configuration", zap.String("database", postgres.Redact(cfg.Database.URL)), zap.String("settings", settings))
+	log.Info("configuration", zap.String("database", config.Redact(cfg.Database.URL)), zap.String("settings", settings))
 }

@@ -1,7 +1,8 @@
-// Package service runs the job as a process: one run (the run command's
-// helpers) or runs on a cron schedule (Schedule), each recorded in metrics and
-// logged once. It composes the domain and its adapters; cmd parses flags and
-// wires.
+// Package service runs the job as a process: one run (Job.Once), which the
+// run command runs once and the schedule (Schedule) on each tick, recorded in
+// metrics and logged once; the logger and reviewed plans. It is the binary's
+// wiring of the domain, its adapters and the configuration; package main
+// parses flags and turns errors into exit codes.
 package service
 
 import (
@@ -36,6 +37,61 @@ type Options struct {
 	Open   func(context.Context) (*sqlx.DB, error)
 	Store  func(*sqlx.DB, *zap.Logger) *postgres.Store
 	Log    *zap.Logger
+}
+
+// Job is one run of the job as a process runs it: the run command once,
+// the schedule on each tick.
+type Job struct {
+	Config config.Config
+	// Store is the store over the database for a run's logger (reading on
+	// the replica when one is open).
+	Store func(*sqlx.DB, *zap.Logger) *postgres.Store
+	// Metrics take each finished run: the schedule's served metrics, or
+	// the run command's Pushgateway.
+	Metrics interface{ Record(prometheus.Run) }
+	// Live shows progress on a terminal's live line; nil: progress is
+	// logged.
+	Live func(string)
+}
+
+// Begin is a run's id (sortable, unique), its start, and log with the id.
+func Begin(log *zap.Logger) (runID string, start time.Time, runLog *zap.Logger) {
+	start = time.Now()
+	runID = NewRunID(start)
+	return runID, start, log.With(zap.String("run_id", runID))
+}
+
+// Once runs the job once on db, begun at start (Begin): the run loop
+// (reconcile.Reconciler.Run), or the reviewed plan applied; when the lock
+// was taken, the age and silence of the run holding it; then the run
+// recorded in the metrics and logged in one line. It returns the result
+// (the caller's to close; nil when the run ended before it was recorded),
+// the run as the metrics saw it, and the run's error.
+func (j Job) Once(ctx context.Context, db *sqlx.DB, reviewed Reviewed, runID string, start time.Time, log *zap.Logger) (*reconcile.Result, prometheus.Run, error) {
+	store := j.Store(db, log)
+	r := NewReconciler(j.Config, store, log)
+	r.Progress = NewProgress(j.Config.Log, log.Named("progress"), j.Live)
+	res, err := reviewed.Run(ctx, r, runID, log)
+	run := prometheus.Run{Result: res, Err: err, Canceled: ctx.Err() != nil, Started: start}
+	if errors.Is(err, reconcile.ErrLocked) {
+		// the shard locked: a reviewed plan's, which may not be the configured one
+		h := runningHolder(ctx, store, r.Options.Shard, log)
+		run.RunningAge, run.HolderSilent = h.Age, h.Silent
+	}
+	run.Ended = time.Now()
+	j.Metrics.Record(run)
+	fields := Fields(run)
+	switch run.Status() {
+	case reconcile.StatusSucceeded:
+		log.Info("run finished", fields...)
+	case prometheus.StatusLocked:
+		log.Warn("skipped: another run holds the lock; nothing done", append(fields,
+			zap.String("reason", prometheus.ReasonLocked), zap.Duration("running_run_age", run.RunningAge),
+			zap.Duration("holder_silent_for", run.HolderSilent))...)
+	default:
+		log.Error("run finished", append(fields, zap.Error(err))...)
+	}
+	return res, run, err
 }
 
 // Schedule runs the reconciler on the configured schedule until ctx ends,
@@ -147,17 +203,16 @@ func (s *scheduler) skipped() {
 	}
 }
 
-// tick does what the run command does; the advisory lock still keeps a second
-// process from running at the same time.
+// tick is one run (Job.Once) on the database, connecting first when it has
+// not answered yet; the advisory lock still keeps a second process from
+// running at the same time.
 func (s *scheduler) tick(ctx context.Context) {
 	if ctx.Err() != nil {
 		return
 	}
-	start := time.Now()
+	runID, start, log := Begin(s.log)
 	s.inFlight.Store(&start)
 	defer s.inFlight.Store(nil)
-	runID := NewRunID(start)
-	log := s.log.With(zap.String("run_id", runID))
 	db, err := s.database(ctx)
 	if err != nil {
 		run := prometheus.Run{Err: err, Canceled: ctx.Err() != nil, Started: start, Ended: time.Now()}
@@ -166,26 +221,13 @@ func (s *scheduler) tick(ctx context.Context) {
 			zap.Error(fmt.Errorf("database not reachable: %w", err)))
 		return
 	}
-	res, err := NewReconciler(s.cfg, s.store(db, log), log).Run(ctx, runID)
-	run := Finished(ctx, db, s.cfg, log, res, err, start)
+	job := Job{Config: s.cfg, Store: s.store, Metrics: s.metrics}
+	res, run, _ := job.Once(ctx, db, Reviewed{}, runID, start, log)
 	if res != nil {
-		defer res.Close()
+		res.Close()
 	}
-	s.metrics.Record(run)
-	status := run.Status()
-	if status == reconcile.StatusInterrupted {
+	if run.Status() == reconcile.StatusInterrupted {
 		s.interrupted.Store(true)
-	}
-	fields := Fields(run)
-	switch status {
-	case reconcile.StatusSucceeded:
-		log.Info("run finished", fields...)
-	case prometheus.StatusLocked:
-		log.Warn("skipped: another run holds the lock; nothing done", append(fields,
-			zap.String("reason", prometheus.ReasonLocked), zap.Duration("running_run_age", run.RunningAge),
-			zap.Duration("holder_silent_for", run.HolderSilent))...)
-	default:
-		log.Error("run finished", append(fields, zap.Error(err))...)
 	}
 }
 
@@ -199,42 +241,36 @@ func (s *scheduler) ready(ctx context.Context) error {
 	return db.PingContext(ctx)
 }
 
-// Push records a run command's run in fresh metrics and, when a
+// Pushgateway records a run command's run in fresh metrics and, when a
 // Pushgateway is configured, pushes them; a failed push is logged, not fatal:
 // the run's outcome and exit code stand. A run skipped because the lock was
 // taken pushes only the skip's time and the running run's age.
-func Push(ctx context.Context, cfg config.Config, log *zap.Logger, run prometheus.Run) {
-	if cfg.Metrics.PushgatewayURL == "" {
+type Pushgateway struct {
+	Config config.Config
+	Log    *zap.Logger
+}
+
+// Record pushes run's metrics.
+func (p Pushgateway) Record(run prometheus.Run) {
+	if p.Config.Metrics.PushgatewayURL == "" {
 		return
 	}
 	m := prometheus.New()
 	m.Record(run)
-	pushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := m.Push(pushCtx, cfg.Metrics.PushgatewayURL, prometheus.Grouping(cfg.Run)); err != nil {
-		log.Warn("metrics not pushed", zap.Error(err))
+	if err := m.Push(ctx, p.Config.Metrics.PushgatewayURL, prometheus.Grouping(p.Config.Run)); err != nil {
+		p.Log.Warn("metrics not pushed", zap.Error(err))
 		return
 	}
-	log.Debug("metrics pushed")
+	p.Log.Debug("metrics pushed")
 }
 
 // NewReconciler is the run loop over store with the configured policy,
-// limits and options.
+// limits and options, its progress logged.
 func NewReconciler(cfg config.Config, store reconcile.Store, log *zap.Logger) *reconcile.Reconciler {
 	return &reconcile.Reconciler{Store: store, Policy: cfg.Policy, Limits: cfg.Limits, Options: cfg.Run, Log: log.Named("reconcile"),
 		Progress: NewProgress(cfg.Log, log.Named("progress"), nil)}
-}
-
-// Finished is a run's outcome for the metrics and the log; when the lock
-// was taken, with the age of the run holding it.
-func Finished(ctx context.Context, db *sqlx.DB, cfg config.Config, log *zap.Logger, res *reconcile.Result, err error, start time.Time) prometheus.Run {
-	run := prometheus.Run{Result: res, Err: err, Canceled: ctx.Err() != nil, Started: start}
-	if errors.Is(err, reconcile.ErrLocked) {
-		h := runningHolder(ctx, db, cfg.Run.Shard, log)
-		run.RunningAge, run.HolderSilent = h.Age, h.Silent
-	}
-	run.Ended = time.Now()
-	return run
 }
 
 // Fields are the log fields of a finished run: its totals, scope, what it
@@ -255,10 +291,10 @@ func Fields(run prometheus.Run) []zap.Field {
 // how long it has been silent, for the running_run_age_seconds and
 // running_run_heartbeat_age_seconds gauges; 0, logged, when they cannot be
 // read.
-func runningHolder(ctx context.Context, db *sqlx.DB, shard reconcile.Shard, log *zap.Logger) postgres.Holder {
+func runningHolder(ctx context.Context, store *postgres.Store, shard reconcile.Shard, log *zap.Logger) postgres.Holder {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	h, err := postgres.RunningAge(ctx, db, shard)
+	h, err := store.RunningAge(ctx, shard)
 	if err != nil {
 		log.Warn("age of the run holding the lock not read", zap.Error(err))
 	}
