@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -48,10 +49,9 @@ func Serve(ctx context.Context, o Options) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
-	l := Logger{Log: o.Log.Named("cron"), Skipped: o.Skipped}
-	cr := cron.New(cron.WithLocation(o.Location), cron.WithLogger(l),
-		cron.WithChain(cron.Recover(l), cron.SkipIfStillRunning(l)))
-	if _, err := cr.AddFunc(o.Spec, func() { o.Tick(ctx) }); err != nil {
+	l := logger{Log: o.Log.Named("cron")}
+	cr := cron.New(cron.WithLocation(o.Location), cron.WithLogger(l), cron.WithChain(cron.Recover(l)))
+	if _, err := cr.AddFunc(o.Spec, skipIfRunning(ctx, o, l.Log)); err != nil {
 		srv.Close()
 		return fmt.Errorf("schedule: %w", err)
 	}
@@ -100,27 +100,36 @@ func routes(o Options) http.Handler {
 	return mux
 }
 
-// Logger lets cron log through zap. Its routine messages go to debug; a
-// skipped tick (the previous run still going) is a warning.
-type Logger struct {
-	Log     *zap.Logger
-	Skipped func() // a tick skipped while the previous run goes on
+// skipIfRunning is the scheduled job: a tick, unless the previous one is
+// still running, which skips it (logged, and counted by o.Skipped). The skip
+// is decided here, not read back from cron's log.
+func skipIfRunning(ctx context.Context, o Options, log *zap.Logger) func() {
+	var running atomic.Bool
+	return func() {
+		if !running.CompareAndSwap(false, true) {
+			log.Warn("tick skipped: the previous run is still going", zap.String("reason", "still_running"))
+			if o.Skipped != nil {
+				o.Skipped()
+			}
+			return
+		}
+		defer running.Store(false)
+		o.Tick(ctx)
+	}
 }
 
-// Info logs cron's routine messages at debug, and a skip as a warning.
-func (l Logger) Info(msg string, keysAndValues ...any) {
-	if msg == "skip" {
-		l.Log.Warn("tick skipped: the previous run is still going", zap.String("reason", "still_running"))
-		if l.Skipped != nil {
-			l.Skipped()
-		}
-		return
-	}
+// logger lets cron log through zap: its routine messages at debug.
+type logger struct {
+	Log *zap.Logger
+}
+
+// Info logs cron's routine messages at debug.
+func (l logger) Info(msg string, keysAndValues ...any) {
 	l.Log.Debug(msg, kvFields(keysAndValues)...)
 }
 
 // Error logs cron's errors, a recovered panic among them.
-func (l Logger) Error(err error, msg string, keysAndValues ...any) {
+func (l logger) Error(err error, msg string, keysAndValues ...any) {
 	l.Log.Error(msg, append(kvFields(keysAndValues), zap.Error(err))...)
 }
 
