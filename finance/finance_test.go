@@ -82,15 +82,15 @@ func at(day, hour int) time.Time {
 func newTestFinance() *Finance {
 	store := &memStore{now: at(35, 0), refunds: []reconcile.LedgerRefund{
 		{EntryID: 7, CreatedAt: at(1, 3).Add(123456789 * time.Nanosecond), FreelancerID: 100, ProposalID: 10, JobID: 1,
-			Component: reconcile.Base, Connects: 4, IssuedBy: reconcile.IssuedByReconciler,
+			Component: reconcile.Base, Connects: 4, IssuedBy: "reconciler",
 			Rule: reconcile.RuleClosedWithoutHire, RunID: "run-a", IdempotencyKey: "refund:10:base", Verdict: "refunded"},
 		{EntryID: 8, CreatedAt: at(1, 5), FreelancerID: 101, ProposalID: 11, JobID: 1, Component: reconcile.Boost,
-			Connects: 6, IssuedBy: reconcile.IssuedByOnline, Rule: reconcile.RuleBoostOutbid, IdempotencyKey: `online,"11" <b>`,
+			Connects: 6, IssuedBy: "online", Rule: reconcile.RuleBoostOutbid, IdempotencyKey: `online,"11" <b>`,
 			Verdict: "refunded"},
 		{EntryID: 9, CreatedAt: at(2, 1), FreelancerID: 102, Component: reconcile.Base, Connects: 3,
-			IssuedBy: reconcile.IssuedByOnline, IdempotencyKey: " späť\nline", Verdict: "unknown_proposal"},
+			IssuedBy: "online", IdempotencyKey: " späť\nline", Verdict: "unknown_proposal"},
 		{EntryID: 10, CreatedAt: at(2, 2), FreelancerID: 103, ProposalID: 12, JobID: 2, Component: reconcile.Base,
-			Connects: 5, IssuedBy: reconcile.IssuedByOnline, Rule: reconcile.RuleTOSRemoved, IdempotencyKey: "o:12",
+			Connects: 5, IssuedBy: "online", Rule: reconcile.RuleTOSRemoved, IdempotencyKey: "o:12",
 			Verdict: reconcile.Unmatched},
 	}}
 	store.runs = []reconcile.RunSummary{{ID: "run-a", Mode: "run", Scope: "full", Status: reconcile.StatusSucceeded,

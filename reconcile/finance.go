@@ -133,12 +133,6 @@ func (c *Cents) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// Issuers of refund entries.
-const (
-	IssuedByReconciler = "reconciler" // written by this job (a reconciler_refunds row exists)
-	IssuedByOnline     = "online"     // written by anyone else, usually the marketplace's online path
-)
-
 // LedgerRefund is one refund entry of the Connects ledger as finance sees it:
 // who issued it and which rule entitles it.
 type LedgerRefund struct {
@@ -149,7 +143,9 @@ type LedgerRefund struct {
 	JobID        int64 // 0 when the proposal is unknown
 	Component    Component
 	Connects     int64
-	// IssuedBy is IssuedByReconciler or IssuedByOnline.
+	// IssuedBy is "reconciler" (written by this job: a reconciler_refunds
+	// row exists) or "online" (anyone else, usually the marketplace's
+	// online path), as the match recorded it.
 	IssuedBy string
 	// Rule is the rule of the entry's match: for the job's refunds the rule
 	// it wrote them under; for the others the rule the policy assigned when

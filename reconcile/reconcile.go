@@ -1,7 +1,9 @@
 // Package reconcile is the domain of connects-reconciler: the refund policy's
 // settings, the plan of missing refunds and discrepancies, the safety limits,
 // and the run loop that plans in batches and then applies in batches. It
-// speaks to storage through the small Store interface and imports no driver.
+// speaks to storage through interfaces its adapters implement (Store for the
+// run loop; ReplicaStore, ExplainStore, ReplicaLagger where a run or a
+// command needs more) and imports no driver.
 package reconcile
 
 import (

@@ -16,11 +16,6 @@ import (
 // any size costs the same memory.
 const spoolMemory = 4096
 
-// SpoolDir is where spools keep what does not fit in memory ("" is
-// os.TempDir, which honours TMPDIR). The file is unlinked as soon as it is
-// created, so nothing is left behind, even after kill -9.
-var SpoolDir = ""
-
 // spool keeps findings in the order they were added: the first spoolMemory
 // in memory, the rest in an unlinked temporary file. It can be read any number
 // of times; it is not safe for concurrent use.
@@ -64,9 +59,10 @@ func (s *spool) add(f Finding) error {
 	return s.err
 }
 
-// spill moves the records in memory to a new temporary file.
+// spill moves the records in memory to a new temporary file, in os.TempDir
+// (TMPDIR).
 func (s *spool) spill() error {
-	f, err := os.CreateTemp(SpoolDir, "connects-reconciler-spool-")
+	f, err := os.CreateTemp("", "connects-reconciler-spool-")
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}

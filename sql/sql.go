@@ -1,7 +1,11 @@
-// Package sql holds every SQL statement of connects-reconciler as embedded
-// files: the marketplace schema used for development and tests, the job's own
-// migrations, the queries the job runs, and the synthetic-data generators'
-// statements. It holds no logic.
+// Package sql holds the SQL of connects-reconciler as embedded files: the
+// marketplace schema used for development and tests, the job's own
+// migrations, every statement the job runs (no SQL text in the job's Go), and
+// the synthetic-data generators' statements. Test helpers (pgtest), the
+// generators (their settings, ANALYZE, the clock) and the benchmark keep
+// their few administrative statements (CREATE DATABASE, ANALYZE, settings)
+// beside their code. It holds no logic; internal/sqlfile
+// reads and renders the files.
 package sql
 
 import "embed"

@@ -47,12 +47,3 @@ func Write(path string, write func(io.Writer) error) (string, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
-
-// WriteBytes writes b to path as Write does.
-func WriteBytes(path string, b []byte) error {
-	_, err := Write(path, func(w io.Writer) error {
-		_, err := w.Write(b)
-		return err
-	})
-	return err
-}

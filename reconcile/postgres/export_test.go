@@ -135,7 +135,7 @@ func TestExportTiesOutOnSeededMarket(t *testing.T) {
 		last = x
 		n++
 		connects += x.Connects
-		if x.IssuedBy == reconcile.IssuedByReconciler {
+		if x.IssuedBy == "reconciler" {
 			reconciler++
 			byEntry[x.EntryID] = x
 		}
