@@ -383,3 +383,47 @@ func TestIncrementalPlansOnlyEntitlingClosures(t *testing.T) {
 		t.Errorf("full sweep wrote %d refunds after the incremental run; want 0", n)
 	}
 }
+
+// A boosted proposal of a job that closed without a hire and whose auction
+// ended in the same window is found by both events: changed_proposals.sql
+// returns it twice (UNION ALL, unordered), and the run plans and writes it
+// once, beside the boosted proposal of an auction that ended alone (each
+// id once across slices: TestIncrementalSlices).
+func TestIncrementalPlansAProposalOfTwoEventsOnce(t *testing.T) {
+	t.Parallel()
+	m := newMarket(t)
+	ctx := context.Background()
+	if _, err := incrementalReconciler(m).Run(ctx, "first"); err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+	m.now = time.Now()
+	// Job 1: closed without a hire and its auction ended; 10 was outbid.
+	m.job(1, "closed", "no_hire", ago(5*min1))
+	m.auction(1, ago(6*min1))
+	m.proposal(10, 1, 100, nil)
+	m.fee(100, 10, "base", 4)
+	m.fee(100, 10, "boost", 7)
+	m.bid(10, "outbid", ago(7*min1))
+	// Job 2: only its auction ended; 20 was outbid.
+	m.job(2, "open", "", nil)
+	m.auction(2, ago(5*min1))
+	m.proposal(20, 2, 101, nil)
+	m.fee(101, 20, "base", 4)
+	m.fee(101, 20, "boost", 5)
+	m.bid(20, "outbid", ago(6*min1))
+
+	res, err := incrementalReconciler(m).Run(ctx, "incremental")
+	if err != nil || res.Plan.Scope != "incremental" {
+		t.Fatalf("incremental run: err %v", err)
+	}
+	if res.Plan.Events() != 3 {
+		t.Errorf("events: got %d, want 3 (job 1's close and auction end, job 2's auction end)", res.Plan.Events())
+	}
+	if got, want := issuedKeys(issuedOf(t, res)), []string{"10/base", "10/boost", "20/boost"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("incremental run wrote %v, want %v", got, want)
+	}
+	if n := res.Plan.Totals().Refunds; n != 3 {
+		t.Errorf("planned refunds: got %d, want 3 (10's base and boost once each, 20's boost)", n)
+	}
+	m.checkBalances()
+}
