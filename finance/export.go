@@ -171,20 +171,6 @@ var refundTable = table[refundRow]{
 	{"adjusts_period", func(r *refundRow) cell { return textCell(r.AdjustsPeriod) }},
 }
 
-// refundsCSV streams the period's refunds export as CSV to w (the report
-// hashes it) and returns their summary.
-func (f *Finance) refundsCSV(ctx context.Context, p Period, w io.Writer) (*summary, error) {
-	e := newEncoder(FormatCSV, w)
-	if err := e.begin(KindRefunds, &p, f.Price, refundTable.names()); err != nil {
-		return nil, err
-	}
-	var row refundRow
-	return f.streamRefunds(ctx, p, func(r *reconcile.LedgerRefund, v reconcile.Cents) error {
-		row = refundRow{r, v}
-		return writeRow(e, refundTable, &row)
-	})
-}
-
 func (f *Finance) exportRefunds(ctx context.Context, p *Period, e *encoder) (*Manifest, error) {
 	m := &Manifest{Kind: KindRefunds, Period: p, Columns: refundTable.names()}
 	if err := e.begin(m.Kind, p, f.Price, m.Columns); err != nil {

@@ -33,6 +33,10 @@ type Store interface {
 	// or Verdict Unmatched. It stops at the first error fn returns and
 	// returns it.
 	Refunds(ctx context.Context, from, to time.Time, fn func(reconcile.LedgerRefund) error) error
+	// RefundTotals returns the rows Refunds streams for [from, to) summed
+	// by the database: their groups by UTC day, rule, component, issuer,
+	// matched or not, and Connects per entry.
+	RefundTotals(ctx context.Context, from, to time.Time) ([]reconcile.RefundGroup, error)
 	// Runs returns the applying runs that started in [from, to), oldest
 	// first.
 	Runs(ctx context.Context, from, to time.Time) ([]reconcile.RunSummary, error)

@@ -42,6 +42,26 @@ func (s *memStore) Refunds(_ context.Context, from, to time.Time, fn func(reconc
 	return nil
 }
 
+// RefundTotals sums the rows Refunds streams, as report_refund_totals.sql
+// does in the database.
+func (s *memStore) RefundTotals(ctx context.Context, from, to time.Time) ([]reconcile.RefundGroup, error) {
+	idx := map[reconcile.RefundGroup]int{}
+	var out []reconcile.RefundGroup
+	err := s.Refunds(ctx, from, to, func(r reconcile.LedgerRefund) error {
+		k := reconcile.RefundGroup{Day: unixDay(r.CreatedAt), Rule: r.Rule, Component: r.Component, IssuedBy: r.IssuedBy,
+			Unmatched: r.Verdict == reconcile.Unmatched, Connects: r.Connects}
+		i, ok := idx[k]
+		if !ok {
+			i = len(out)
+			idx[k] = i
+			out = append(out, k)
+		}
+		out[i].Refunds++
+		return nil
+	})
+	return out, err
+}
+
 func (s *memStore) Runs(_ context.Context, from, to time.Time) ([]reconcile.RunSummary, error) {
 	var out []reconcile.RunSummary
 	for _, r := range s.runs {

@@ -3,9 +3,7 @@ package finance
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
 	_ "embed"
-	"encoding/hex"
 	"fmt"
 	"html/template"
 	"io"
@@ -129,29 +127,33 @@ type reportDiscrepancy struct {
 	EarlierAck *reconcile.Ack
 }
 
-// Report gathers everything the page of period p shows. The refunds export of
-// the period is streamed into a hash only: the page's totals and its checksum
-// come from the very rows the export writes. Discrepancies and owed refunds
-// come from the full sweeps' records, never from planning the marketplace.
-// A period that is over shows the last sweep recorded by its end, so that
-// its page is the same whenever it is made; now adds the last sweep of all
-// with the exceptions it left open (always shown while the period runs).
+// Report gathers everything the page of period p shows. The page's totals
+// are the period's refunds export summed by the database
+// (Store.RefundTotals): the export's very rows, grouped by what the page
+// shows, so the page costs the period's groups in Go, not its rows. A closed
+// period's page names the export's sha256 recorded when it was closed, and
+// its totals must equal the recorded rows and Connects (else the export is
+// read whole, which names what changed underneath); an open period's export
+// has no fixed checksum, its manifest carries one. Discrepancies and owed
+// refunds come from the full sweeps' records, never from planning the
+// marketplace. A period that is over shows the last sweep recorded by its
+// end, so that its page is the same whenever it is made; now adds the last
+// sweep of all with the exceptions it left open (always shown while the
+// period runs).
 func (f *Finance) Report(ctx context.Context, p Period, now bool) (*ReportData, error) {
 	d := &ReportData{Period: p, Price: f.Price, Policy: f.Policy}
 	var err error
 	if d.GeneratedAt, d.Complete, err = f.asOf(ctx, p); err != nil {
 		return nil, err
 	}
-	h := sha256.New()
-	bw := bufio.NewWriterSize(h, 1<<16)
-	s, err := f.refundsCSV(ctx, p, bw)
+	s, closed, err := f.refundTotals(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	if err := bw.Flush(); err != nil {
-		return nil, err
+	d.Totals, d.ExportRows = s.totals(), s.total.Refunds
+	if closed != nil {
+		d.ExportSHA256 = closed.SHA256
 	}
-	d.Totals, d.ExportRows, d.ExportSHA256 = s.totals(), s.total.Refunds, hex.EncodeToString(h.Sum(nil))
 	d.TotalRows = totalRows(s)
 	d.Chart = drawChart(p, s)
 
@@ -185,6 +187,35 @@ func (f *Finance) Report(ctx context.Context, p Period, now bool) (*ReportData, 
 	}
 	d.Runs, d.RunsNote = pickRuns(runs)
 	return d, nil
+}
+
+// refundTotals sums the period's refunds export in the database. A closed
+// period's sums must be those recorded when it was closed: when they are
+// not, the export is read whole to name what changed (streamRefunds fails).
+func (f *Finance) refundTotals(ctx context.Context, p Period) (*summary, *reconcile.ClosedPeriod, error) {
+	closed, err := f.closedPeriod(ctx, p)
+	if err != nil {
+		return nil, nil, fmt.Errorf("report: %w", err)
+	}
+	if err := f.samePrice(p, closed); err != nil {
+		return nil, nil, err
+	}
+	groups, err := f.Store.RefundTotals(ctx, p.From, p.To)
+	if err != nil {
+		return nil, nil, fmt.Errorf("report: %w", err)
+	}
+	s := newSummary()
+	for _, g := range groups {
+		s.addGroup(g, f.Price)
+	}
+	if closed != nil && (s.total.Refunds != closed.Rows || s.total.Connects != closed.Connects) {
+		if _, err := f.streamRefunds(ctx, p, func(*reconcile.LedgerRefund, reconcile.Cents) error { return nil }); err != nil {
+			return nil, nil, err
+		}
+		return nil, nil, fmt.Errorf("report: the closed period [%s, %s) sums to %d rows and %d Connects, closed with %d and %d",
+			fmtTime(p.From), fmtTime(p.To), s.total.Refunds, s.total.Connects, closed.Rows, closed.Connects)
+	}
+	return s, closed, nil
 }
 
 // Discrepancies is how many discrepancies the sweep found.

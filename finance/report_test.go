@@ -3,8 +3,6 @@ package finance
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"io"
@@ -16,7 +14,7 @@ import (
 
 // The report is one self-contained page: it parses, loads nothing from
 // anywhere (no script, stylesheet, font, image or frame; no http(s) URL), and
-// its totals tie to the export of the same period, whose checksum it names.
+// its totals tie to the export of the same period, whose rows it counts.
 func TestReport(t *testing.T) {
 	t.Parallel()
 	f := newTestFinance()
@@ -39,10 +37,13 @@ func TestReport(t *testing.T) {
 	page := string(b)
 	checkSelfContained(t, page)
 
-	csv, _ := export(t, f, KindRefunds, &november, FormatCSV)
-	sum := sha256.Sum256([]byte(csv))
+	_, m := export(t, f, KindRefunds, &november, FormatCSV)
+	if m.Rows != 4 {
+		t.Fatalf("the export wrote %d rows", m.Rows)
+	}
 	for _, want := range []string{
-		hex.EncodeToString(sum[:]),
+		// the period is not closed: its export's checksum is not fixed
+		"writes 4 rows; the period is not closed",
 		`<tr class="total"><td>Control total</td><td></td><td></td><td class="n">4</td><td class="n">18</td><td class="n">$2.70</td></tr>`,
 		`<tr><td>none</td><td>base</td><td>online</td><td class="n">1</td><td class="n">3</td><td class="n">$0.45</td></tr>`,
 		"<title>2026-11-01 boost_outbid: 1 refunds, 6 Connects, $0.90</title>",

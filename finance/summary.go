@@ -73,6 +73,19 @@ func (s *summary) add(r *reconcile.LedgerRefund, v reconcile.Cents) {
 	}
 }
 
+// addGroup adds g.Refunds entries of g.Connects Connects each, priced one
+// entry at a time as the export's value_usd column is (rounded per entry).
+func (s *summary) addGroup(g reconcile.RefundGroup, price reconcile.Price) {
+	a := Amount{Refunds: g.Refunds, Connects: g.Refunds * g.Connects, Value: reconcile.Cents(g.Refunds) * price.Value(g.Connects)}
+	get(s.groups, summaryKey{Day: g.Day, Rule: g.Rule, Component: g.Component, IssuedBy: g.IssuedBy}).plus(a)
+	get(s.byIssuer, g.IssuedBy).plus(a)
+	get(s.byRule, g.Rule).plus(a)
+	s.total.plus(a)
+	if g.Unmatched {
+		s.unmatched.plus(a)
+	}
+}
+
 func get[K comparable](m map[K]*Amount, k K) *Amount {
 	a, ok := m[k]
 	if !ok {
@@ -150,6 +163,16 @@ func (s *summary) totals() Totals {
 	return t
 }
 
+// samePrice refuses a closed period at another price than it was closed at:
+// its value_usd column would differ from the closed export.
+func (f *Finance) samePrice(p Period, closed *reconcile.ClosedPeriod) error {
+	if closed == nil || closed.PricePerConnect == f.Price {
+		return nil
+	}
+	return fmt.Errorf("export: the period [%s, %s) was closed at price_per_connect %s; exported at %s its value_usd column would differ from the closed export (sha256 %s): export it with --price-per-connect %s",
+		fmtTime(p.From), fmtTime(p.To), closed.PricePerConnect, f.Price, closed.SHA256, closed.PricePerConnect)
+}
+
 // streamRefunds streams the period's refund entries with their value to fn
 // and returns their summary.
 //
@@ -162,11 +185,10 @@ func (f *Finance) streamRefunds(ctx context.Context, p Period, fn func(*reconcil
 		return nil, fmt.Errorf("export: %w", err)
 	}
 	var digest *csvDigest
+	if err := f.samePrice(p, closed); err != nil {
+		return nil, err
+	}
 	if closed != nil {
-		if closed.PricePerConnect != f.Price {
-			return nil, fmt.Errorf("export: the period [%s, %s) was closed at price_per_connect %s; exported at %s its value_usd column would differ from the closed export (sha256 %s): export it with --price-per-connect %s",
-				fmtTime(p.From), fmtTime(p.To), closed.PricePerConnect, f.Price, closed.SHA256, closed.PricePerConnect)
-		}
 		if digest, err = newCSVDigest(p, f.Price); err != nil {
 			return nil, err
 		}

@@ -162,6 +162,20 @@ type LedgerRefund struct {
 	AdjustsPeriod string
 }
 
+// RefundGroup is a group of a period's refund entries, as the finance
+// report sums them (the refunds export's rows, summed by the database): the
+// entries of one UTC day with one rule, component, issuer and matched state,
+// each of Connects Connects.
+type RefundGroup struct {
+	Day       int64 // the entries' created_at: days since 1970-01-01, UTC
+	Rule      Rule
+	Component Component
+	IssuedBy  string
+	Unmatched bool  // Verdict Unmatched
+	Connects  int64 // of each entry
+	Refunds   int64 // how many entries
+}
+
 // Unmatched is the verdict of a refund entry no run matched yet: inside the
 // settle delay, or committed later than its timestamp says.
 const Unmatched = "unmatched"

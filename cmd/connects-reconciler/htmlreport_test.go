@@ -13,7 +13,8 @@ import (
 )
 
 // End to end on a seeded marketplace: the report's totals tie to the ledger
-// and to the export of the same period, whose checksum it names. That the
+// and to the export of the same period, whose rows it counts and, once the
+// period is closed, whose checksum it names. That the
 // page is self-contained is tested in package finance.
 func TestReportTiesOut(t *testing.T) {
 	t.Parallel()
@@ -33,9 +34,9 @@ func TestReportTiesOut(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("export: exit %d:\n%s", code, stderr)
 	}
-	sum := sha256.Sum256([]byte(csvOut))
-	if !strings.Contains(page, hex.EncodeToString(sum[:])) {
-		t.Errorf("the page does not name the export's SHA-256 %x", sum)
+	rows := int64(strings.Count(csvOut, "\n") - 1)
+	if want := "writes " + groupThousands(strconv.FormatInt(rows, 10)) + " rows; the period is not closed"; !strings.Contains(page, want) {
+		t.Errorf("the page lacks %q: it counts the export's rows, and an open period's export has no fixed checksum", want)
 	}
 	var ledger struct {
 		N        int64 `db:"n"`
@@ -54,6 +55,28 @@ func TestReportTiesOut(t *testing.T) {
 		`</td><td class="n">` + num(ledger.Connects) + `</td><td class="n">` + usd(reconcile.Price(1500).Value(ledger.Connects)) + `</td></tr>`
 	if !strings.Contains(page, total) {
 		t.Errorf("the page's control totals do not tie to the ledger; want\n%s", total)
+	}
+	// Closed, the period's page names the export's checksum, recorded when
+	// it was closed, and is otherwise the same page.
+	if code, _, stderr := invoke(t, env, "close-period", "--from", from, "--to", to, "--by", "ana"); code != exitOK {
+		t.Fatalf("close-period: exit %d\n%s", code, stderr)
+	}
+	closedOut := filepath.Join(t.TempDir(), "closed.html")
+	if code, _, stderr := invoke(t, env, "report", "--from", from, "--to", to, "--out", closedOut); code != exitOK {
+		t.Fatalf("report: exit %d:\n%s", code, stderr)
+	}
+	closedPage, err := os.ReadFile(closedOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(csvOut))
+	named := " rows with SHA-256 <code>" + hex.EncodeToString(sum[:]) + "</code>"
+	if !strings.Contains(string(closedPage), named) {
+		t.Errorf("the closed period's page does not name the export's SHA-256 %x", sum)
+	}
+	if a, b := closedPage, []byte(page); strings.Replace(string(a), named, " rows", 1) !=
+		strings.Replace(string(b), "; the period is not closed, so its export has no fixed checksum: the export's manifest names the one it wrote", "", 1) {
+		t.Errorf("closing the period changed the page beyond the checksum's line:\n%s\n%s", a, b)
 	}
 	for _, want := range []string{"<svg", "Refunds per day, by rule", "<code>" + runID + "</code>", "Discrepancies and missing refunds", "unexpected_refund", "amount_mismatch"} {
 		if !strings.Contains(page, want) {

@@ -31,6 +31,44 @@ func (s *Store) Refunds(ctx context.Context, from, to time.Time, fn func(reconci
 	return streamRefunds(ctx, s.read, q, args, fn)
 }
 
+// RefundTotals returns the refunds export of [from, to) summed by the
+// database (report_refund_totals.sql): its rows grouped by UTC day, rule,
+// component, issuer, matched or not and Connects per entry. The rows are the
+// export's own, picked as Refunds picks them, so the groups add up to the
+// export's rows exactly.
+func (s *Store) RefundTotals(ctx context.Context, from, to time.Time) ([]reconcile.RefundGroup, error) {
+	plan, err := planExport(ctx, s.read, from, to)
+	if err != nil {
+		return nil, err
+	}
+	q, args := plan.totalsQuery(from, to)
+	var rows []refundGroupRow
+	if err := s.read.SelectContext(ctx, &rows, q, args...); err != nil {
+		return nil, fmt.Errorf("refund totals: %w", translate(err))
+	}
+	out := make([]reconcile.RefundGroup, len(rows))
+	for i, r := range rows {
+		out[i] = r.group()
+	}
+	return out, nil
+}
+
+// refundGroupRow is a row of report_refund_totals.sql.
+type refundGroupRow struct {
+	Day       int64  `db:"day"`
+	Rule      string `db:"rule"`
+	Component string `db:"component"`
+	IssuedBy  string `db:"issued_by"`
+	Unmatched bool   `db:"unmatched"`
+	Connects  int64  `db:"connects"`
+	Refunds   int64  `db:"refunds"`
+}
+
+func (r refundGroupRow) group() reconcile.RefundGroup {
+	return reconcile.RefundGroup{Day: r.Day, Rule: reconcile.Rule(r.Rule), Component: reconcile.Component(r.Component),
+		IssuedBy: r.IssuedBy, Unmatched: r.Unmatched, Connects: r.Connects, Refunds: r.Refunds}
+}
+
 // streamRefunds runs one of the refunds export's statements and hands its
 // rows to fn, one at a time.
 func streamRefunds(ctx context.Context, db queryer, q string, args []any, fn func(reconcile.LedgerRefund) error) error {

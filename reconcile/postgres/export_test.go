@@ -191,3 +191,115 @@ func TestRunsInPeriod(t *testing.T) {
 		t.Errorf("runs: got %+v", runs)
 	}
 }
+
+// groupsOf sums export rows as report_refund_totals.sql sums them.
+func groupsOf(rows []reconcile.LedgerRefund) map[reconcile.RefundGroup]int64 {
+	out := map[reconcile.RefundGroup]int64{}
+	for _, r := range rows {
+		day := r.CreatedAt.Unix() / 86400 // every time here is after 1970
+		out[reconcile.RefundGroup{Day: day, Rule: r.Rule, Component: r.Component, IssuedBy: r.IssuedBy,
+			Unmatched: r.Verdict == reconcile.Unmatched, Connects: r.Connects}]++
+	}
+	return out
+}
+
+// The finance report's totals are the refunds export's rows summed, in the
+// database: for an open period (with an entry no run matched yet), a closed
+// period (its recorded entries, not the late one created under it since),
+// and the open period after it (carrying that late entry as an adjustment).
+func TestRefundTotalsAreTheExportSummed(t *testing.T) {
+	t.Parallel()
+	m := newMarket(t)
+	ctx := context.Background()
+	anchor := time.Date(2026, 10, 1, 12, 0, 0, 0, time.UTC)
+	if _, err := synth.Seed(ctx, m.db, synth.SeedOptions{Seed: 7, Proposals: 3000, Anchor: anchor, MissingPercent: 20}, zaptest.NewLogger(t)); err != nil {
+		t.Fatal(err)
+	}
+	r := m.reconciler(reconcile.DefaultPolicy())
+	r.Options.Full = true
+	if _, err := r.Run(ctx, "run-a"); err != nil {
+		t.Fatal(err)
+	}
+	store := r.Store.(*postgres.Store)
+	// an entry no run matched yet, and one without a proposal
+	var free []int64
+	if err := m.db.Select(&free, `SELECT p.id FROM proposals p WHERE NOT EXISTS
+	    (SELECT 1 FROM connects_ledger l WHERE l.proposal_id = p.id AND l.entry_type = 'refund') ORDER BY p.id LIMIT 2`); err != nil || len(free) < 2 {
+		t.Fatalf("proposals without a refund: %v (%v)", free, err)
+	}
+	m.exec(`INSERT INTO connects_ledger (freelancer_id, amount, entry_type, proposal_id, component, idempotency_key, created_at)
+	    SELECT freelancer_id, 3, 'refund', id, 'base', 'late:' || id, '2026-09-20T10:00:00Z' FROM proposals WHERE id = $1`, free[0])
+
+	check := func(name string, from, to time.Time, wantRows int64) {
+		t.Helper()
+		rows := exportAll(t, store, from, to)
+		if wantRows >= 0 && int64(len(rows)) != wantRows {
+			t.Errorf("%s: the export has %d rows, want %d", name, len(rows), wantRows)
+		}
+		want := groupsOf(rows)
+		groups, err := store.RefundTotals(ctx, from, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[reconcile.RefundGroup]int64{}
+		var n int64
+		for _, g := range groups {
+			k := g
+			k.Refunds = 0
+			if _, dup := got[k]; dup {
+				t.Errorf("%s: group %+v twice", name, k)
+			}
+			got[k] = g.Refunds
+			n += g.Refunds
+		}
+		if n != int64(len(rows)) || len(got) != len(want) {
+			t.Errorf("%s: the totals hold %d entries in %d groups, the export %d rows in %d groups", name, n, len(got), len(rows), len(want))
+		}
+		unmatched := false
+		for k, c := range want {
+			if got[k] != c {
+				t.Errorf("%s: group %+v: %d in the totals, %d in the export", name, k, got[k], c)
+			}
+			unmatched = unmatched || k.Unmatched
+		}
+		if len(rows) == 0 {
+			t.Errorf("%s: no rows: nothing compared", name)
+		}
+		t.Logf("%s: %d rows in %d groups (an unmatched one: %v)", name, len(rows), len(got), unmatched)
+	}
+	july, closeAt, later := time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 10, 2, 0, 0, 0, 0, time.UTC), time.Now().Add(time.Hour)
+	check("open, an entry not matched yet", july, later, -1)
+
+	// Matched, the period closes; then a refund is created late under it.
+	if _, err := r.Run(ctx, "run-b"); err != nil {
+		t.Fatal(err)
+	}
+	var closedRows int64
+	if _, err := store.ClosePeriod(ctx, july, closeAt, "ana", reconcile.DefaultPrice,
+		func(each func(fn func(reconcile.LedgerRefund) error) error) (reconcile.PeriodDigest, error) {
+			var d reconcile.PeriodDigest
+			err := each(func(x reconcile.LedgerRefund) error { d.Rows++; d.Connects += x.Connects; return nil })
+			d.SHA256 = "test"
+			closedRows = d.Rows
+			return d, err
+		}); err != nil {
+		t.Fatal(err)
+	}
+	m.exec(`INSERT INTO connects_ledger (freelancer_id, amount, entry_type, proposal_id, component, idempotency_key, created_at)
+	    SELECT freelancer_id, 4, 'refund', id, 'base', 'late:' || id, '2026-09-21T10:00:00Z' FROM proposals WHERE id = $1`, free[1])
+	if _, err := r.Run(ctx, "run-c"); err != nil {
+		t.Fatal(err)
+	}
+	check("closed", july, closeAt, closedRows)
+	rows := exportAll(t, store, closeAt, later)
+	adjustments := 0
+	for _, x := range rows {
+		if x.AdjustsPeriod != "" {
+			adjustments++
+		}
+	}
+	if adjustments != 1 {
+		t.Fatalf("the open period after the closed one carries %d adjustments, want the late entry", adjustments)
+	}
+	check("open after a closed one, with an adjustment", closeAt, later, int64(len(rows)))
+}

@@ -81,6 +81,32 @@ func (e exportPlan) query(from, to time.Time) (string, []any) {
 	}
 }
 
+// The finance report's totals (report_refund_totals.sql), one statement per
+// kind of export: they sum the rows of the statement query picks.
+var qRefundTotals = map[exportKind]string{}
+
+// exportKind picks the export's rows fragment in report_refund_totals.sql.
+type exportKind struct{ Closed, Adjusted bool }
+
+func init() {
+	for _, k := range []exportKind{{}, {Closed: true}, {Adjusted: true}} {
+		qRefundTotals[k] = files.Render("report_refund_totals.sql", k)
+	}
+}
+
+// totalsQuery is the statement and arguments of the refunds export of
+// [from, to) under plan, summed (report_refund_totals.sql).
+func (e exportPlan) totalsQuery(from, to time.Time) (string, []any) {
+	switch {
+	case e.closed != nil:
+		return qRefundTotals[exportKind{Closed: true}], []any{from, to, e.closed.ID}
+	case e.adjusted:
+		return qRefundTotals[exportKind{Adjusted: true}], []any{from, to}
+	default:
+		return qRefundTotals[exportKind{}], []any{from, to}
+	}
+}
+
 // ClosedPeriod returns the closed period [from, to), nil when it is not
 // closed, or a *reconcile.PeriodError when it overlaps one without being it.
 func (s *Store) ClosedPeriod(ctx context.Context, from, to time.Time) (*reconcile.ClosedPeriod, error) {

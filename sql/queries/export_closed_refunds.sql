@@ -8,10 +8,12 @@
 -- of a later period); an entry deleted or changed since makes the export
 -- differ from the closed one, which the caller checks against the recorded
 -- sha256 (closed_period_changes.sql names what changed).
-SELECT {{template "refund_columns"}},
+{{- /* the rows without their order: report_refund_totals.sql sums them */ -}}
+{{define "export_closed_refunds_rows"}}SELECT {{template "refund_columns"}},
        coalesce({{template "adjusts"}}, '')               AS adjusts_period
 FROM reconciler_closed_period_entries e
 JOIN connects_ledger l ON l.id = e.ledger_entry_id AND l.entry_type = 'refund'
 {{template "refund_joins"}}
-WHERE e.period_id = $3
+WHERE e.period_id = $3{{end}}
+{{template "export_closed_refunds_rows"}}
 ORDER BY l.created_at, l.id

@@ -11,10 +11,12 @@
 -- change with the settings. The statement reads the ledger's refunds by
 -- (created_at, id) and looks each match up by key: the shape of a COPY of
 -- the same join (the benchmark's bound, sql/synth/export_copy.sql).
-SELECT {{template "refund_columns"}},
+{{- /* the rows without their order: report_refund_totals.sql sums them */ -}}
+{{define "export_refunds_rows"}}SELECT {{template "refund_columns"}},
        ''                                                 AS adjusts_period
 FROM connects_ledger l
 {{template "refund_joins"}}
 WHERE l.entry_type = 'refund'
-  AND l.created_at >= $1 AND l.created_at < $2
+  AND l.created_at >= $1 AND l.created_at < $2{{end}}
+{{template "export_refunds_rows"}}
 ORDER BY l.created_at, l.id

@@ -9,7 +9,8 @@
 -- names the closed period such a row adjusts; '' for the period's own rows.
 -- An entry late under a closed period and not matched yet is in no export
 -- until a run matches it (the daily full sweep at the latest).
-WITH adjustments AS MATERIALIZED (
+{{- /* the rows without their order: report_refund_totals.sql sums them */ -}}
+{{define "export_refunds_adjusted_rows"}}WITH adjustments AS MATERIALIZED (
     SELECT l.id
     FROM reconciler_closed_periods c
     JOIN connects_ledger l ON l.entry_type = 'refund' AND l.created_at >= c.period_from AND l.created_at < c.period_to
@@ -29,5 +30,6 @@ SELECT {{template "refund_columns"}},
        coalesce({{template "adjusts"}}, '')               AS adjusts_period
 FROM adjustments a
 JOIN connects_ledger l ON l.id = a.id
-{{template "refund_joins"}}
+{{template "refund_joins"}}{{end}}
+{{template "export_refunds_adjusted_rows"}}
 ORDER BY 2, 1
