@@ -85,7 +85,7 @@ func drawChart(p Period, s *summary) chart {
 	plotH := float64(c.PlotBottom - c.PlotTop)
 	for v := int64(0); v <= top; v += step {
 		y := float64(c.PlotBottom) - float64(v)/float64(top)*plotH
-		c.YTicks = append(c.YTicks, tick{Pos: f1(y), Label: groupThousands(strconv.FormatInt(v, 10))})
+		c.YTicks = append(c.YTicks, tick{Pos: f1(y), Label: reconcile.Thousands(strconv.FormatInt(v, 10))})
 	}
 	slot := float64(c.PlotRight-c.PlotLeft) / float64(max(1, len(days)))
 	barW := math.Max(1, slot*0.72)

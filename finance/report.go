@@ -373,13 +373,13 @@ var reportFuncs = template.FuncMap{
 		return d.Round(time.Second).String()
 	},
 	"day": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
-	"num": func(v int64) string { return groupThousands(strconv.FormatInt(v, 10)) },
+	"num": func(v int64) string { return reconcile.Thousands(strconv.FormatInt(v, 10)) },
 	"usd": func(c reconcile.Cents) string {
 		s := c.String()
 		neg := strings.HasPrefix(s, "-")
 		s = strings.TrimPrefix(s, "-")
 		whole, frac, _ := strings.Cut(s, ".")
-		out := "$" + groupThousands(whole) + "." + frac
+		out := "$" + reconcile.Thousands(whole) + "." + frac
 		if neg {
 			out = "−" + out
 		}
@@ -422,22 +422,6 @@ var reportFuncs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04 UTC")
 	},
-}
-
-func groupThousands(s string) string {
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
 }
 
 //go:embed report.html

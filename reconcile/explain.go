@@ -40,7 +40,7 @@ type ProposalFacts struct {
 func (f *ProposalFacts) UTC() {
 	f.SubmittedAt = f.SubmittedAt.UTC()
 	for _, t := range []**time.Time{&f.WithdrawnAt, &f.ClosedAt, &f.AuctionEndedAt, &f.OutbidAt, &f.FirstEligibleAt, &f.FirstDeclinedAt} {
-		*t = utcPtr(*t)
+		*t = UTC(*t)
 	}
 }
 

@@ -70,16 +70,18 @@ type planFile struct {
 func toPlanned(r Refund) plannedRefund {
 	return plannedRefund{
 		ProposalID: r.ProposalID, Component: r.Component, IdempotencyKey: r.IdempotencyKey(),
-		FreelancerID: r.FreelancerID, JobID: r.JobID, Connects: r.Connects, Rule: r.Rule, EventAt: utcPtr(r.EventAt),
+		FreelancerID: r.FreelancerID, JobID: r.JobID, Connects: r.Connects, Rule: r.Rule, EventAt: UTC(r.EventAt),
 	}
 }
 
 func fromPlanned(p plannedRefund) Refund {
 	return Refund{ProposalID: p.ProposalID, FreelancerID: p.FreelancerID, JobID: p.JobID,
-		Component: p.Component, Connects: p.Connects, Rule: p.Rule, EventAt: utcPtr(p.EventAt)}
+		Component: p.Component, Connects: p.Connects, Rule: p.Rule, EventAt: UTC(p.EventAt)}
 }
 
-func utcPtr(t *time.Time) *time.Time {
+// UTC returns a copy of *t in UTC, or nil for nil: the one helper for the
+// optional times of plans, facts and the stores' rows.
+func UTC(t *time.Time) *time.Time {
 	if t == nil {
 		return nil
 	}
@@ -113,7 +115,7 @@ type planHead struct {
 
 func headOf(p *Plan) planHead {
 	return planHead{MadeAt: p.AsOf.UTC(), SettleCutoff: p.SettleCutoff.UTC(), Scope: p.Scope, Shard: p.Shard,
-		Policy: p.Policy, Totals: p.Totals(), OldestPending: utcPtr(p.OldestPending())}
+		Policy: p.Policy, Totals: p.Totals(), OldestPending: UTC(p.OldestPending())}
 }
 
 // encodeContent streams a plan's canonical encoding: byte for byte what

@@ -272,8 +272,12 @@ func roundLeft(d time.Duration) string {
 }
 
 // group writes n with thousands separators: 1,250,000.
-func group(n int64) string {
-	s := strconv.FormatInt(n, 10)
+func group(n int64) string { return Thousands(strconv.FormatInt(n, 10)) }
+
+// Thousands writes a decimal integer's digits (after an optional minus
+// sign) in groups of three: 1,250,000. The one digit grouping of the
+// progress lines and the finance report.
+func Thousands(s string) string {
 	neg := strings.HasPrefix(s, "-")
 	s = strings.TrimPrefix(s, "-")
 	var b strings.Builder

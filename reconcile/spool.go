@@ -211,12 +211,30 @@ var known = func() map[string]string {
 }()
 
 // Intern returns b as a string, without allocating when it is one of the
-// names a finding carries (a store scanning many rows uses it too).
-func Intern(b []byte) string {
-	if s, ok := known[string(b)]; ok {
-		return s
+// names a finding carries (a store scanning many rows uses it too). Safe for
+// concurrent use.
+func Intern(b []byte) string { return Interner(nil).Intern(b) }
+
+// Interner returns one string per distinct value of columns with few values
+// (names, run ids), so that a row costs no allocation for them: the names a
+// finding carries, and up to 4,096 others it has seen. The one interner of
+// the spools and the stores; a nil Interner keeps only the names. Not safe
+// for concurrent use unless nil.
+type Interner map[string]string
+
+// Intern returns b as a string, the same string for the same bytes.
+func (in Interner) Intern(b []byte) string {
+	if v, ok := in[string(b)]; ok { // no allocation for the lookup
+		return v
 	}
-	return string(b)
+	v, ok := known[string(b)]
+	if !ok {
+		v = string(b)
+	}
+	if in != nil && len(in) < 4096 {
+		in[v] = v
+	}
+	return v
 }
 
 // errStopMerge stops reading the second spool of a merge early.

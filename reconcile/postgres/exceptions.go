@@ -114,12 +114,12 @@ func scanException(rows *sql.Rows) (reconcile.Exception, error) {
 	return e, nil
 }
 
+// utcPtr is a nullable time column in UTC (reconcile.UTC), nil for NULL.
 func utcPtr(t sql.NullTime) *time.Time {
 	if !t.Valid {
 		return nil
 	}
-	u := t.Time.UTC()
-	return &u
+	return reconcile.UTC(&t.Time)
 }
 
 // Exceptions streams the exceptions f selects, oldest first, to fn, with the

@@ -58,7 +58,7 @@ func (s *Store) ProposalFacts(ctx context.Context, p reconcile.Policy, cutoff ti
 			out = append(out, f)
 			i = len(out) - 1
 		}
-		c.EventAt = utc(c.EventAt)
+		c.EventAt = reconcile.UTC(c.EventAt)
 		out[i].Components = append(out[i].Components, c)
 	}
 	if err := rows.Err(); err != nil {
@@ -91,12 +91,4 @@ func (s *Store) ProposalFacts(ctx context.Context, p reconcile.Policy, cutoff ti
 		return nil, fmt.Errorf("explain ledger: %w", translate(err))
 	}
 	return out, nil
-}
-
-func utc(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	u := t.UTC()
-	return &u
 }

@@ -79,16 +79,16 @@ func streamRefunds(ctx context.Context, db queryer, q string, args []any, fn fun
 	defer rows.Close()
 	var r reconcile.LedgerRefund
 	var component, issuedBy, rule, runID, verdict, adjusts sql.RawBytes
-	in := interner{}
+	in := reconcile.Interner{}
 	for rows.Next() {
 		if err := rows.Scan(&r.EntryID, &r.CreatedAt, &r.FreelancerID, &r.ProposalID, &r.JobID, &component,
 			&r.Connects, &issuedBy, &rule, &runID, &r.IdempotencyKey, &verdict, &adjusts); err != nil {
 			return fmt.Errorf("export refunds: %w", translate(err))
 		}
 		r.CreatedAt = r.CreatedAt.UTC()
-		r.Component, r.IssuedBy = reconcile.Component(in.get(component)), in.get(issuedBy)
-		r.Rule, r.RunID, r.Verdict = reconcile.Rule(in.get(rule)), in.get(runID), in.get(verdict)
-		r.AdjustsPeriod = in.get(adjusts)
+		r.Component, r.IssuedBy = reconcile.Component(in.Intern(component)), in.Intern(issuedBy)
+		r.Rule, r.RunID, r.Verdict = reconcile.Rule(in.Intern(rule)), in.Intern(runID), in.Intern(verdict)
+		r.AdjustsPeriod = in.Intern(adjusts)
 		if err := fn(r); err != nil {
 			return err
 		}
@@ -97,21 +97,6 @@ func streamRefunds(ctx context.Context, db queryer, q string, args []any, fn fun
 		return fmt.Errorf("export refunds: %w", translate(err))
 	}
 	return nil
-}
-
-// interner returns one string per distinct value of a column with few
-// values, so that a row costs no allocation for them.
-type interner map[string]string
-
-func (in interner) get(b []byte) string {
-	if v, ok := in[string(b)]; ok { // no allocation for the lookup
-		return v
-	}
-	v := string(b)
-	if len(in) < 4096 {
-		in[v] = v
-	}
-	return v
 }
 
 // Runs returns the applying runs that started in [from, to), oldest first.
