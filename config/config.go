@@ -246,7 +246,7 @@ var settings = []setting{
 			c.Run.ApplyBatchSize = n
 			return nil
 		}},
-	{key: "parallel", usage: "planning slices run at once, each on a connection of its own (PostgreSQL runs a statement on one core)",
+	{key: "parallel", usage: "planning slices run at once, and apply workers (accounts split by id), each on a connection of its own (PostgreSQL runs a statement on one core)",
 		get: func(c *Config) string { return strconv.Itoa(c.Run.Parallel) },
 		set: func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)

@@ -161,8 +161,9 @@ type Options struct {
 	// ApplyMaxReplicaLag pauses the apply while the read replica has
 	// replayed less than this far behind the primary (0: never pauses).
 	ApplyMaxReplicaLag time.Duration
-	// Parallel is how many slices are planned at once, each on a connection
-	// of its own (PostgreSQL runs one statement on one core).
+	// Parallel is how many slices are planned at once, and how many apply
+	// workers write at once (the accounts split between them by id), each on
+	// a connection of its own (PostgreSQL runs one statement on one core).
 	Parallel int
 	// Retries is how many times a batch is retried after a transient error.
 	Retries int
@@ -210,8 +211,11 @@ type Result struct {
 
 	issued, skipped spool
 	issuedTotals    Totals
-	applied         int64      // planned refunds whose batch committed, or set aside
-	oldestSkipped   *time.Time // earliest event among the skipped
+	applied         int64 // planned refunds whose batch committed, or set aside
+	// partial are refunds past the applied ones whose batch committed in a
+	// round that failed (apply workers), recorded all the same.
+	partial       map[ComponentKey]bool
+	oldestSkipped *time.Time // earliest event among the skipped
 
 	// deferred are planned refunds set aside because their balance row was
 	// held by another transaction, in the order they were set aside; the
@@ -292,7 +296,7 @@ func (r *Result) OldestOwed() (*time.Time, error) {
 	}
 	var i int64
 	err := r.Plan.EachRefund(func(rf Refund) error {
-		if i++; i > r.applied {
+		if i++; i > r.applied && !r.partial[ComponentKey{rf.ProposalID, rf.Component}] {
 			oldest = earliest(oldest, rf.EventAt)
 		}
 		return nil
@@ -575,16 +579,23 @@ func (r *Reconciler) failure(ctx context.Context) string {
 }
 
 func (r *Reconciler) apply(ctx context.Context, res *Result) error {
-	sizer := newBatchSizer(r.Options)
+	workers := max(r.Options.Parallel, 1)
+	sizers := make([]*batchSizer, workers)
+	for i := range sizers {
+		sizers[i] = newBatchSizer(r.Options)
+	}
 	th := r.newThrottle()
 	total := res.Plan.Totals().Refunds
 	progress := r.Progress.Start("applying", "refunds", total)
 	progress.Count("written", 0)
 	defer progress.Done()
 	var done int64
-	batch := make([]Refund, 0, sizer.size)
+	// A round is the plan's next refunds, split by account into one batch
+	// per worker (partition); it is complete when one of them is full.
+	var round []Refund
+	parts := make([][]Refund, workers)
 	flush := func() error {
-		if len(batch) == 0 {
+		if len(round) == 0 {
 			return nil
 		}
 		if err := ctx.Err(); err != nil {
@@ -594,18 +605,23 @@ func (r *Reconciler) apply(ctx context.Context, res *Result) error {
 			return fmt.Errorf("stopped before batch at refund %d of %d: %w", done+1, total, err)
 		}
 		written := res.issuedTotals.Refunds
-		if err := r.applyBatch(ctx, res, sizer, batch); err != nil {
-			return fmt.Errorf("apply refunds %d-%d of %d: %w", done+1, done+int64(len(batch)), total, err)
+		if err := r.applyRound(ctx, res, sizers, parts); err != nil {
+			return fmt.Errorf("apply refunds %d-%d of %d: %w", done+1, done+int64(len(round)), total, err)
 		}
-		progress.Add(int64(len(batch)))
+		progress.Add(int64(len(round)))
 		progress.Count("written", res.issuedTotals.Refunds-written)
-		done += int64(len(batch))
-		batch = batch[:0]
+		done += int64(len(round))
+		round = round[:0]
+		for i := range parts {
+			parts[i] = parts[i][:0]
+		}
 		return nil
 	}
 	err := res.Plan.EachRefund(func(rf Refund) error {
-		batch = append(batch, rf)
-		if len(batch) < sizer.size {
+		p := partition(rf.FreelancerID, workers)
+		round = append(round, rf)
+		parts[p] = append(parts[p], rf)
+		if len(parts[p]) < sizers[p].size {
 			return nil
 		}
 		return flush()
@@ -617,19 +633,128 @@ func (r *Reconciler) apply(ctx context.Context, res *Result) error {
 		return err
 	}
 	written := res.issuedTotals.Refunds
-	err = r.applyDeferred(ctx, res, sizer, th)
+	err = r.applyDeferred(ctx, res, sizers[0], th)
 	progress.Count("written", res.issuedTotals.Refunds-written)
 	return err
 }
 
+// partition is the apply worker that writes an account's refunds: accounts
+// are split between the workers by id, so that two workers never credit the
+// same balance row.
+func partition(account int64, workers int) int {
+	return int(((account % int64(workers)) + int64(workers)) % int64(workers))
+}
+
+// batchDone is what one worker's batch of a round came to.
+type batchDone struct {
+	kept, written, held []Refund
+	err                 error
+}
+
+// applyRound writes one round of the plan: each partition's batch in a
+// transaction of its own, the partitions at once, each on a connection of
+// its own (PostgreSQL runs one statement on one core; the partitions' accounts
+// are disjoint, so their transactions never wait for each other's balance
+// rows). The round is recorded in plan order once every batch is done.
+func (r *Reconciler) applyRound(ctx context.Context, res *Result, sizers []*batchSizer, parts [][]Refund) error {
+	out := make([]batchDone, len(parts))
+	var wg sync.WaitGroup
+	for i, part := range parts {
+		if len(part) == 0 {
+			continue
+		}
+		wg.Go(func() {
+			out[i].kept, out[i].written, out[i].held, out[i].err = r.applyBatch(ctx, res, sizers[i], part)
+		})
+	}
+	wg.Wait()
+	var errs []error
+	for _, o := range out {
+		errs = append(errs, o.err)
+	}
+	var kept, written, held [][]Refund
+	for _, o := range out {
+		if o.err == nil {
+			kept, written, held = append(kept, o.kept), append(written, o.written), append(held, o.held)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		// Batches of the round that committed are recorded all the same (a
+		// run that fails reports what it wrote), but the round is not the
+		// plan's prefix: res.applied stays, and OldestOwed leaves out these.
+		return errors.Join(err, res.recordPartial(mergeRefunds(kept), mergeRefunds(written), mergeRefunds(held)))
+	}
+	if err := res.setAside(mergeRefunds(held)); err != nil {
+		return err
+	}
+	return res.Record(mergeRefunds(kept), mergeRefunds(written))
+}
+
+// mergeRefunds merges lists each in proposal, component order into one.
+func mergeRefunds(lists [][]Refund) []Refund {
+	var n int
+	for _, l := range lists {
+		n += len(l)
+	}
+	out := make([]Refund, 0, n)
+	idx := make([]int, len(lists))
+	for len(out) < n {
+		best := -1
+		for i, l := range lists {
+			if idx[i] == len(l) {
+				continue
+			}
+			if best < 0 || lessPC(l[idx[i]].ProposalID, l[idx[i]].Component, lists[best][idx[best]].ProposalID, lists[best][idx[best]].Component) {
+				best = i
+			}
+		}
+		out = append(out, lists[best][idx[best]])
+		idx[best]++
+	}
+	return out
+}
+
+// setAside keeps refunds whose balance row another transaction held, for
+// applyDeferred; they count as applied (the plan's prefix is done with them).
+func (res *Result) setAside(held []Refund) error {
+	for _, rf := range held {
+		if err := res.deferred.add(rf.finding()); err != nil {
+			return err
+		}
+	}
+	res.applied += int64(len(held))
+	return nil
+}
+
+// recordPartial files the batches that committed in a round that did not:
+// what they wrote and skipped, and what they set aside, without moving
+// res.applied (the round is not the plan's prefix); res.partial names their
+// refunds so that OldestOwed does not count them as left owed.
+func (res *Result) recordPartial(kept, written, held []Refund) error {
+	for _, rf := range held {
+		if err := res.deferred.add(rf.finding()); err != nil {
+			return err
+		}
+	}
+	for _, l := range [][]Refund{kept, held} {
+		for _, rf := range l {
+			if res.partial == nil {
+				res.partial = map[ComponentKey]bool{}
+			}
+			res.partial[ComponentKey{rf.ProposalID, rf.Component}] = true
+		}
+	}
+	return res.record(kept, written, false)
+}
+
 // applyBatch writes one batch of the plan. Refunds whose balance row another
-// transaction holds are set aside (res.deferred) and the rest of the batch is
-// written at once without them: the job never queues behind the
-// marketplace's own transactions.
-func (r *Reconciler) applyBatch(ctx context.Context, res *Result, sizer *batchSizer, batch []Refund) error {
+// transaction holds are set aside (returned as held) and the rest of the
+// batch is written at once without them: the job never queues behind the
+// marketplace's own transactions. It returns the refunds of the batch that
+// were not set aside, and those of them written.
+func (r *Reconciler) applyBatch(ctx context.Context, res *Result, sizer *batchSizer, batch []Refund) (kept, written, held []Refund, err error) {
 	pending := batch
 	for len(pending) > 0 {
-		var written []Refund
 		var took time.Duration
 		err := r.retry(ctx, "apply batch", func(ctx context.Context) (err error) {
 			t0 := r.now()
@@ -643,31 +768,26 @@ func (r *Reconciler) applyBatch(ctx context.Context, res *Result, sizer *batchSi
 		})
 		var contended *ContendedError
 		if errors.As(err, &contended) {
-			keep, held := contended.split(pending)
-			if len(held) == 0 {
-				return fmt.Errorf("%w, none of which is in the batch", err)
+			keep, h := contended.split(pending)
+			if len(h) == 0 {
+				return nil, nil, nil, fmt.Errorf("%w, none of which is in the batch", err)
 			}
-			for _, rf := range held {
-				if err := res.deferred.add(rf.finding()); err != nil {
-					return err
-				}
-			}
-			res.applied += int64(len(held))
+			held = mergeRefunds([][]Refund{held, h})
 			r.log().Info("refunds set aside: their balance row is held by another transaction",
-				zap.Int("refunds", len(held)), zap.Int("accounts", len(contended.Accounts)))
+				zap.Int("refunds", len(h)), zap.Int("accounts", len(contended.Accounts)))
 			sizer.failed()
 			pending = keep
 			continue
 		}
 		if err != nil {
-			return err
+			return nil, nil, nil, err
 		}
 		sizer.observe(len(pending), took)
 		r.log().Debug("batch applied", zap.Int("refunds", len(pending)), zap.Int("written", len(written)),
 			zap.Duration("took", took), zap.Int("next_batch", sizer.size))
-		return res.Record(pending, written)
+		return pending, written, held, nil
 	}
-	return nil
+	return nil, nil, held, nil
 }
 
 // applyDeferred writes the refunds set aside for a held balance row, after

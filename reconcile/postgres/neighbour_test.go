@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lib/pq"
+
 	"github.com/connects/connects-reconciler/reconcile"
 	"github.com/connects/connects-reconciler/reconcile/postgres"
 )
@@ -177,4 +179,97 @@ func TestApplyHeldBalanceSetAside(t *testing.T) {
 	f.checkComplete(false)
 	t.Logf("%d refunds of other accounts written while the row was held, %d of the held account after; longest lock wait seen %s, %d retries",
 		others, theirs, longestWait.Round(time.Millisecond), log.retries())
+}
+
+// With Parallel apply workers, the accounts are split between them by id:
+// every apply transaction credits the accounts of one worker only (so two
+// workers never contend for a balance row), both workers write, and the run
+// writes what one clean run does, each refund once, with the run's counters
+// equal to its audit rows.
+func TestApplyWorkersOwnDisjointAccounts(t *testing.T) {
+	t.Parallel()
+	f := newFaultDB(t, 3000, 60)
+	log := newRetryLog(t)
+	r := f.reconciler(f.open(f.url, postgres.Timeouts{}), log.Logger,
+		reconcile.Options{ApplyBatchSize: 20, ApplyLockTimeout: 50 * time.Millisecond, Parallel: 2})
+	res, err := r.Run(context.Background(), runID("workers"))
+	t.Logf("retries %d", log.retries())
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	f.checkComplete(false)
+	issued, err := res.IssuedRefunds()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(issued) != len(f.want) {
+		t.Errorf("the run reports %d refunds written, a clean run writes %d", len(issued), len(f.want))
+	}
+	var txs []struct {
+		Workers pq.Int64Array `db:"workers"`
+	}
+	f.sel(&txs, `SELECT array_agg(DISTINCT freelancer_id % 2) AS workers
+	    FROM connects_ledger WHERE idempotency_key LIKE 'refund:%' GROUP BY xmin::text`)
+	seen := map[int64]int{}
+	for _, tx := range txs {
+		if len(tx.Workers) != 1 {
+			t.Fatalf("an apply transaction credited the accounts of both workers")
+		}
+		seen[tx.Workers[0]]++
+	}
+	if seen[0] == 0 || seen[1] == 0 {
+		t.Errorf("transactions per worker %v: want both workers writing", seen)
+	}
+	t.Logf("%d refunds in %d transactions, per worker %v", len(issued), len(txs), seen)
+}
+
+// One worker's batch fails for good (a trigger raising on one of its
+// refunds) while the other's commits: the run fails, reports the refunds
+// that did commit, and the next run writes the rest; nothing is lost or
+// doubled.
+func TestApplyWorkerFailsOtherCommits(t *testing.T) {
+	t.Parallel()
+	f := newFaultDB(t, 3000, 60)
+	refunds := make([]reconcile.Refund, 0, len(f.want))
+	for _, r := range f.want {
+		refunds = append(refunds, r)
+	}
+	sortRefunds(refunds)
+	victim := refunds[len(refunds)/2]
+	f.db.MustExec(fmt.Sprintf(`
+	    CREATE FUNCTION test_fail_refund() RETURNS trigger LANGUAGE plpgsql AS $$
+	    BEGIN RAISE EXCEPTION 'test: refund refused'; END $$;
+	    CREATE TRIGGER test_fail_refund BEFORE INSERT ON connects_ledger
+	    FOR EACH ROW WHEN (NEW.proposal_id = %d AND NEW.entry_type = 'refund') EXECUTE FUNCTION test_fail_refund();`, victim.ProposalID))
+
+	o := reconcile.Options{ApplyBatchSize: 25, Parallel: 2}
+	r := f.reconciler(f.open(f.url, postgres.Timeouts{}), newRetryLog(t).Logger, o)
+	res, err := r.Run(context.Background(), runID("fails"))
+	if err == nil {
+		t.Fatal("the run succeeded over a refund its trigger refuses")
+	}
+	issued, ierr := res.IssuedRefunds()
+	if ierr != nil {
+		t.Fatal(ierr)
+	}
+	written := f.jobRefunds()
+	if len(issued) != len(written) {
+		t.Errorf("the failed run reports %d refunds written, the ledger holds %d", len(issued), len(written))
+	}
+	var past int // refunds written past the failed batch's first refund: the other worker's
+	for _, rf := range issued {
+		if rf.ProposalID > victim.ProposalID {
+			past++
+		}
+	}
+	if past == 0 {
+		t.Errorf("no refund past the failed one was written: the other worker's batch did not commit")
+	}
+	f.checkInvariants()
+	f.db.MustExec(`DROP TRIGGER test_fail_refund ON connects_ledger`)
+	if _, err := f.reconciler(f.open(f.url, postgres.Timeouts{}), newRetryLog(t).Logger, o).Run(context.Background(), runID("after")); err != nil {
+		t.Fatalf("the next run: %v", err)
+	}
+	f.checkComplete(false)
+	t.Logf("the failed run wrote %d of %d refunds (%d past the refused one)", len(issued), len(f.want), past)
 }

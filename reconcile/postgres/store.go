@@ -392,10 +392,13 @@ type appliedRow struct {
 // Apply writes one batch in one transaction: apply.sql inserts the refunds
 // still owed, apply_audit.sql records them and moves the run's counters, and
 // apply_balances.sql moves the balances last, so their rows stay locked only
-// until the commit. With o.LockTimeout every lock wait of the transaction is
-// bounded by it (a timeout is transient: the batch is retried). Unless
-// o.Wait, a balance row another transaction holds is skipped, and the batch
-// rolled back with a *reconcile.ContendedError naming the refunds it held up.
+// until the commit. With o.LockTimeout every lock wait of the transaction on
+// a row the marketplace may hold is bounded by it (a timeout is transient:
+// the batch is retried); apply_audit.sql waits for the run's record (another
+// apply worker's batch moving its counters) under the session's lock_timeout.
+// Unless o.Wait, a balance row another transaction holds is skipped, and the
+// batch rolled back with a *reconcile.ContendedError naming the refunds it
+// held up.
 func (s *Store) Apply(ctx context.Context, runID string, p reconcile.Policy, cutoff time.Time, refunds []reconcile.Refund, o reconcile.ApplyOptions) ([]reconcile.Refund, error) {
 	if lost := s.lockLost.Load(); lost != nil {
 		return nil, *lost
@@ -444,6 +447,11 @@ func (s *Store) Apply(ctx context.Context, runID string, p reconcile.Policy, cut
 		}
 	}
 	if len(audit.entries) > 0 {
+		if o.LockTimeout > 0 {
+			if _, err := tx.ExecContext(ctx, qApplyLockDefault); err != nil {
+				return nil, fmt.Errorf("apply: reset lock_timeout: %w", translate(err))
+			}
+		}
 		var n int64
 		err := tx.GetContext(ctx, &n, qApplyAudit, runID, pq.Array(audit.entries), pq.Array(audit.proposals), pq.Array(audit.jobs),
 			pq.Array(audit.accounts), pq.Array(audit.components), pq.Array(audit.rules), pq.Array(audit.connects))
@@ -459,6 +467,11 @@ func (s *Store) Apply(ctx context.Context, runID string, p reconcile.Policy, cut
 		sums := make([]int64, len(accounts))
 		for i, a := range accounts {
 			sums[i] = credit[a]
+		}
+		if o.LockTimeout > 0 {
+			if _, err := tx.ExecContext(ctx, qApplyLock, strconv.FormatInt(max(1, o.LockTimeout.Milliseconds()), 10)); err != nil {
+				return nil, fmt.Errorf("apply: set lock_timeout: %w", translate(err))
+			}
 		}
 		q := qApplyBalances
 		if o.Wait {
