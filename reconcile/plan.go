@@ -21,6 +21,28 @@ type Finding struct {
 	State        State
 	// LedgerEntryID is set on refunds a run wrote.
 	LedgerEntryID int64
+	// MatchEntryID, when set, is the component's refund entry, settled and
+	// perhaps not matched yet: the run matches it to this finding's verdict
+	// (Plan.EachMatch). MatchEntryAt is its created_at. A finding with a
+	// MatchEntryID and no State is a refund the policy agrees with.
+	MatchEntryID int64
+	MatchEntryAt time.Time
+}
+
+// Match is a settled refund entry a plan found, with the policy's verdict on
+// its component as the plan evaluated it: the run records it in
+// reconciler_refund_matches unless a run matched the entry before.
+type Match struct {
+	EntryID      int64
+	CreatedAt    time.Time // the entry's
+	ProposalID   int64
+	Component    Component
+	JobID        int64
+	FreelancerID int64 // the account the entry credited
+	Connects     int64 // the entry's amount
+	Charged      int64
+	Rule         Rule  // the rule the policy names, "" when none
+	State        State // "" when the policy agrees with the refund, else the discrepancy
 }
 
 // Refund is a refund the job will write (or, after a run, wrote).
@@ -99,6 +121,7 @@ type Plan struct {
 	oldestPending                   *time.Time
 	oldestOwed                      *time.Time
 	refunds, pending, discrepancies spool
+	matches                         spool // findings with a MatchEntryID
 	events                          []Event // what the run's slices were found by
 	lookback                        time.Duration
 }
@@ -133,6 +156,14 @@ var ErrOutOfOrder = errors.New("findings out of proposal, component order")
 // Add files one finding in the plan. Findings of each class must come in
 // proposal, component order, each component once.
 func (p *Plan) Add(f Finding) error {
+	if f.MatchEntryID != 0 {
+		if err := p.matches.add(f); err != nil {
+			return err
+		}
+		if f.State == "" {
+			return nil // nothing else to say about it
+		}
+	}
 	p.totals.init()
 	p.countState(f)
 	switch f.State {
@@ -187,6 +218,7 @@ func (p *Plan) Close() {
 	p.refunds.close()
 	p.pending.close()
 	p.discrepancies.close()
+	p.matches.close()
 }
 
 // EachRefund calls fn for every refund to write, in order.
@@ -204,6 +236,19 @@ func (p *Plan) EachPending(fn func(Refund) error) error {
 func (p *Plan) EachDiscrepancy(fn func(Discrepancy) error) error {
 	return p.discrepancies.each(func(f Finding) error { return fn(f.discrepancy()) })
 }
+
+// EachMatch calls fn for every refund entry the plan found to match, in
+// order.
+func (p *Plan) EachMatch(fn func(Match) error) error {
+	return p.matches.each(func(f Finding) error {
+		return fn(Match{EntryID: f.MatchEntryID, CreatedAt: f.MatchEntryAt, ProposalID: f.ProposalID,
+			Component: f.Component, JobID: f.JobID, FreelancerID: f.RefundedTo, Connects: f.Refunded,
+			Charged: f.Charged, Rule: f.Rule, State: f.State})
+	})
+}
+
+// Matches counts the refund entries the plan found to match.
+func (p *Plan) Matches() int64 { return p.matches.len() }
 
 // Refunds reads every refund to write into memory: for tests and for plans
 // known to be small.

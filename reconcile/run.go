@@ -115,9 +115,13 @@ type Store interface {
 	// windows not seen by an earlier run, for a full sweep those of its last
 	// Lookback.
 	Slices(ctx context.Context, scope Scope) ([]Slice, []Event, error)
-	// PlanSlice returns every finding in one slice for the shard. It writes
-	// nothing.
-	PlanSlice(ctx context.Context, p Policy, cutoff time.Time, shard Shard, s Slice) ([]Finding, error)
+	// PlanSlice returns every finding in one slice for the shard; with
+	// matches, also the slice's settled refund entries no run has matched
+	// (Finding.MatchEntryID). It writes nothing.
+	PlanSlice(ctx context.Context, p Policy, cutoff time.Time, shard Shard, s Slice, matches bool) ([]Finding, error)
+	// HistoryMatched reports whether a full sweep covering the shard ever
+	// succeeded: it matched every settled refund entry it saw.
+	HistoryMatched(ctx context.Context, shard Shard) (bool, error)
 	// Lock takes the run lock named key, or returns ErrLocked at once.
 	Lock(ctx context.Context, key string) (release func(), err error)
 	// StartRun records a run and closes the records of runs that died holding
@@ -318,7 +322,16 @@ func (r *Result) Close() {
 
 // Plan finds every missing refund and discrepancy in the run's scope. It
 // writes nothing.
-func (r *Reconciler) Plan(ctx context.Context) (*Plan, error) {
+func (r *Reconciler) Plan(ctx context.Context) (*Plan, error) { return r.plan(ctx, false) }
+
+// PlanToRecord is Plan for a run that records what it found: the plan also
+// holds the refund entries the run is to match (Plan.EachMatch), with the
+// verdict its own policy evaluation reached on them. A full sweep looks for
+// them only until one succeeded (Store.HistoryMatched): after that it finds
+// next to nothing unmatched, and its recording matches what arrived.
+func (r *Reconciler) PlanToRecord(ctx context.Context) (*Plan, error) { return r.plan(ctx, true) }
+
+func (r *Reconciler) plan(ctx context.Context, matches bool) (*Plan, error) {
 	reads, cutoff, err := r.readBound(ctx)
 	if err != nil {
 		return nil, err
@@ -349,6 +362,16 @@ func (r *Reconciler) Plan(ctx context.Context) (*Plan, error) {
 	}); err != nil {
 		return nil, err
 	}
+	if matches && !scope.Incremental() {
+		var done bool
+		if err := r.retry(ctx, "read whether the history is matched", func(ctx context.Context) (err error) {
+			done, err = r.Store.HistoryMatched(ctx, scope.Shard)
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		matches = !done
+	}
 	plan := &Plan{AsOf: now, SettleCutoff: scope.Until, Policy: r.Policy, Scope: scope.Name(), Shard: scope.Shard.String(),
 		PlannedOn: reads.On, ReplicaLag: reads.Lag, ReplayedUntil: reads.Until, events: events, lookback: scope.Lookback}
 	for _, since := range scope.Since {
@@ -356,7 +379,7 @@ func (r *Reconciler) Plan(ctx context.Context) (*Plan, error) {
 			plan.MatchFrom = since
 		}
 	}
-	if err := r.planSlices(ctx, plan, scope, slices); err != nil {
+	if err := r.planSlices(ctx, plan, scope, slices, matches); err != nil {
 		plan.Close()
 		return nil, err
 	}
@@ -368,7 +391,7 @@ func (r *Reconciler) Plan(ctx context.Context) (*Plan, error) {
 // order, and so is each slice's result). The dispatcher runs at most one
 // slice more than there are workers ahead of the slice being added, so
 // memory holds a few slices' findings, never the plan.
-func (r *Reconciler) planSlices(ctx context.Context, plan *Plan, scope Scope, slices []Slice) error {
+func (r *Reconciler) planSlices(ctx context.Context, plan *Plan, scope Scope, slices []Slice, matches bool) error {
 	weights, total := sliceProposals(slices, scope.BatchSize)
 	progress := r.Progress.Start("planning", "proposals", total)
 	defer progress.Done()
@@ -393,7 +416,7 @@ func (r *Reconciler) planSlices(ctx context.Context, plan *Plan, scope Scope, sl
 			for i := range next {
 				var found []Finding
 				err := r.retry(ctx, "plan slice", func(ctx context.Context) (err error) {
-					found, err = r.Store.PlanSlice(ctx, r.Policy, plan.SettleCutoff, scope.Shard, slices[i])
+					found, err = r.Store.PlanSlice(ctx, r.Policy, plan.SettleCutoff, scope.Shard, slices[i], matches)
 					return err
 				})
 				if err != nil {
@@ -459,7 +482,7 @@ func LockKey(shard Shard) string {
 // lock, so one that fails or is interrupted while planning says so too; the
 // returned Result is set whenever a plan was made.
 func (r *Reconciler) Run(ctx context.Context, runID string) (*Result, error) {
-	return r.execute(ctx, runID, "run", r.Policy, r.Plan)
+	return r.execute(ctx, runID, "run", r.Policy, r.PlanToRecord)
 }
 
 // RunPlan applies a reviewed plan, under the same lock, limits and

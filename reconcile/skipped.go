@@ -36,7 +36,7 @@ func (r *Reconciler) recheckSkipped(ctx context.Context, res *Result) {
 		}
 		var found []Finding
 		err := r.retry(ctx, "re-evaluate skipped refunds", func(ctx context.Context) (err error) {
-			found, err = r.Store.PlanSlice(ctx, res.Plan.Policy, res.Plan.SettleCutoff, r.Options.Shard, Slice{IDs: ids})
+			found, err = r.Store.PlanSlice(ctx, res.Plan.Policy, res.Plan.SettleCutoff, r.Options.Shard, Slice{IDs: ids}, false)
 			return err
 		})
 		if err != nil {

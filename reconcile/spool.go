@@ -147,6 +147,10 @@ func appendFinding(b []byte, f Finding) []byte {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
+	b = binary.AppendVarint(b, f.MatchEntryID)
+	if f.MatchEntryID != 0 {
+		b = binary.AppendVarint(b, f.MatchEntryAt.UnixNano())
+	}
 	return b
 }
 
@@ -193,6 +197,16 @@ func readFinding(r *bufio.Reader) (Finding, error) {
 		strs[i] = Intern(b)
 	}
 	f.Component, f.Rule, f.State = Component(strs[0]), Rule(strs[1]), State(strs[2])
+	if f.MatchEntryID, err = binary.ReadVarint(r); err != nil {
+		return f, io.ErrUnexpectedEOF
+	}
+	if f.MatchEntryID != 0 {
+		ns, err := binary.ReadVarint(r)
+		if err != nil {
+			return f, io.ErrUnexpectedEOF
+		}
+		f.MatchEntryAt = time.Unix(0, ns).UTC()
+	}
 	return f, nil
 }
 

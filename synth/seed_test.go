@@ -300,7 +300,7 @@ func TestSeedMarketplace(t *testing.T) {
 	cutoff := seedAnchor.AddDate(1, 0, 0) // everything settled
 	store := postgres.NewStore(db, zaptest.NewLogger(t))
 	found, err := store.PlanSlice(ctx, reconcile.DefaultPolicy(), cutoff, reconcile.Shard{},
-		reconcile.Slice{Lo: 1, Hi: st.Proposals + 1})
+		reconcile.Slice{Lo: 1, Hi: st.Proposals + 1}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +345,7 @@ func TestSeedMarketplace(t *testing.T) {
 	// Inside the settle delay: recent closes make some owed refunds pending.
 	settle := seedAnchor.Add(-reconcile.DefaultPolicy().SettleDelay)
 	found, err = store.PlanSlice(ctx, reconcile.DefaultPolicy(), settle, reconcile.Shard{},
-		reconcile.Slice{Lo: 1, Hi: st.Proposals + 1})
+		reconcile.Slice{Lo: 1, Hi: st.Proposals + 1}, false)
 	if err != nil {
 		t.Fatal(err)
 	}

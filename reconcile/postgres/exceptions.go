@@ -28,7 +28,9 @@ var (
 // whose plan is complete (not read on a replica behind the run's start), the
 // open exceptions of its shard it did not find are closed.
 // The settled refund entries no run matched yet are matched in the same
-// transaction, on the primary whatever the plan read.
+// transaction, on the primary whatever the plan read: those the plan found,
+// to the verdicts it reached (matchPlanned), then what it could not place
+// (matchRefunds).
 func (s *Store) RecordExceptions(ctx context.Context, runID string, p *reconcile.Plan) (reconcile.ExceptionsRecorded, error) {
 	rec := reconcile.ExceptionsRecorded{AsOf: p.AsOf}
 	shard, err := reconcile.ParseShard(p.Shard)
@@ -74,10 +76,15 @@ func (s *Store) RecordExceptions(ctx context.Context, runID string, p *reconcile
 			return rec, fmt.Errorf("close: %w", translate(err))
 		}
 	}
+	planned, plannedConnects, err := matchPlanned(ctx, tx, runID, p)
+	if err != nil {
+		return rec, err
+	}
 	if rec.Matched, rec.MatchedConnects, err = matchRefunds(ctx, tx, runID, p, shard); err != nil {
 		return rec, err
 	}
-	if rec.Coverage, err = coverage(ctx, tx, p); err != nil {
+	rec.Matched, rec.MatchedConnects = rec.Matched+planned, rec.MatchedConnects+plannedConnects
+	if rec.Coverage, err = coverage(ctx, tx, runID, p); err != nil {
 		return rec, err
 	}
 	var oldest sql.NullTime

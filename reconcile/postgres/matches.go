@@ -16,33 +16,88 @@ var byUnmatched = filter{kind: "unmatched"}
 
 // coverage reads what is left unmatched after the run matched, in tx
 // (refund_coverage.sql).
-func coverage(ctx context.Context, tx *sqlx.Tx, p *reconcile.Plan) (reconcile.Coverage, error) {
-	var c reconcile.Coverage
-	var oldest sql.NullTime
-	if err := tx.QueryRowContext(ctx, qRefundCoverage, p.SettleCutoff, p.Lookback().Seconds()).Scan(
-		&c.Overdue.Refunds, &c.Overdue.Connects, &c.Settling.Refunds, &c.Settling.Connects, &oldest); err != nil {
-		return c, fmt.Errorf("refund coverage: %w", translate(err))
+func coverage(ctx context.Context, tx *sqlx.Tx, runID string, p *reconcile.Plan) (reconcile.Coverage, error) {
+	var row struct {
+		OverdueRefunds   int64        `db:"overdue_refunds"`
+		OverdueConnects  int64        `db:"overdue_connects"`
+		SettlingRefunds  int64        `db:"settling_refunds"`
+		SettlingConnects int64        `db:"settling_connects"`
+		Oldest           sql.NullTime `db:"oldest"`
 	}
-	c.OldestUnmatched = utcPtr(oldest)
-	return c, nil
+	if err := tx.GetContext(ctx, &row, qRefundCoverage, p.SettleCutoff, p.Lookback().Seconds(), runID); err != nil {
+		return reconcile.Coverage{}, fmt.Errorf("refund coverage: %w", translate(err))
+	}
+	return reconcile.Coverage{
+		Overdue:         reconcile.Amount{Refunds: row.OverdueRefunds, Connects: row.OverdueConnects},
+		Settling:        reconcile.Amount{Refunds: row.SettlingRefunds, Connects: row.SettlingConnects},
+		OldestUnmatched: utcPtr(row.Oldest),
+	}, nil
 }
 
-var qRefundCoverage = query("refund_coverage.sql")
+var (
+	qRefundCoverage = query("refund_coverage.sql")
+	qMatchStage     = query("match_stage.sql")
+	qMatchCopy      = query("match_copy.sql")
+	qMatchPlanned   = query("match_planned.sql")
+)
+
+// matchPlanned writes, in tx, the matches of the refund entries the plan
+// found, with the verdicts its policy evaluation reached (Plan.EachMatch):
+// streamed from the spool into a temporary table with COPY, then one insert
+// (match_planned.sql). It returns how many entries and Connects it matched.
+func matchPlanned(ctx context.Context, tx *sqlx.Tx, runID string, p *reconcile.Plan) (int64, int64, error) {
+	if p.Matches() == 0 {
+		return 0, 0, nil
+	}
+	if _, err := tx.ExecContext(ctx, qMatchStage); err != nil {
+		return 0, 0, fmt.Errorf("stage matches: %w", translate(err))
+	}
+	stmt, err := tx.PrepareContext(ctx, qMatchCopy)
+	if err != nil {
+		return 0, 0, fmt.Errorf("copy matches: %w", translate(err))
+	}
+	err = p.EachMatch(func(m reconcile.Match) error {
+		_, err := stmt.ExecContext(ctx, m.EntryID, m.CreatedAt, m.ProposalID, string(m.Component), m.JobID,
+			m.FreelancerID, m.Connects, m.Charged, string(m.Rule), string(m.State))
+		return err
+	})
+	if err == nil {
+		_, err = stmt.ExecContext(ctx) // flush the COPY
+	}
+	if cerr := stmt.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("copy matches: %w", translate(err))
+	}
+	var got struct {
+		Matched  int64 `db:"matched"`
+		Connects int64 `db:"connects"`
+	}
+	if err := tx.GetContext(ctx, &got, qMatchPlanned, runID); err != nil {
+		return 0, 0, fmt.Errorf("match planned refunds: %w", translate(err))
+	}
+	return got.Matched, got.Connects, nil
+}
 
 // matchRefunds matches, in tx, the refund entries created in [p.MatchFrom,
 // p.SettleCutoff) that no run matched yet, under the plan's policy, for the
 // shard's components (match_refunds.sql), and returns how many entries and
-// Connects it matched.
+// Connects it matched. After matchPlanned, these are what the plan could not
+// place: entries with no proposal or a stray component, of proposals the
+// run did not plan, or committed after the plan read.
 func matchRefunds(ctx context.Context, tx *sqlx.Tx, runID string, p *reconcile.Plan, shard reconcile.Shard) (int64, int64, error) {
 	from := any("-infinity")
 	if !p.MatchFrom.IsZero() {
 		from = p.MatchFrom
 	}
 	args := append(policyArgs(p.Policy, p.SettleCutoff), from, p.SettleCutoff, runID)
-	var n, connects int64
-	if err := tx.QueryRowContext(ctx, statement("match_refunds.sql", filter{kind: byUnmatched.kind, shard: shard}), args...).
-		Scan(&n, &connects); err != nil {
+	var got struct {
+		Matched  int64 `db:"matched"`
+		Connects int64 `db:"connects"`
+	}
+	if err := tx.GetContext(ctx, &got, statement("match_refunds.sql", filter{kind: byUnmatched.kind, shard: shard}), args...); err != nil {
 		return 0, 0, fmt.Errorf("match refunds: %w", translate(err))
 	}
-	return n, connects, nil
+	return got.Matched, got.Connects, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -118,10 +119,10 @@ func TestRefundMatchedOnceUnderSettingsOfItsTime(t *testing.T) {
 	}
 }
 
-// Whoever races for an entry, it is matched once: two runs that recorded
-// the same plan at once (the lock only saves work; the table's key and ON
-// CONFLICT DO NOTHING decide) leave one match per settled entry, and a third
-// run matches nothing.
+// Whoever races for an entry, it is matched once: runs that recorded the
+// same plan (its entries to match included) at once (the lock only saves
+// work; the table's key and ON CONFLICT DO NOTHING decide) leave one match
+// per settled entry, and a later run matches nothing.
 func TestRefundMatchesOnceUnderConcurrentRuns(t *testing.T) {
 	t.Parallel()
 	m := newMarket(t)
@@ -145,7 +146,7 @@ func TestRefundMatchesOnceUnderConcurrentRuns(t *testing.T) {
 				errs[i] = err
 				return
 			}
-			plan, err := r.Plan(ctx)
+			plan, err := r.PlanToRecord(ctx)
 			if err != nil {
 				errs[i] = err
 				return
@@ -300,5 +301,145 @@ func TestCoverageMetric(t *testing.T) {
 	}
 	if s, o, _ := gauges(res); s != 5 || o != 0 {
 		t.Errorf("after the next full sweep: settling %v, overdue %v Connects; want 5, 0", s, o)
+	}
+}
+
+// The plan's verdicts are match_refunds.sql's. Two copies of one
+// marketplace (a seed with online, unexpected and missing refunds, and
+// hand-made entries of every other verdict: wrong account, amount mismatch,
+// a stray component, no proposal, an unknown proposal, a refund the job
+// wrote before matches existed): one run matches through its plan
+// (PlanToRecord, match_planned.sql), the other through match_refunds.sql
+// alone (a plan with no entries to match). Every entry gets the same match.
+func TestPlannedMatchesAsMatchRefunds(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	anchor := time.Now().UTC().Truncate(time.Hour).Add(-2 * time.Hour)
+	build := func() *market {
+		m := newMarket(t)
+		if _, err := synth.Seed(ctx, m.db, synth.SeedOptions{Seed: 11, Proposals: 2000, Anchor: anchor, MissingPercent: 10},
+			zaptest.NewLogger(t)); err != nil {
+			t.Fatal(err)
+		}
+		m.job(9001, "closed", "no_hire", ago(5*h))
+		m.proposal(900001, 9001, 9101, nil)
+		m.fee(9101, 900001, "base", 4)
+		m.entry(9102, 4, "refund", 900001, "base", "hand:wrong-account")
+		m.proposal(900002, 9001, 9103, nil)
+		m.fee(9103, 900002, "base", 5)
+		m.entry(9103, 3, "refund", 900002, "base", "hand:amount-mismatch")
+		m.proposal(900003, 9001, 9104, nil)
+		m.fee(9104, 900003, "base", 4)
+		m.entry(9104, 4, "refund", 900003, "base", "hand:beside-a-stray")
+		m.entry(9104, 2, "refund", 900003, "bonus", "hand:stray")
+		m.job(9002, "closed", "hired", ago(5*h))
+		// the job refunded it, then the job was reopened and hired: an
+		// unexpected refund now, still the job's own
+		m.proposal(900004, 9002, 9105, nil)
+		m.fee(9105, 900004, "base", 6)
+		m.entry(9105, 6, "refund", 900004, "base", "hand:written-by-the-job-before-matches")
+		// a defect, and a boost refunded though never charged
+		m.job(9003, "removed", "tos_violation", ago(5*h))
+		m.proposal(900006, 9003, 9109, nil)
+		m.fee(9109, 900006, "base", 4)
+		m.entry(9109, 4, "refund", 900006, "base", "hand:tos-base")
+		m.entry(9109, 3, "refund", 900006, "boost", "hand:boost-never-charged")
+		m.entry(9109, 1, "refund", 900006, "", "hand:stray-no-component")
+		m.proposal(900005, 9002, 9106, nil)
+		m.fee(9106, 900005, "boost", 5)
+		m.entry(9106, 5, "refund", 900005, "boost", "hand:unexpected")
+		m.entry(9107, 2, "refund", 0, "", "hand:no-proposal")
+		m.entry(9108, 3, "refund", 500000, "base", "hand:unknown-proposal")
+		m.exec(`UPDATE connects_ledger SET created_at = $1 WHERE idempotency_key LIKE 'hand:%' OR idempotency_key LIKE 'fixture:%'`,
+			anchor.Add(-time.Hour))
+		// a refund the job wrote under an earlier policy, before matches
+		// existed: its audit row, no match
+		m.exec(`INSERT INTO reconciler_runs (id, mode, shard, status, policy) VALUES ('old', 'run', '', 'succeeded', '{"old": true}')`)
+		m.exec(`INSERT INTO reconciler_refunds (ledger_entry_id, run_id, proposal_id, job_id, freelancer_id, component, rule, connects)
+		        SELECT id, 'old', proposal_id, 9002, freelancer_id, component, 'closed_without_hire', amount
+		        FROM connects_ledger WHERE idempotency_key = 'hand:written-by-the-job-before-matches'`)
+		return m
+	}
+	record := func(m *market, planned bool) int64 {
+		r := m.reconciler(reconcile.DefaultPolicy())
+		r.Options.BatchSize = 500
+		store := r.Store.(*postgres.Store)
+		if err := store.StartRun(ctx, reconcile.RunRecord{ID: "r", Mode: "run", Policy: r.Policy}); err != nil {
+			t.Fatal(err)
+		}
+		plan := r.Plan
+		if planned {
+			plan = r.PlanToRecord
+		}
+		p, err := plan(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		if err := store.RecordPlan(ctx, "r", p); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.RecordExceptions(ctx, "r", p); err != nil {
+			t.Fatal(err)
+		}
+		return p.Matches()
+	}
+	type row struct {
+		Key         string    `db:"idempotency_key"`
+		ProposalID  int64     `db:"proposal_id"`
+		Component   string    `db:"component"`
+		JobID       int64     `db:"job_id"`
+		Freelancer  int64     `db:"freelancer_id"`
+		Connects    int64     `db:"connects"`
+		CreatedAt   time.Time `db:"entry_created_at"`
+		IssuedBy    string    `db:"issued_by"`
+		Rule        string    `db:"rule"`
+		Verdict     string    `db:"verdict"`
+		RunID       string    `db:"run_id"`
+		Fingerprint string    `db:"policy_fingerprint"`
+	}
+	matches := func(m *market) map[string]row {
+		var rows []row
+		if err := m.db.Select(&rows, `SELECT l.idempotency_key, coalesce(m.proposal_id, 0) AS proposal_id, coalesce(m.component, '') AS component, m.job_id, m.freelancer_id, m.connects,
+		        m.entry_created_at, m.issued_by, m.rule, m.verdict, m.run_id, m.policy_fingerprint
+		    FROM reconciler_refund_matches m JOIN connects_ledger l ON l.id = m.ledger_entry_id`); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]row{}
+		for _, r := range rows {
+			r.CreatedAt = r.CreatedAt.UTC()
+			out[r.Key] = r
+		}
+		return out
+	}
+	viaPlan, viaStatement := build(), build()
+	if n := record(viaPlan, true); n < 100 {
+		t.Fatalf("the plan found %d entries to match, want the seed's refunds", n)
+	}
+	if n := record(viaStatement, false); n != 0 {
+		t.Fatalf("a plan made not to match found %d entries to match", n)
+	}
+	got, want := matches(viaPlan), matches(viaStatement)
+	var settled int
+	if err := viaPlan.db.Get(&settled, `SELECT count(*) FROM connects_ledger WHERE entry_type = 'refund'`); err != nil {
+		t.Fatal(err)
+	}
+	if len(want) != settled || len(got) != len(want) {
+		t.Errorf("%d refund entries; matched %d through the plan, %d through match_refunds.sql", settled, len(got), len(want))
+	}
+	verdicts := map[string]int{}
+	for k, w := range want {
+		verdicts[w.Verdict]++
+		if g, ok := got[k]; !ok || !reflect.DeepEqual(g, w) {
+			t.Errorf("%s: matched through the plan %+v, through match_refunds.sql %+v", k, g, w)
+		}
+	}
+	for _, v := range []string{"refunded", "unexpected_refund", "wrong_account", "amount_mismatch", "refund_without_component", "unknown_proposal"} {
+		if verdicts[v] == 0 {
+			t.Errorf("no entry matched %s (%v): the comparison does not cover it", v, verdicts)
+		}
+	}
+	if w := want["hand:written-by-the-job-before-matches"]; w.RunID != "old" || w.IssuedBy != "reconciler" || w.Rule != "closed_without_hire" || w.Verdict != "refunded" {
+		t.Errorf("the job's own refund before matches: %+v", w)
 	}
 }

@@ -139,7 +139,13 @@ var files = sqlfile.Parse(queries.Queries, "queries")
 type filter struct {
 	kind  string
 	shard reconcile.Shard
+	// matches renders plan.sql with the refund entries to match.
+	matches bool
 }
+
+// Matches is called by plan.sql: whether to return the refund entries to
+// match.
+func (f filter) Matches() bool { return f.matches }
 
 var (
 	byRange = filter{kind: "range"} // $2 <= col < $3

@@ -226,16 +226,51 @@ func (s *Store) events(ctx context.Context, closuresSince, endsSince, until time
 	return out, nil
 }
 
-// PlanSlice evaluates the policy for one slice.
-func (s *Store) PlanSlice(ctx context.Context, p reconcile.Policy, cutoff time.Time, shard reconcile.Shard, sl reconcile.Slice) ([]reconcile.Finding, error) {
-	q := statement("plan.sql", filter{kind: byRange.kind, shard: shard})
+// planRow is a row of plan.sql. Names are scanned as bytes and interned: a
+// slice of a backlog, or of a first sweep's matches, has tens of thousands
+// of rows, and each would allocate three strings.
+type planRow struct {
+	ProposalID   int64        `db:"proposal_id"`
+	JobID        int64        `db:"job_id"`
+	FreelancerID int64        `db:"freelancer_id"`
+	Component    []byte       `db:"component"`
+	Rule         []byte       `db:"rule"`
+	Charged      int64        `db:"charged"`
+	Refunded     int64        `db:"refunded"`
+	RefundedTo   int64        `db:"refunded_to"`
+	EventAt      sql.NullTime `db:"event_at"`
+	Class        []byte       `db:"class"`
+	MatchEntryID int64        `db:"match_entry_id"`
+	MatchEntryAt sql.NullTime `db:"match_entry_at"`
+}
+
+func (r *planRow) finding() reconcile.Finding {
+	f := reconcile.Finding{ProposalID: r.ProposalID, JobID: r.JobID, FreelancerID: r.FreelancerID,
+		Component: reconcile.Component(reconcile.Intern(r.Component)), Rule: reconcile.Rule(reconcile.Intern(r.Rule)),
+		Charged: r.Charged, Refunded: r.Refunded, RefundedTo: r.RefundedTo,
+		State: reconcile.State(reconcile.Intern(r.Class)), MatchEntryID: r.MatchEntryID}
+	if r.EventAt.Valid {
+		t := r.EventAt.Time.UTC()
+		f.EventAt = &t
+	}
+	if r.MatchEntryAt.Valid {
+		f.MatchEntryAt = r.MatchEntryAt.Time.UTC()
+	}
+	return f
+}
+
+// PlanSlice evaluates the policy for one slice; with matches, it also
+// returns the slice's settled refund entries no run has matched, with the
+// verdict on their component (plan.sql).
+func (s *Store) PlanSlice(ctx context.Context, p reconcile.Policy, cutoff time.Time, shard reconcile.Shard, sl reconcile.Slice, matches bool) ([]reconcile.Finding, error) {
+	q := statement("plan.sql", filter{kind: byRange.kind, shard: shard, matches: matches})
 	args := append(policyArgs(p, cutoff), sl.Lo, sl.Hi)
 	if sl.IDs != nil {
-		q = statement("plan.sql", filter{kind: byIDs.kind, shard: shard})
+		q = statement("plan.sql", filter{kind: byIDs.kind, shard: shard, matches: matches})
 		args = append(policyArgs(p, cutoff), pq.Array(sl.IDs))
 	}
 	t0 := time.Now()
-	rows, err := s.read.QueryContext(ctx, q, args...)
+	rows, err := s.read.QueryxContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("plan: %w", s.readErr(err))
 	}
@@ -245,29 +280,31 @@ func (s *Store) PlanSlice(ctx context.Context, p reconcile.Policy, cutoff time.T
 			zap.Duration("took", time.Since(t0)))
 	}()
 	var out []reconcile.Finding
-	// Names are scanned as bytes and interned: a slice of a backlog has tens
-	// of thousands of rows, and each would allocate three strings.
-	var component, rule, class []byte
+	var r planRow
 	for rows.Next() {
-		var f reconcile.Finding
-		var eventAt sql.NullTime
-		if err := rows.Scan(&f.ProposalID, &f.JobID, &f.FreelancerID, &component, &rule,
-			&f.Charged, &f.Refunded, &f.RefundedTo, &eventAt, &class); err != nil {
+		if err := rows.StructScan(&r); err != nil {
 			return nil, fmt.Errorf("plan: %w", s.readErr(err))
 		}
-		f.Component, f.Rule, f.State = reconcile.Component(reconcile.Intern(component)),
-			reconcile.Rule(reconcile.Intern(rule)), reconcile.State(reconcile.Intern(class))
-		if eventAt.Valid {
-			t := eventAt.Time.UTC()
-			f.EventAt = &t
-		}
-		out = append(out, f)
+		out = append(out, r.finding())
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("plan: %w", s.readErr(err))
 	}
 	return out, nil
 }
+
+
+// HistoryMatched reports, from the primary, whether a full sweep covering
+// the shard ever succeeded (history_matched.sql).
+func (s *Store) HistoryMatched(ctx context.Context, shard reconcile.Shard) (bool, error) {
+	var matched bool
+	if err := s.db.GetContext(ctx, &matched, qHistoryMatched, shard.String()); err != nil {
+		return false, fmt.Errorf("read whether the history is matched: %w", translate(err))
+	}
+	return matched, nil
+}
+
+var qHistoryMatched = query("history_matched.sql")
 
 // lockID turns a lock name into an advisory lock key.
 func lockID(key string) int64 {

@@ -11,7 +11,10 @@
 -- lookback ($2 seconds), or with a higher id than any it saw (committed
 -- later, whatever their timestamp) are read (the earliest such sweep over
 -- shards; the whole history before any full sweep succeeded): a tick costs
--- the refunds that arrived since the last full sweep, a day's at most.
+-- the refunds that arrived since the last full sweep, a day's at most. A
+-- full sweep counts as its own last one ($3, its run id: it matched in this
+-- transaction, match_refunds.sql marked its high water), so the first one
+-- does not read the history it just matched.
 --
 -- Shaped for that: the two conditions are two index range scans (the refund
 -- index by created_at, the ledger's key by id) whose bounds are InitPlans,
@@ -22,7 +25,7 @@
 WITH last_full AS (
     SELECT DISTINCT ON (r.shard) r.settle_cutoff, r.ledger_high_water
     FROM reconciler_runs r
-    WHERE r.mode = 'run' AND r.scope = 'full' AND r.status = 'succeeded'
+    WHERE r.mode = 'run' AND r.scope = 'full' AND (r.status = 'succeeded' OR r.id = $3)
     ORDER BY r.shard, r.settle_cutoff DESC
 ),
 since AS MATERIALIZED (
