@@ -121,7 +121,7 @@ type Plan struct {
 	oldestPending                   *time.Time
 	oldestOwed                      *time.Time
 	refunds, pending, discrepancies spool
-	matches                         spool // findings with a MatchEntryID
+	matches                         spool   // findings with a MatchEntryID
 	events                          []Event // what the run's slices were found by
 	lookback                        time.Duration
 }

@@ -293,7 +293,6 @@ func (s *Store) PlanSlice(ctx context.Context, p reconcile.Policy, cutoff time.T
 	return out, nil
 }
 
-
 // HistoryMatched reports, from the primary, whether a full sweep covering
 // the shard ever succeeded (history_matched.sql).
 func (s *Store) HistoryMatched(ctx context.Context, shard reconcile.Shard) (bool, error) {
