@@ -4,7 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"reflect"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 
 	"github.com/connects/connects-reconciler/reconcile"
 )
@@ -71,25 +74,33 @@ func (r refundGroupRow) group() reconcile.RefundGroup {
 
 // streamRefunds runs one of the refunds export's statements and hands its
 // rows to fn, one at a time.
-func streamRefunds(ctx context.Context, db queryer, q string, args []any, fn func(reconcile.LedgerRefund) error) error {
-	rows, err := db.QueryContext(ctx, q, args...)
+//
+// This is the export's hot loop (every refund entry of a period, 200k rows/s
+// and more), so it does not StructScan: sqlx's reflection per row cost 20-22 %
+// more client CPU on a 1M export of 169k rows (user time 0.283 -> 0.340 s and
+// 0.340 -> 0.414 s, means of eight runs each, back to back; this path 0.356).
+// The row is still the row struct below, with its db tags: the statement's
+// columns are checked against the tags once (sameColumns), then each row is
+// one rows.Scan into the struct's fields. Its columns of few values are
+// sql.RawBytes, valid until the next row and interned, so a row allocates
+// only its idempotency key.
+func streamRefunds(ctx context.Context, db sqlx.QueryerContext, q string, args []any, fn func(reconcile.LedgerRefund) error) error {
+	rows, err := db.QueryxContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("export refunds: %w", translate(err))
 	}
 	defer rows.Close()
-	var r reconcile.LedgerRefund
-	var component, issuedBy, rule, runID, verdict, adjusts sql.RawBytes
+	var row refundRow
+	dest := row.fields()
+	if err := sameColumns(rows, &row, dest); err != nil {
+		return fmt.Errorf("export refunds: %w", err)
+	}
 	in := reconcile.Interner{}
 	for rows.Next() {
-		if err := rows.Scan(&r.EntryID, &r.CreatedAt, &r.FreelancerID, &r.ProposalID, &r.JobID, &component,
-			&r.Connects, &issuedBy, &rule, &runID, &r.IdempotencyKey, &verdict, &adjusts); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return fmt.Errorf("export refunds: %w", translate(err))
 		}
-		r.CreatedAt = r.CreatedAt.UTC()
-		r.Component, r.IssuedBy = reconcile.Component(in.Intern(component)), in.Intern(issuedBy)
-		r.Rule, r.RunID, r.Verdict = reconcile.Rule(in.Intern(rule)), in.Intern(runID), in.Intern(verdict)
-		r.AdjustsPeriod = in.Intern(adjusts)
-		if err := fn(r); err != nil {
+		if err := fn(row.refund(in)); err != nil {
 			return err
 		}
 	}
@@ -99,30 +110,104 @@ func streamRefunds(ctx context.Context, db queryer, q string, args []any, fn fun
 	return nil
 }
 
+// sameColumns checks that a statement returns the columns of the row struct
+// row points to, by their db tags, in the order of dest (pointers to row's
+// fields): the one check that lets a hot loop scan into dest by position.
+func sameColumns(rows *sqlx.Rows, row any, dest []any) error {
+	cols, err := rows.Columns()
+	if err != nil {
+		return translate(err)
+	}
+	v := reflect.ValueOf(row).Elem()
+	tags := map[uintptr]string{}
+	for i := 0; i < v.NumField(); i++ {
+		tags[v.Field(i).Addr().Pointer()] = v.Type().Field(i).Tag.Get("db")
+	}
+	if len(cols) != len(dest) {
+		return fmt.Errorf("the statement returns %d columns (%v), the row struct scans %d", len(cols), cols, len(dest))
+	}
+	for i, d := range dest {
+		if tag := tags[reflect.ValueOf(d).Pointer()]; tag != cols[i] {
+			return fmt.Errorf("column %d is %q, the row struct scans %q there", i+1, cols[i], tag)
+		}
+	}
+	return nil
+}
+
+// refundRow is a row of the refunds export's statements (refund_columns.sql
+// and adjusts_period). The text columns of few distinct values are raw
+// bytes, interned by refund.
+type refundRow struct {
+	EntryID        int64        `db:"entry_id"`
+	CreatedAt      time.Time    `db:"created_at"`
+	FreelancerID   int64        `db:"freelancer_id"`
+	ProposalID     int64        `db:"proposal_id"`
+	JobID          int64        `db:"job_id"`
+	Component      sql.RawBytes `db:"component"`
+	Connects       int64        `db:"connects"`
+	IssuedBy       sql.RawBytes `db:"issued_by"`
+	Rule           sql.RawBytes `db:"rule"`
+	RunID          sql.RawBytes `db:"run_id"`
+	IdempotencyKey string       `db:"idempotency_key"`
+	Verdict        sql.RawBytes `db:"verdict"`
+	AdjustsPeriod  sql.RawBytes `db:"adjusts_period"`
+}
+
+// fields are the scan destinations of r, in the statements' column order
+// (checked by sameColumns).
+func (r *refundRow) fields() []any {
+	return []any{&r.EntryID, &r.CreatedAt, &r.FreelancerID, &r.ProposalID, &r.JobID, &r.Component,
+		&r.Connects, &r.IssuedBy, &r.Rule, &r.RunID, &r.IdempotencyKey, &r.Verdict, &r.AdjustsPeriod}
+}
+
+func (r *refundRow) refund(in reconcile.Interner) reconcile.LedgerRefund {
+	return reconcile.LedgerRefund{
+		EntryID: r.EntryID, CreatedAt: r.CreatedAt.UTC(), FreelancerID: r.FreelancerID, ProposalID: r.ProposalID,
+		JobID: r.JobID, Component: reconcile.Component(in.Intern(r.Component)), Connects: r.Connects,
+		IssuedBy: in.Intern(r.IssuedBy), Rule: reconcile.Rule(in.Intern(r.Rule)), RunID: in.Intern(r.RunID),
+		IdempotencyKey: r.IdempotencyKey, Verdict: in.Intern(r.Verdict), AdjustsPeriod: in.Intern(r.AdjustsPeriod),
+	}
+}
+
 // Runs returns the applying runs that started in [from, to), oldest first.
 func (s *Store) Runs(ctx context.Context, from, to time.Time) ([]reconcile.RunSummary, error) {
-	rows, err := s.read.QueryContext(ctx, qReportRuns, from, to)
-	if err != nil {
+	var rows []runRow
+	if err := s.read.SelectContext(ctx, &rows, qReportRuns, from, to); err != nil {
 		return nil, fmt.Errorf("read runs: %w", translate(err))
 	}
-	defer rows.Close()
-	var out []reconcile.RunSummary
-	for rows.Next() {
-		var r reconcile.RunSummary
-		if err := rows.Scan(&r.ID, &r.Mode, &r.Scope, &r.Shard, &r.Status, &r.StartedAt, &r.FinishedAt,
-			&r.RefundsPlanned, &r.ConnectsPlanned, &r.RefundsIssued, &r.ConnectsIssued,
-			&r.RefundsSkipped, &r.Discrepancies, &r.Error); err != nil {
-			return nil, fmt.Errorf("read runs: %w", translate(err))
-		}
-		r.StartedAt = r.StartedAt.UTC()
-		if r.FinishedAt != nil {
-			f := r.FinishedAt.UTC()
-			r.FinishedAt = &f
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read runs: %w", translate(err))
+	out := make([]reconcile.RunSummary, len(rows))
+	for i, r := range rows {
+		out[i] = r.summary()
 	}
 	return out, nil
+}
+
+// runRow is a row of report_runs.sql.
+type runRow struct {
+	ID              string     `db:"id"`
+	Mode            string     `db:"mode"`
+	Scope           string     `db:"scope"`
+	Shard           string     `db:"shard"`
+	Status          string     `db:"status"`
+	StartedAt       time.Time  `db:"started_at"`
+	FinishedAt      *time.Time `db:"finished_at"`
+	RefundsPlanned  int64      `db:"refunds_planned"`
+	ConnectsPlanned int64      `db:"connects_planned"`
+	RefundsIssued   int64      `db:"refunds_issued"`
+	ConnectsIssued  int64      `db:"connects_issued"`
+	RefundsSkipped  int64      `db:"refunds_skipped"`
+	Discrepancies   int64      `db:"discrepancies"`
+	Error           string     `db:"error"`
+}
+
+func (r runRow) summary() reconcile.RunSummary {
+	out := reconcile.RunSummary{ID: r.ID, Mode: r.Mode, Scope: r.Scope, Shard: r.Shard, Status: r.Status,
+		StartedAt: r.StartedAt.UTC(), RefundsPlanned: r.RefundsPlanned, ConnectsPlanned: r.ConnectsPlanned,
+		RefundsIssued: r.RefundsIssued, ConnectsIssued: r.ConnectsIssued, RefundsSkipped: r.RefundsSkipped,
+		Discrepancies: r.Discrepancies, Error: r.Error}
+	if r.FinishedAt != nil {
+		f := r.FinishedAt.UTC()
+		out.FinishedAt = &f
+	}
+	return out
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/connects/connects-reconciler/reconcile"
 )
 
@@ -28,28 +30,21 @@ type exportPlan struct {
 // planExport finds the closed periods that bear on an export of [from, to):
 // exactly one → read its entries; one that overlaps without being it → a
 // *reconcile.PeriodError.
-func planExport(ctx context.Context, q queryer, from, to time.Time) (exportPlan, error) {
-	rows, err := q.QueryContext(ctx, qClosedPeriodsOf, from, to)
-	if err != nil {
+func planExport(ctx context.Context, q sqlx.QueryerContext, from, to time.Time) (exportPlan, error) {
+	var rows []closedPeriodRow
+	if err := sqlx.SelectContext(ctx, q, &rows, qClosedPeriodsOf, from, to); err != nil {
 		return exportPlan{}, fmt.Errorf("read closed periods: %w", translate(err))
 	}
-	defer rows.Close()
 	var out exportPlan
-	for rows.Next() {
-		var c reconcile.ClosedPeriod
-		var price string
-		var overlaps bool
-		if err := rows.Scan(&c.ID, &c.From, &c.To, &c.ClosedAt, &c.ClosedBy, &c.Rows, &c.Connects, &c.SHA256, &price, &overlaps); err != nil {
-			return exportPlan{}, fmt.Errorf("read closed periods: %w", translate(err))
-		}
-		c.From, c.To, c.ClosedAt = c.From.UTC(), c.To.UTC(), c.ClosedAt.UTC()
-		if c.PricePerConnect, err = reconcile.ParsePrice(price); err != nil {
-			return exportPlan{}, fmt.Errorf("closed period %d: price: %w", c.ID, err)
+	for _, r := range rows {
+		c, err := r.period()
+		if err != nil {
+			return exportPlan{}, err
 		}
 		switch {
-		case overlaps && c.From.Equal(from) && c.To.Equal(to):
+		case r.Overlaps && c.From.Equal(from) && c.To.Equal(to):
 			out.closed = &c
-		case overlaps:
+		case r.Overlaps:
 			return exportPlan{}, &reconcile.PeriodError{Msg: fmt.Sprintf(
 				"the period [%s, %s) overlaps the closed period [%s, %s) without being it: export the closed period whole, or a period outside it",
 				fmtTime(from), fmtTime(to), fmtTime(c.From), fmtTime(c.To))}
@@ -57,17 +52,33 @@ func planExport(ctx context.Context, q queryer, from, to time.Time) (exportPlan,
 			out.adjusted = true
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return exportPlan{}, fmt.Errorf("read closed periods: %w", translate(err))
-	}
 	return out, nil
 }
 
-func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
-
-type queryer interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+// closedPeriodRow is a row of closed_periods_of.sql.
+type closedPeriodRow struct {
+	ID              int64     `db:"id"`
+	From            time.Time `db:"period_from"`
+	To              time.Time `db:"period_to"`
+	ClosedAt        time.Time `db:"closed_at"`
+	ClosedBy        string    `db:"closed_by"`
+	Rows            int64     `db:"rows"`
+	Connects        int64     `db:"connects"`
+	SHA256          string    `db:"sha256"`
+	PricePerConnect string    `db:"price_per_connect"`
+	Overlaps        bool      `db:"overlaps"`
 }
+
+func (r closedPeriodRow) period() (reconcile.ClosedPeriod, error) {
+	price, err := reconcile.ParsePrice(r.PricePerConnect)
+	if err != nil {
+		return reconcile.ClosedPeriod{}, fmt.Errorf("closed period %d: price: %w", r.ID, err)
+	}
+	return reconcile.ClosedPeriod{ID: r.ID, From: r.From.UTC(), To: r.To.UTC(), ClosedAt: r.ClosedAt.UTC(), ClosedBy: r.ClosedBy,
+		Rows: r.Rows, Connects: r.Connects, SHA256: r.SHA256, PricePerConnect: price}, nil
+}
+
+func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // statement and arguments of the refunds export of [from, to) under plan.
 func (e exportPlan) query(from, to time.Time) (string, []any) {
@@ -188,23 +199,19 @@ func (s *Store) ClosePeriod(ctx context.Context, from, to time.Time, by string, 
 // period since it was closed (the first 20), and how many changes of each
 // kind there are.
 func (s *Store) ClosedPeriodChanges(ctx context.Context, id int64) ([]reconcile.PeriodChange, map[string]int64, error) {
-	rows, err := s.read.QueryContext(ctx, qClosedPeriodChanges, id)
-	if err != nil {
+	var rows []struct {
+		Change  string `db:"change"`
+		EntryID int64  `db:"entry_id"`
+		Detail  string `db:"detail"`
+		Total   int64  `db:"total"` // changes of this kind in all
+	}
+	if err := s.read.SelectContext(ctx, &rows, qClosedPeriodChanges, id); err != nil {
 		return nil, nil, fmt.Errorf("closed period changes: %w", translate(err))
 	}
-	defer rows.Close()
 	var out []reconcile.PeriodChange
 	totals := map[string]int64{}
-	for rows.Next() {
-		var c reconcile.PeriodChange
-		var n int64
-		if err := rows.Scan(&c.Change, &c.EntryID, &c.Detail, &n); err != nil {
-			return nil, nil, fmt.Errorf("closed period changes: %w", translate(err))
-		}
-		out, totals[c.Change] = append(out, c), n
-	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("closed period changes: %w", translate(err))
+	for _, r := range rows {
+		out, totals[r.Change] = append(out, reconcile.PeriodChange{Change: r.Change, EntryID: r.EntryID, Detail: r.Detail}), r.Total
 	}
 	return out, totals, nil
 }
