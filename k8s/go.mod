@@ -2,6 +2,8 @@ module github.com/connects/connects-reconciler/k8s
 
 go 1.26.8
 
+toolchain go1.26.10
+
 replace github.com/connects/connects-reconciler => ../
 
 require (
