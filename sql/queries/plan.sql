@@ -48,11 +48,15 @@ unmatched AS MATERIALIZED (
                   OFFSET 0) e ON true
     WHERE e.created_at < (SELECT pr.cutoff FROM params pr)
     UNION ALL
-    SELECT r.proposal_id, r.component, r.id, r.created_at
-    FROM connects_ledger r
-    WHERE (SELECT sweep FROM first)
-      AND {{.In "r.proposal_id"}} AND r.entry_type = 'refund'
-      AND r.created_at < (SELECT pr.cutoff FROM params pr)
+    -- OFFSET 0: the cutoff is tested on the slice's entries; pushed into the
+    -- scan, the planner also read the refund index by created_at, every
+    -- entry of the history for each slice (a BitmapAnd)
+    SELECT h.proposal_id, h.component, h.id, h.created_at
+    FROM (SELECT r.proposal_id, r.component, r.id, r.created_at
+          FROM connects_ledger r
+          WHERE (SELECT sweep FROM first) AND {{.In "r.proposal_id"}} AND r.entry_type = 'refund'
+          OFFSET 0) h
+    WHERE h.created_at < (SELECT pr.cutoff FROM params pr)
 ),
 found AS (
     SELECT d.*, u.id AS entry_id, u.created_at AS entry_at
