@@ -9,19 +9,23 @@ import (
 	"time"
 )
 
-// ProposalFacts are what the policy looks at for one proposal, with the
-// policy's decision per component and the proposal's ledger entries: what
-// support needs to answer "where are my Connects?".
+// ProposalFacts are what the policy saw of one proposal, with the policy's
+// decision per component and the proposal's ledger entries: what support
+// needs to answer "where are my Connects?". Every fact but the proposal's own
+// row (job, freelancer, submitted_at, withdrawn_at) is the policy fragment's
+// (policy.sql), as it decided.
 type ProposalFacts struct {
-	ProposalID        int64      `json:"proposal_id"`
+	ProposalID int64 `json:"proposal_id"`
+	// Exists says the proposal is in proposals; ledger entries may carry
+	// the id of one that is not (unknown_proposal).
+	Exists            bool       `json:"exists"`
 	JobID             int64      `json:"job_id"`
 	FreelancerID      int64      `json:"freelancer_id"`
-	SubmittedAt       time.Time  `json:"submitted_at"`
+	SubmittedAt       *time.Time `json:"submitted_at"`
 	WithdrawnAt       *time.Time `json:"withdrawn_at"`
 	JobStatus         string     `json:"job_status"`
 	CloseReason       string     `json:"close_reason"`
 	ClosedAt          *time.Time `json:"closed_at"`
-	HasAuction        bool       `json:"has_auction"`
 	AuctionEndedAt    *time.Time `json:"auction_ended_at"`
 	HasBid            bool       `json:"has_bid"`
 	BidOutcome        string     `json:"bid_outcome"`
@@ -38,14 +42,18 @@ type ProposalFacts struct {
 
 // UTC puts every time of the facts in UTC.
 func (f *ProposalFacts) UTC() {
-	f.SubmittedAt = f.SubmittedAt.UTC()
-	for _, t := range []**time.Time{&f.WithdrawnAt, &f.ClosedAt, &f.AuctionEndedAt, &f.OutbidAt, &f.FirstEligibleAt, &f.FirstDeclinedAt} {
+	for _, t := range []**time.Time{&f.SubmittedAt, &f.WithdrawnAt, &f.ClosedAt, &f.AuctionEndedAt, &f.OutbidAt, &f.FirstEligibleAt, &f.FirstDeclinedAt} {
 		*t = UTC(*t)
+	}
+	for i := range f.Components {
+		f.Components[i].EventAt = UTC(f.Components[i].EventAt)
 	}
 }
 
 // ComponentFacts are one component's charge and refunds, and the policy's
-// decision about it, as the policy fragment computed them.
+// decision about it, as the policy fragment computed them: nothing here is
+// derived in Go. A component the fragment has no row for (no fee, no
+// refund) has Reason nothing_charged and State not_owed.
 type ComponentFacts struct {
 	Component Component
 	Charged   int64 // charged(P, C); 0 when nothing was
@@ -54,19 +62,26 @@ type ComponentFacts struct {
 	Account   int64 // the account charged
 	// Rule is the first rule entitling the component, or "" (the policy's).
 	Rule Rule
-	// Owed is the policy's verdict: a rule entitles it and something was
-	// charged.
+	// Owed is the policy's verdict: a rule entitles it, something was
+	// charged and the data is sound.
 	Owed bool
-	// State is the policy's class (missing_refund, pending_refund, a
-	// discrepancy), "" for nothing to do.
+	// State is where the component stands (the fragment's state: its class,
+	// or refunded, or not_owed).
 	State State
+	// Defect is the defect kind when the data is broken, or "".
+	Defect State
 	// EventAt is when the entitling event happened.
 	EventAt *time.Time
 	// Reason is the policy's reason code: the rule that entitles the
-	// component, or the exclusion that decided it (Reason* constants).
+	// component, the exclusion that decided it, or the defect.
 	Reason string
 	// ReasonAlso is, for a boost, the other rule's exclusion, or "".
 	ReasonAlso string
+	// Toggle and ToggleAlso name the setting that decided Reason and
+	// ReasonAlso (a rule toggle that was off, refund_declined), or "".
+	Toggle, ToggleAlso string
+	// CloseCovered says the job's close is one rules 1 and 2 cover.
+	CloseCovered bool
 	// RefundedTo is the account an existing refund credited.
 	RefundedTo int64
 }
@@ -91,7 +106,8 @@ type Explanation struct {
 	Components []ComponentExplanation `json:"components"`
 }
 
-// Exclusion reasons: why the policy owes nothing for a component.
+// Exclusion reasons: why the policy owes nothing for a component (codes of
+// policy.sql; explain_words.go words each).
 const (
 	ReasonNothingCharged       = "nothing_charged"
 	ReasonOpenJob              = "open_job"
@@ -123,8 +139,14 @@ type ComponentExplanation struct {
 	// Owed and Rule are the policy's verdict (policy.sql), never recomputed.
 	Owed bool `json:"owed"`
 	Rule Rule `json:"rule,omitempty"`
-	// Reason is the rule when owed, else the exclusion (Reason* constants).
+	// Reason is the rule when owed, else the exclusion or the defect
+	// (policy.sql's reason code).
 	Reason string `json:"reason"`
+	// Setting names the setting that decided it (a rule toggle that was
+	// off, refund_declined), when one did.
+	Setting string `json:"setting,omitempty"`
+	// Defect is the defect kind when the data is broken.
+	Defect State `json:"defect,omitempty"`
 	// Why says it in words, with the times that decided it.
 	Why string `json:"why"`
 	// Status is where the component stands (a State), Outcome in words.
@@ -134,74 +156,42 @@ type ComponentExplanation struct {
 	SettlesAt *time.Time `json:"settles_at,omitempty"`
 }
 
-// Explain words the facts of one proposal under policy p. The verdict (owed
-// or not, the rule) and the reason code are the policy fragment's, taken as
-// is from the facts; only the words are chosen here, quoting the times that
+// Explain words the facts of one proposal under policy p. Every verdict,
+// code and state is the policy fragment's, taken as is from the facts; only
+// the words are chosen here (explain_words.go), quoting the times that
 // decided.
 func Explain(f ProposalFacts, p Policy) Explanation {
 	e := Explanation{ProposalFacts: f}
 	for _, c := range f.Components {
+		if c.Reason == "" { // no row in the fragment: no fee, no refund
+			c.Reason, c.State = ReasonNothingCharged, NotOwed
+		}
 		x := ComponentExplanation{Component: c.Component, Charged: c.Charged, Refunded: c.Refunded,
-			Account: c.Account, Owed: c.Owed, EventAt: c.EventAt}
+			Account: c.Account, Owed: c.Owed, Reason: c.Reason, Setting: c.Toggle, Defect: c.Defect,
+			Status: c.State, EventAt: c.EventAt}
 		if c.State == WrongAccount {
 			x.RefundedTo = c.RefundedTo
 		}
 		if c.Owed {
 			x.Rule = c.Rule
-			x.Reason = string(c.Rule)
-			x.Why = ruleWhy(f, c, p)
-		} else {
-			x.Reason = c.Reason
-			if x.Reason == "" {
-				x.Reason = ReasonNothingCharged // no decision row: no fee, no refund
-			}
-			// Which rule an exclusion is about: the bid's (rule 3) codes, and
-			// for a boost whose job's close no rule covers, the rule_off of
-			// boost_outbid; the other code of a boost is the other side's.
-			bid := c.Component == Boost && (isBidReason(x.Reason) || x.Reason == ReasonRuleOff && !closeCovered(f))
-			x.Why = exclusionWhy(x.Reason, bid, f, c, p)
-			if c.ReasonAlso != "" {
-				other := "boost_outbid does not apply: "
-				if bid {
-					other = "the job's close gives no boost refund: "
-				}
-				x.Why += "; and " + other + exclusionWhy(c.ReasonAlso, !bid, f, c, p)
-			}
 		}
-		x.Status, x.Outcome = status(c, p)
+		w := words{f: f, c: c, p: p}
+		x.Why = w.why(c.Reason, c.Toggle)
+		if c.ReasonAlso != "" {
+			other := "boost_outbid does not apply: "
+			if w.bid(c.Reason) {
+				other = "the job's close gives no boost refund: "
+			}
+			x.Why += "; and " + other + w.why(c.ReasonAlso, c.ToggleAlso)
+		}
+		x.Outcome = w.outcome()
 		if x.Status == PendingRefund && c.EventAt != nil {
 			t := c.EventAt.Add(p.SettleDelay)
 			x.SettlesAt = &t
-			x.Outcome = fmt.Sprintf("not refunded yet: the event at %s is inside the %s settle delay (the online path refunds at the event; the job writes it after %s if still missing)",
-				ts(c.EventAt), p.SettleDelay, ts(&t))
 		}
 		e.Components = append(e.Components, x)
 	}
 	return e
-}
-
-func status(c ComponentFacts, p Policy) (State, string) {
-	switch {
-	case c.State == PendingRefund:
-		return PendingRefund, "not refunded yet: inside the settle delay"
-	case c.State == MissingRefund:
-		return MissingRefund, "NOT REFUNDED: owed and missing from the ledger; the next run writes it"
-	case c.State == MissingBalance:
-		return MissingBalance, "NOT REFUNDED: the account has no connects_balances row, so the job cannot credit it; reported to finance"
-	case c.State == UnexpectedRefund:
-		return UnexpectedRefund, fmt.Sprintf("refunded %d Connects although nothing is owed: unexpected_refund, reported to finance, never reversed by the job", c.Refunded)
-	case c.State == WrongAccount:
-		return WrongAccount, fmt.Sprintf("NOT REFUNDED TO THE ACCOUNT CHARGED: a refund of %d Connects went to account %d, but account %d was charged: wrong_account, reported to finance for a person to correct (the job never moves or reverses an entry)",
-			c.Refunded, c.RefundedTo, c.Account)
-	case c.State == AmountMismatch:
-		return AmountMismatch, fmt.Sprintf("refunded %d Connects for a charge of %d: amount_mismatch, reported to finance, never changed by the job", c.Refunded, c.Charged)
-	case c.Owed && c.HasRefund:
-		return Refunded, fmt.Sprintf("refunded %d Connects", c.Refunded)
-	case c.Owed:
-		return c.State, "owed"
-	default:
-		return NotOwed, "nothing to refund"
-	}
 }
 
 func ts(t *time.Time) string {
@@ -232,125 +222,6 @@ func earlier(whatA string, a *time.Time, rel, whatB string, b *time.Time) string
 	return fmt.Sprintf("%s at %s, %s %s at %s", whatA, sa, rel, whatB, sb)
 }
 
-func interactionKind(f ProposalFacts) string {
-	return fmt.Sprintf("the client's first eligible interaction (%s)", f.FirstEligibleKind)
-}
-
-// ruleWhy words why a rule entitles the component.
-func ruleWhy(f ProposalFacts, c ComponentFacts, p Policy) string {
-	kept := "the proposal was not withdrawn before"
-	if f.WithdrawnAt != nil && f.ClosedAt != nil && f.WithdrawnAt.Equal(*f.ClosedAt) {
-		kept = "the proposal was withdrawn at the same moment, which is not before"
-	} else if f.WithdrawnAt != nil {
-		w, _ := pair(f.WithdrawnAt, f.ClosedAt)
-		kept = "the proposal was withdrawn only afterwards, at " + w
-	}
-	switch c.Rule {
-	case RuleTOSRemoved:
-		closed, _ := pair(f.ClosedAt, f.WithdrawnAt)
-		s := fmt.Sprintf("the job was removed for a Terms of Service violation at %s and %s", closed, kept)
-		if c.Component == Boost {
-			s += "; tos_removed refunds the boost too"
-		}
-		return s
-	case RuleClosedWithoutHire:
-		not := "nor declined before it"
-		if p.RefundDeclined {
-			not = "(refund_declined is on)"
-		}
-		closed, _ := pair(f.ClosedAt, f.WithdrawnAt)
-		s := fmt.Sprintf("the job was closed without a hire at %s and %s, %s", closed, kept, not)
-		if c.Component == Boost {
-			s += "; the client did not interact with it before the close, so the boost is refunded too"
-		}
-		return s
-	case RuleBoostOutbid:
-		return fmt.Sprintf("the boost was outbid at %s with no eligible interaction at or before it, and the auction ended at %s",
-			ts(f.OutbidAt), ts(f.AuctionEndedAt))
-	}
-	return fmt.Sprintf("rule %s of the policy in force", c.Rule)
-}
-
-func isBidReason(code string) bool {
-	switch code {
-	case ReasonNotBoosted, ReasonAuctionRunning, ReasonBidWon, ReasonBidUndecided, ReasonInteractionBeforeKO:
-		return true
-	}
-	return false
-}
-
-// closeCovered tells whether the job's close is one rules 1 and 2 cover.
-func closeCovered(f ProposalFacts) bool {
-	return f.ClosedAt != nil && (f.JobStatus == "removed" && f.CloseReason == "tos_violation" ||
-		f.JobStatus == "closed" && f.CloseReason == "no_hire")
-}
-
-// exclusionWhy words an exclusion code of the policy: why nothing is owed;
-// bid says the code is about rule 3 (boost_outbid).
-func exclusionWhy(code string, bid bool, f ProposalFacts, c ComponentFacts, p Policy) string {
-	closed := ts(f.ClosedAt)
-	switch code {
-	case ReasonNothingCharged:
-		if c.Component == Base {
-			return "no proposal fee was charged (answering an invitation costs nothing), so there is nothing to refund"
-		}
-		return "no boost fee was charged (not boosted, or a placebo auction), so there is nothing to refund"
-	case ReasonOpenJob:
-		return "the job is open: nothing is owed while a job is open, however long it has been idle (a reopened job is open again)"
-	case ReasonHired:
-		return fmt.Sprintf("the job was closed with a hire at %s: no rule refunds the proposals of a hired job", closed)
-	case ReasonExpired:
-		return fmt.Sprintf("the job post expired at %s: no rule refunds the proposals of an expired job", closed)
-	case ReasonInactivity:
-		return fmt.Sprintf("the platform closed the job for inactivity at %s: no rule refunds those", closed)
-	case ReasonWithdrawn:
-		event := "the job was closed"
-		if f.JobStatus == "removed" {
-			event = "the job was removed"
-		}
-		return earlier("the proposal was withdrawn", f.WithdrawnAt, "before", event, f.ClosedAt)
-	case ReasonDeclined:
-		return earlier("the client declined the proposal", f.FirstDeclinedAt, "before", "closing the job without a hire", f.ClosedAt) +
-			" (refund_declined is off)"
-	case ReasonInteractionBeforeEnd:
-		return earlier(interactionKind(f), f.FirstEligibleAt, "before", "closing the job", f.ClosedAt) + ", so the boost is kept"
-	case ReasonInteractionBeforeKO:
-		return earlier(interactionKind(f), f.FirstEligibleAt, "at or before", "the boost was outbid", f.OutbidAt) +
-			", so the boost is kept"
-	case ReasonRuleOff:
-		switch {
-		case bid:
-			return "rule boost_outbid is off in the policy in force"
-		case f.JobStatus == "removed" && !p.TOSRemoved:
-			return fmt.Sprintf("the job was removed for a ToS violation at %s, but rule tos_removed is off in the policy in force", closed)
-		case f.JobStatus == "removed":
-			return "tos_removed_boost is off: rule tos_removed does not refund boosts in the policy in force"
-		case !p.ClosedWithoutHire:
-			return fmt.Sprintf("the job was closed without a hire at %s, but rule closed_without_hire is off in the policy in force", closed)
-		default:
-			return "closed_without_hire_boost is off: rule closed_without_hire does not refund boosts in the policy in force"
-		}
-	case ReasonNotBoosted:
-		return "the proposal has no boost bid"
-	case ReasonAuctionRunning:
-		return "the boost auction is still running: a boost is refunded only after its auction has ended"
-	case ReasonBidWon:
-		return fmt.Sprintf("the boost won its auction (ended at %s): it got what it paid for", ts(f.AuctionEndedAt))
-	case ReasonBidUndecided:
-		return fmt.Sprintf("the auction ended at %s but the bid's outcome was never decided (%q)", ts(f.AuctionEndedAt), f.BidOutcome)
-	case ReasonNoRule:
-		if f.JobStatus != "open" && f.JobStatus != "" {
-			reason := f.CloseReason
-			if reason == "" {
-				reason = "no close reason"
-			}
-			return fmt.Sprintf("the job is %s (%s): no rule of the policy in force covers that", f.JobStatus, reason)
-		}
-		return "no rule of the policy in force entitles it"
-	}
-	return fmt.Sprintf("the policy's reason %q", code)
-}
-
 // Text writes the explanation for a person.
 func (e Explanation) Text() string {
 	var b strings.Builder
@@ -361,12 +232,23 @@ func (e Explanation) Text() string {
 	if e.ClosedAt != nil {
 		job += " at " + ts(e.ClosedAt)
 	}
-	fmt.Fprintf(&b, "Proposal %d by freelancer %d on job %d (%s)\n", e.ProposalID, e.FreelancerID, e.JobID, job)
-	w := "not withdrawn"
-	if e.WithdrawnAt != nil {
-		w = "withdrawn at " + ts(e.WithdrawnAt)
+	switch {
+	case !e.Exists:
+		fmt.Fprintf(&b, "Proposal %d: no such proposal, yet ledger entries carry its id\n", e.ProposalID)
+	case e.defect(UnknownJob):
+		fmt.Fprintf(&b, "Proposal %d by freelancer %d on job %d (no such job)\n", e.ProposalID, e.FreelancerID, e.JobID)
+	case job == "":
+		fmt.Fprintf(&b, "Proposal %d by freelancer %d on job %d (nothing charged: the policy has nothing to judge)\n", e.ProposalID, e.FreelancerID, e.JobID)
+	default:
+		fmt.Fprintf(&b, "Proposal %d by freelancer %d on job %d (%s)\n", e.ProposalID, e.FreelancerID, e.JobID, job)
 	}
-	fmt.Fprintf(&b, "  submitted %s, %s\n", ts(&e.SubmittedAt), w)
+	if e.Exists {
+		w := "not withdrawn"
+		if e.WithdrawnAt != nil {
+			w = "withdrawn at " + ts(e.WithdrawnAt)
+		}
+		fmt.Fprintf(&b, "  submitted %s, %s\n", ts(e.SubmittedAt), w)
+	}
 	if e.FirstEligibleAt != nil {
 		fmt.Fprintf(&b, "  first eligible interaction: %s at %s\n", e.FirstEligibleKind, ts(e.FirstEligibleAt))
 	} else {
@@ -391,7 +273,10 @@ func (e Explanation) Text() string {
 	}
 	for _, c := range e.Components {
 		verdict := "NOT OWED (" + c.Reason + ")"
-		if c.Owed {
+		switch {
+		case c.Defect != "":
+			verdict = "NOT JUDGED (defect " + string(c.Defect) + ")"
+		case c.Owed:
 			verdict = "OWED under " + string(c.Rule)
 		}
 		fmt.Fprintf(&b, "\n  %s: charged %d Connects. Policy: %s.\n", c.Component, c.Charged, verdict)
@@ -409,12 +294,25 @@ func (e Explanation) Text() string {
 	return b.String()
 }
 
-// ExplainStore is what explaining proposals needs from storage.
+// defect says a component of the proposal has the defect kind.
+func (e Explanation) defect(kind State) bool {
+	for _, c := range e.Components {
+		if c.Defect == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// ExplainStore is what explaining proposals needs from storage. A store
+// that is also a ReplicaStore says where it reads, and explain bounds its
+// settle cutoff as a run does (Reads.SettleCutoff).
 type ExplainStore interface {
 	// Clock reads the database's clock.
 	Clock(ctx context.Context) (time.Time, error)
 	// ProposalFacts returns the facts and the policy's verdicts of the
-	// proposals that exist among ids, in id order.
+	// proposals among ids that exist or that ledger entries name, in id
+	// order.
 	ProposalFacts(ctx context.Context, p Policy, cutoff time.Time, ids []int64) ([]ProposalFacts, error)
 }
 
@@ -422,22 +320,29 @@ type ExplainStore interface {
 // asked, each explained under one policy at one moment of the database's
 // clock.
 type Explained struct {
-	AsOf         time.Time     `json:"as_of"`
-	SettleCutoff time.Time     `json:"settle_cutoff"`
-	Policy       Policy        `json:"policy"`
-	Proposals    []Explanation `json:"proposals"`
+	AsOf time.Time `json:"as_of"`
+	// SettleCutoff is the run's read bound at AsOf: the clock less the
+	// settle delay, or what the replica read has replayed if earlier.
+	SettleCutoff time.Time `json:"settle_cutoff"`
+	// ReadOn is where the facts were read (primary or replica);
+	// ReplayedUntil how far a replica had replayed.
+	ReadOn        string        `json:"read_on"`
+	ReplayedUntil *time.Time    `json:"replayed_until,omitempty"`
+	Policy        Policy        `json:"policy"`
+	Proposals     []Explanation `json:"proposals"`
 	// Heading, when set, is a line the text shows after the clock's.
 	Heading string `json:"-"`
 }
 
-// ExplainProposals explains the proposals ids (those that exist) under
-// policy p, as of the database's clock now.
+// ExplainProposals explains the proposals ids (those that exist or that
+// ledger entries name) under policy p, as of the database's clock now, with
+// the settle cutoff a run reading where s reads would take.
 func ExplainProposals(ctx context.Context, s ExplainStore, p Policy, ids []int64) (*Explained, error) {
-	now, err := s.Clock(ctx)
+	reads, err := readsOf(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	cutoff := now.Add(-p.SettleDelay)
+	now, cutoff := reads.Now, reads.SettleCutoff(p.SettleDelay)
 	facts, err := s.ProposalFacts(ctx, p, cutoff, ids)
 	if err != nil {
 		return nil, err
@@ -446,7 +351,7 @@ func ExplainProposals(ctx context.Context, s ExplainStore, p Policy, ids []int64
 	for _, f := range facts {
 		byID[f.ProposalID] = f
 	}
-	out := &Explained{AsOf: now, SettleCutoff: cutoff, Policy: p, Proposals: []Explanation{}}
+	out := &Explained{AsOf: now, SettleCutoff: cutoff, ReadOn: reads.On, ReplayedUntil: UTC(reads.Until), Policy: p, Proposals: []Explanation{}}
 	for _, id := range ids { // the order asked (newest first for a freelancer)
 		if f, ok := byID[id]; ok {
 			out.Proposals = append(out.Proposals, Explain(f, p))
@@ -457,8 +362,12 @@ func ExplainProposals(ctx context.Context, s ExplainStore, p Policy, ids []int64
 
 // WriteText writes the explanations for a person.
 func (e *Explained) WriteText(w io.Writer) error {
-	fmt.Fprintf(w, "As of %s (database clock). Events before %s are settled (settle delay %s).\n",
-		e.AsOf.Format(time.RFC3339), e.SettleCutoff.Format(time.RFC3339), e.Policy.SettleDelay)
+	replica := ""
+	if e.ReadOn == OnReplica && e.ReplayedUntil != nil {
+		replica = fmt.Sprintf("; read on the replica, replayed up to %s", e.ReplayedUntil.Format(time.RFC3339))
+	}
+	fmt.Fprintf(w, "As of %s (database clock). Events before %s are settled (settle delay %s%s).\n",
+		e.AsOf.Format(time.RFC3339), e.SettleCutoff.Format(time.RFC3339), e.Policy.SettleDelay, replica)
 	if e.Heading != "" {
 		fmt.Fprintln(w, e.Heading)
 	}

@@ -42,7 +42,7 @@ func TestExplainBoundaryWording(t *testing.T) {
 
 	// An interaction at the knock-out itself keeps the boost.
 	ko := closed.Add(-time.Hour)
-	f = ProposalFacts{ProposalID: 11, JobStatus: "closed", CloseReason: "hired", ClosedAt: &closed, HasBid: true, HasAuction: true,
+	f = ProposalFacts{ProposalID: 11, JobStatus: "closed", CloseReason: "hired", ClosedAt: &closed, HasBid: true,
 		AuctionEndedAt: &closed, BidOutcome: "outbid", OutbidAt: &ko, FirstEligibleAt: &ko, FirstEligibleKind: "opened",
 		Components: []ComponentFacts{{Component: Boost, Charged: 9, Reason: ReasonInteractionBeforeKO, ReasonAlso: ReasonHired}}}
 	why = Explain(f, p).Components[0].Why
@@ -56,7 +56,7 @@ func TestExplainBoundaryWording(t *testing.T) {
 	// A refund to another account than the one charged is not "refunded".
 	f = facts(closed.Add(time.Hour))
 	f.Components = []ComponentFacts{{Component: Base, Charged: 14, Account: 36, Owed: true, Rule: RuleClosedWithoutHire,
-		HasRefund: true, Refunded: 14, RefundedTo: 1, State: WrongAccount}}
+		HasRefund: true, Refunded: 14, RefundedTo: 1, State: WrongAccount, Reason: string(RuleClosedWithoutHire)}}
 	x := Explain(f, p).Components[0]
 	if x.Status != WrongAccount || x.RefundedTo != 1 || !strings.Contains(x.Outcome, "went to account 1, but account 36 was charged") {
 		t.Errorf("wrong account: status %s, refunded_to %d, outcome %q", x.Status, x.RefundedTo, x.Outcome)

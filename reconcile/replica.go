@@ -63,32 +63,51 @@ func (e *ReplicaLagError) Error() string {
 }
 
 // readBound reads the clock and where the run plans, and returns the settle
-// cutoff: the primary's clock less the settle delay, or what the replica has
-// replayed, whichever is earlier.
+// cutoff (Reads.SettleCutoff); a replica lagging past MaxReplicaLag is an
+// error.
 func (r *Reconciler) readBound(ctx context.Context) (Reads, time.Time, error) {
-	reads := Reads{On: OnPrimary}
-	rs, ok := r.Store.(ReplicaStore)
+	var reads Reads
 	if err := r.retry(ctx, "read clock", func(ctx context.Context) (err error) {
-		if ok {
-			reads, err = rs.Reads(ctx)
-			return err
-		}
-		reads.Now, err = r.Store.Clock(ctx)
+		reads, err = readsOf(ctx, r.Store)
 		return err
 	}); err != nil {
 		return Reads{}, time.Time{}, err
 	}
-	cutoff := reads.Now.Add(-r.Policy.SettleDelay)
+	cutoff := reads.SettleCutoff(r.Policy.SettleDelay)
 	if reads.On != OnReplica {
 		return reads, cutoff, nil
 	}
 	if max := r.Options.MaxReplicaLag; max > 0 && reads.Lag > max {
 		return reads, cutoff, &ReplicaLagError{Lag: reads.Lag, Max: max, Until: *reads.Until, Paused: reads.Paused}
 	}
-	if reads.Until != nil && reads.Until.Before(cutoff) {
-		r.log().Info("settle cutoff bounded by the replica's replay", zap.Time("settle_cutoff", cutoff),
+	if unbounded := reads.Now.Add(-r.Policy.SettleDelay); cutoff.Before(unbounded) {
+		r.log().Info("settle cutoff bounded by the replica's replay", zap.Time("settle_cutoff", unbounded),
 			zap.Time("replayed_until", *reads.Until), zap.Duration("replica_lag", reads.Lag), zap.Bool("replay_paused", reads.Paused))
-		cutoff = *reads.Until
 	}
 	return reads, cutoff, nil
+}
+
+// readsOf reads the clock and where s reads: a ReplicaStore says whether
+// that is a replica and how far it has replayed; any other store reads the
+// primary.
+func readsOf(ctx context.Context, s interface {
+	Clock(ctx context.Context) (time.Time, error)
+}) (Reads, error) {
+	if rs, ok := s.(ReplicaStore); ok {
+		return rs.Reads(ctx)
+	}
+	now, err := s.Clock(ctx)
+	return Reads{Now: now, On: OnPrimary}, err
+}
+
+// SettleCutoff is the read bound of a run and of explain: events before it
+// are settled. It is the primary's clock less the settle delay, or what the
+// replica has replayed, whichever is earlier: what a lagging replica has not
+// replayed is not judged.
+func (reads Reads) SettleCutoff(delay time.Duration) time.Time {
+	cutoff := reads.Now.Add(-delay)
+	if reads.On == OnReplica && reads.Until != nil && reads.Until.Before(cutoff) {
+		return *reads.Until
+	}
+	return cutoff
 }

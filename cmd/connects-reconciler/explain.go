@@ -53,6 +53,9 @@ func cmdExplain(ctx context.Context, args []string, getenv func(string) string, 
 		if len(out.Proposals) == 0 {
 			return notFound{fmt.Sprintf("explain: there is no proposal %d", *proposal)}
 		}
+		if x := out.Proposals[0]; *freelancer != 0 && !x.Exists {
+			return notFound{fmt.Sprintf("explain: there is no proposal %d (ledger entries carry its id: explain it without --freelancer)", *proposal)}
+		}
 		if by := out.Proposals[0].FreelancerID; *freelancer != 0 && by != *freelancer {
 			return notFound{fmt.Sprintf("explain: proposal %d is freelancer %d's, not freelancer %d's", *proposal, by, *freelancer)}
 		}

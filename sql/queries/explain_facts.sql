@@ -1,52 +1,58 @@
 -- name: ExplainFacts :many
 --
--- What the policy looks at for each of the proposals $2, and what it decides,
--- one row per proposal and component. The verdict (rule, class) comes from the
--- policy fragment itself (rendered byIDs, evaluated with the run's settle
--- cutoff $1), and so does the reason code (the rule, or the exclusion that
--- decided it), so explain can never disagree with the job; the facts beside
--- it (job status, withdrawal, interactions, the boost bid) give the times the
--- caller's words quote. A component with no fee and no refund has no
--- decision row: nothing was charged.
+-- What the policy decides for each of the proposals $2, and every fact its
+-- words quote: one row per proposal asked about and component. Every column
+-- but the proposal's own (submitted_at, withdrawn_at, job, freelancer) comes
+-- from the policy fragment's "decisions" (policy.sql rendered byIDs, with the
+-- run's settle cutoff in $1): the rule, the state (refunded and not_owed
+-- included), the reason code, the setting that decided it, the defect,
+-- close_covered and the times, so explain can never disagree with the job
+-- and decides nothing itself. The proposal is read with a LEFT JOIN and so
+-- is the policy's row: ledger entries of a proposal that does not exist
+-- (unknown_proposal) and a proposal whose job does not exist (unknown_job)
+-- are explained like any other. A component with no policy row has no fee
+-- and no refund (the fragment's rows are exactly those with either); a
+-- proposal with neither a row nor a policy row does not exist.
 --
 -- Parameters: $1 the policy's, $2 proposal ids.
-WITH {{template "policy.sql" .}}
-SELECT p.id                                    AS proposal_id,
-       p.job_id,
-       p.freelancer_id,
+WITH {{template "policy.sql" .}},
+asked AS (
+    SELECT DISTINCT a.id FROM unnest($2::bigint[]) AS a (id)
+)
+SELECT x.id                                    AS proposal_id,
+       c.component,
+       p.id IS NOT NULL                        AS known,
+       s.proposal_id IS NOT NULL               AS decided,
+       coalesce(p.job_id, s.job_id, 0)         AS job_id,
+       coalesce(p.freelancer_id, 0)            AS freelancer_id,
        p.submitted_at,
        p.withdrawn_at,
-       j.status                                AS job_status,
-       coalesce(j.close_reason, '')            AS close_reason,
-       j.closed_at,
-       a.job_id IS NOT NULL                    AS has_auction,
-       a.ended_at                              AS auction_ended_at,
-       b.proposal_id IS NOT NULL               AS has_bid,
-       coalesce(b.outcome, '')                 AS bid_outcome,
-       b.outbid_at,
-       t.first_eligible_at,
-       coalesce((SELECT i.kind FROM proposal_interactions i
-                 WHERE i.proposal_id = p.id AND i.kind = ANY ((SELECT eligible FROM params)::text[])
-                 ORDER BY i.occurred_at, i.id LIMIT 1), '') AS first_eligible_kind,
-       t.first_declined_at,
-       c.component,
-       coalesce(d.charged, 0)                  AS charged,
-       d.refunded IS NOT NULL                  AS has_refund,
-       coalesce(d.refunded, 0)                 AS refunded,
-       coalesce(d.freelancer_id, p.freelancer_id) AS account,
-       coalesce(d.rule, '')                    AS rule,
-       coalesce(d.rule IS NOT NULL AND d.charged > 0, false) AS owed,
-       coalesce(d.class, '')                   AS class,
-       d.event_at,
-       coalesce(d.reason, 'nothing_charged')   AS reason,
-       coalesce(d.reason_also, '')             AS reason_also,
-       coalesce(d.refunded_to, 0)              AS refunded_to
-FROM proposals p
-JOIN jobs j ON j.id = p.job_id
-LEFT JOIN boost_auctions a ON a.job_id = p.job_id
-LEFT JOIN boost_bids b ON b.proposal_id = p.id
-LEFT JOIN touches t ON t.proposal_id = p.id
+       s.job_status,
+       s.close_reason,
+       s.closed_at,
+       s.ended_at                              AS auction_ended_at,
+       coalesce(s.has_bid, false)              AS has_bid,
+       s.bid_outcome,
+       s.outbid_at,
+       s.first_eligible_at,
+       s.first_eligible_kind,
+       s.first_declined_at,
+       coalesce(s.charged, 0)                  AS charged,
+       s.refunded,
+       coalesce(s.freelancer_id, p.freelancer_id, 0) AS account,
+       s.refunded_to,
+       s.rule,
+       coalesce(s.owed, false)                 AS owed,
+       s.state,
+       s.defect,
+       s.event_at,
+       s.reason,
+       s.reason_also,
+       s.toggle,
+       s.toggle_also,
+       coalesce(s.close_covered, false)        AS close_covered
+FROM asked x
 CROSS JOIN (VALUES ('base'), ('boost')) AS c (component)
-LEFT JOIN decisions d ON d.proposal_id = p.id AND d.component = c.component
-WHERE {{.In "p.id"}}
-ORDER BY p.id, c.component
+LEFT JOIN proposals p ON p.id = x.id
+LEFT JOIN decisions s ON s.proposal_id = x.id AND s.component = c.component
+ORDER BY x.id, c.component

@@ -29,6 +29,22 @@
 --   invalid_bid_outcome      a bid outcome other than won/outbid
 -- Job and ledger defects touch both components; bid defects only the boost.
 --
+-- Besides what runs read, "decisions" carries every fact and decision
+-- explain words, so explain decides nothing itself (explain_facts.sql):
+--   state          the class, or refunded / not_owed where it is NULL
+--   owed           a rule entitles it, something was charged, no defect
+--   reason         the rule, the exclusion that decided (open_job, hired,
+--                  withdrawn, rule_off, ...) or the defect; reason_also, for
+--                  a boost, the other rule's exclusion
+--   toggle         the setting, by name, that decided reason (the rule
+--                  toggle that was off; refund_declined); toggle_also
+--   close_covered  the job's close is one rules 1 and 2 cover
+--   the times and states the words quote (closed_at, withdrawn_at, ...)
+-- Every CTE here is referenced once and so inlined: a statement that does
+-- not read a column never computes it (plan.sql's EXPLAIN VERBOSE shows them
+-- pruned). Every code in a THEN, ELSE or coalesce default here needs words
+-- in reconcile/explain_words.go (TestEveryPolicyCodeIsWorded).
+--
 -- Every statement that decides what is owed includes this fragment, so the
 -- policy is written once. Each table is filtered by proposal id with the same
 -- predicate (the template call .In "col": a proposal-id range for sweeps, an id array for
@@ -80,13 +96,18 @@ ledger AS (
 touches AS (
     SELECT i.proposal_id,
            min(i.occurred_at) FILTER (WHERE i.kind = ANY ((SELECT eligible FROM params)::text[])) AS first_eligible_at,
-           min(i.occurred_at) FILTER (WHERE i.kind = 'declined')       AS first_declined_at
+           min(i.occurred_at) FILTER (WHERE i.kind = 'declined')       AS first_declined_at,
+           -- for explain's words only: a statement that does not read it
+           -- leaves it out of the aggregate (plan.sql, apply.sql)
+           (array_agg(i.kind ORDER BY i.occurred_at, i.id)
+               FILTER (WHERE i.kind = ANY ((SELECT eligible FROM params)::text[])))[1] AS first_eligible_kind
     FROM proposal_interactions i
     WHERE {{.In "i.proposal_id"}}
     GROUP BY i.proposal_id
 ),
 facts AS (
     SELECT lg.proposal_id, coalesce(p.job_id, 0) AS job_id, p.freelancer_id, j.closed_at, a.ended_at,
+           p.withdrawn_at, t.first_eligible_at, t.first_eligible_kind, t.first_declined_at,
            pr.cutoff, pr.tos_removed AS tos_on, pr.tos_removed_boost AS tos_boost_on,
            pr.closed_without_hire AS no_hire_on, pr.closed_without_hire_boost AS no_hire_boost_on,
            pr.refund_declined, pr.boost_outbid AS outbid_on,
@@ -195,7 +216,26 @@ components AS (
                 WHEN f.touched_by_knockout THEN 'interaction_before_knockout'
            END                                                                  AS bid_exclusion,
            f.removal OR f.no_hire_close                                         AS close_covered,
-           f.closed_at, f.ended_at, f.cutoff
+           f.closed_at, f.ended_at, f.cutoff,
+           -- The setting, by name, that decided each exclusion (the toggle
+           -- that was off) or, for refund_declined, the owed verdict of a
+           -- proposal declined before the close (on): explain words it.
+           CASE
+               WHEN f.removal THEN
+                   CASE WHEN NOT f.tos_on THEN 'tos_removed'
+                        WHEN NOT f.kept THEN NULL
+                        WHEN c.component = 'boost' AND NOT f.tos_boost_on THEN 'tos_removed_boost' END
+               WHEN f.no_hire_close THEN
+                   CASE WHEN NOT f.no_hire_on THEN 'closed_without_hire'
+                        WHEN NOT f.kept THEN NULL
+                        WHEN f.declined AND NOT f.refund_declined THEN 'refund_declined'
+                        WHEN c.component = 'boost' AND NOT f.no_hire_boost_on THEN 'closed_without_hire_boost'
+                        WHEN f.declined THEN 'refund_declined' END
+           END                                                                  AS close_toggle,
+           CASE WHEN c.component = 'boost' AND f.has_bid AND NOT f.outbid_on THEN 'boost_outbid' END AS bid_toggle,
+           -- the facts explain's words quote, as the policy saw them
+           f.job_status, f.close_reason, f.withdrawn_at, f.first_eligible_at, f.first_eligible_kind,
+           f.first_declined_at, f.has_bid, f.bid_outcome, f.outbid_at
     FROM facts f
     CROSS JOIN (VALUES ('base'), ('boost')) AS c (component)
 ),
@@ -206,7 +246,8 @@ entitled AS (
            -- that decides it (for the boost, the close's when the close is
            -- one rules 1 and 2 cover or there is no bid, else the bid's);
            -- reason_also: for the boost, the other rule's exclusion.
-           CASE WHEN c.charged <= 0 THEN 'nothing_charged'
+           CASE WHEN c.defect IS NOT NULL THEN c.defect
+                WHEN c.charged <= 0 THEN 'nothing_charged'
                 WHEN c.rule IS NOT NULL THEN c.rule
                 WHEN c.component = 'base' THEN coalesce(c.close_exclusion, 'no_rule')
                 WHEN c.close_exclusion IS NULL AND c.bid_exclusion IS NULL THEN 'no_rule'
@@ -214,16 +255,31 @@ entitled AS (
                 WHEN c.bid_exclusion IS NULL OR c.close_covered OR c.bid_exclusion = 'not_boosted' THEN c.close_exclusion
                 ELSE c.bid_exclusion
            END AS reason,
-           CASE WHEN c.charged <= 0 OR c.rule IS NOT NULL OR c.component = 'base'
+           CASE WHEN c.defect IS NOT NULL OR c.charged <= 0 OR c.rule IS NOT NULL OR c.component = 'base'
                      OR c.close_exclusion IS NULL OR c.bid_exclusion IS NULL THEN NULL
                 WHEN c.close_covered OR c.bid_exclusion = 'not_boosted' THEN c.bid_exclusion
                 ELSE c.close_exclusion
-           END AS reason_also
+           END AS reason_also,
+           -- the settings that decided reason and reason_also (same choice)
+           CASE WHEN c.defect IS NOT NULL OR c.charged <= 0 THEN NULL
+                WHEN c.rule IS NOT NULL THEN CASE c.rule WHEN 'closed_without_hire' THEN c.close_toggle END
+                WHEN c.component = 'base' THEN c.close_toggle
+                WHEN c.close_exclusion IS NULL THEN c.bid_toggle
+                WHEN c.bid_exclusion IS NULL OR c.close_covered OR c.bid_exclusion = 'not_boosted' THEN c.close_toggle
+                ELSE c.bid_toggle
+           END AS toggle,
+           CASE WHEN c.defect IS NOT NULL OR c.charged <= 0 OR c.rule IS NOT NULL OR c.component = 'base'
+                     OR c.close_exclusion IS NULL OR c.bid_exclusion IS NULL THEN NULL
+                WHEN c.close_covered OR c.bid_exclusion = 'not_boosted' THEN c.bid_toggle
+                ELSE c.close_toggle
+           END AS toggle_also,
+           c.close_covered, c.job_status, c.close_reason, c.closed_at, c.ended_at, c.withdrawn_at,
+           c.first_eligible_at, c.first_eligible_kind, c.first_declined_at, c.has_bid, c.bid_outcome, c.outbid_at
     FROM components c
     WHERE (c.charged <> 0 OR c.refunded IS NOT NULL OR (c.defect IS NOT NULL AND c.component = 'base'))
       AND {{.Shard "c.freelancer_id"}}
 ),
-decisions AS (
+classed AS (
     SELECT e.proposal_id, e.job_id, e.component, e.freelancer_id, e.charged, e.refunded, e.refunded_to,
            e.defect, e.event_at, e.reason, e.reason_also,
            -- a rule is named only where one entitles the component: not on a
@@ -244,6 +300,23 @@ decisions AS (
                WHEN e.refunded IS NOT NULL AND (e.rule IS NULL OR e.charged <= 0) THEN 'unexpected_refund'
                WHEN e.refunded IS NOT NULL AND e.refunded_to <> e.freelancer_id THEN 'wrong_account'
                WHEN e.refunded IS NOT NULL AND e.refunded <> e.charged THEN 'amount_mismatch'
-           END AS class
+           END AS class,
+           e.defect IS NULL AND e.rule IS NOT NULL AND e.charged > 0 AS owed,
+           e.toggle, e.toggle_also, e.close_covered, e.job_status, e.close_reason, e.closed_at, e.ended_at,
+           e.withdrawn_at, e.first_eligible_at, e.first_eligible_kind, e.first_declined_at, e.has_bid,
+           e.bid_outcome, e.outbid_at
     FROM entitled e
+),
+-- state: where the component stands, for explain: the class, or refunded
+-- (owed and refunded in full to the account charged) or not_owed (nothing
+-- owed, nothing refunded) where there is nothing to do. A layer of its own
+-- so that class is written once; inlined like every CTE here, so a
+-- statement that does not read state (or explain's other columns) never
+-- computes it. (A CTE over decisions besides the statement's own reference
+-- would make decisions referenced twice, and so materialized: every column
+-- computed, the whole slice written to a tuplestore.)
+decisions AS (
+    SELECT d.*,
+           coalesce(d.class, CASE WHEN d.refunded IS NOT NULL THEN 'refunded' ELSE 'not_owed' END) AS state
+    FROM classed d
 )
