@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -171,6 +172,7 @@ func TestPlanFileWrittenBeforeStates(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := samplePlan()
+	old = withPolicyOfNow(t, old, p)
 	got, err := ReadPlan(bytes.NewReader(old), p.AsOf.Add(time.Hour), 24*time.Hour)
 	if err != nil {
 		t.Fatalf("a plan file of the earlier version: %v", err)
@@ -181,6 +183,70 @@ func TestPlanFileWrittenBeforeStates(t *testing.T) {
 	if text := writePlan(t, p); text != string(old) {
 		t.Errorf("the same plan is written differently now:\n%s\nwas\n%s", text, old)
 	}
+}
+
+// withPolicyOfNow gives a pinned plan file the policy settings of now. The
+// file is about states, not settings: a setting added since it was made
+// (a new rule toggle) makes it a plan of other settings, which ReadPlan
+// refuses naming exactly the settings it lacks (checked here); every setting
+// it has must have the value now's plan has. The file is then read with the
+// settings of now, re-fingerprinted, so a new setting needs no new file.
+func withPolicyOfNow(t *testing.T, file []byte, p *Plan) []byte {
+	t.Helper()
+	now, err := json.Marshal(p.Policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var had, has map[string]json.RawMessage
+	lines := strings.Split(string(file), "\n")
+	at := -1
+	for i, l := range lines {
+		if strings.HasPrefix(l, `  "policy": `) {
+			at = i
+			if err := json.Unmarshal([]byte(strings.TrimSuffix(strings.TrimPrefix(l, `  "policy": `), ",")), &had); err != nil {
+				t.Fatalf("the pinned file's policy: %v", err)
+			}
+		}
+	}
+	if at < 0 || json.Unmarshal(now, &has) != nil {
+		t.Fatal("the pinned file has no policy line")
+	}
+	var missing []string
+	for k, v := range has {
+		if w, ok := had[k]; !ok {
+			missing = append(missing, k)
+		} else if !bytes.Equal(w, v) {
+			t.Fatalf("the pinned file's %s is %s, now's plan has %s", k, w, v)
+		}
+	}
+	for k := range had {
+		if _, ok := has[k]; !ok {
+			t.Fatalf("the pinned file's setting %s is no setting now: it is a plan of other settings", k)
+		}
+	}
+	if len(missing) == 0 {
+		return file
+	}
+	sort.Strings(missing)
+	_, err = ReadPlan(bytes.NewReader(file), p.AsOf.Add(time.Hour), 24*time.Hour)
+	if !errors.Is(err, ErrPlanInvalid) || !strings.Contains(err.Error(), "missing: "+strings.Join(missing, ", ")+";") {
+		t.Fatalf("a plan file without the settings %v: got %v, want it refused naming them", missing, err)
+	}
+	lines[at] = `  "policy": ` + string(now) + ","
+	var pf planFile
+	if err := json.Unmarshal([]byte(strings.Join(lines, "\n")), &pf); err != nil {
+		t.Fatal(err)
+	}
+	fp, err := fingerprint(pf.planContent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range lines {
+		if strings.HasPrefix(l, `  "fingerprint": `) {
+			lines[i] = `  "fingerprint": "` + fp + `",`
+		}
+	}
+	return []byte(strings.Join(lines, "\n"))
 }
 
 // A discrepancy whose kind is not a discrepancy state (an owed refund's

@@ -7,6 +7,7 @@
 package reconcile
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -62,6 +63,41 @@ type Policy struct {
 	// EligibleInteractions are the interaction kinds that count (default the
 	// contract's six).
 	EligibleInteractions []string `json:"eligible_interactions"`
+}
+
+// Toggle is one on/off setting of the policy, by its configuration name.
+type Toggle struct {
+	Name string
+	On   bool
+}
+
+// Toggles lists the policy's on/off settings in the order of its fields, by
+// their JSON (configuration) names: what shows the policy in force (the
+// report's footer) names a new toggle without being told of it.
+func (p Policy) Toggles() []Toggle {
+	b, err := json.Marshal(p)
+	if err != nil {
+		panic(fmt.Sprintf("encode policy: %v", err)) // a Policy always encodes
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	var out []Toggle
+	if _, err := dec.Token(); err != nil { // {
+		panic(fmt.Sprintf("decode policy: %v", err))
+	}
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			panic(fmt.Sprintf("decode policy: %v", err))
+		}
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			panic(fmt.Sprintf("decode policy: %v", err))
+		}
+		if on, ok := v.(bool); ok {
+			out = append(out, Toggle{Name: key.(string), On: on})
+		}
+	}
+	return out
 }
 
 // DefaultPolicy returns the contract's policy.
