@@ -55,8 +55,9 @@
 --
 -- Parameters: $1 the policy, one jsonb object (postgres.policyArgs: the
 -- Policy's JSON fields and the settle cutoff), unpacked once in "params" and
--- read by name, so that a new toggle touches this file, the Policy type and
--- config only. The filter's own parameters start at $2.
+-- read by name, so that a new toggle touches this file, the Policy type,
+-- config, explain's words and a test case only (docs/architecture.md). The
+-- filter's own parameters start at $2.
 params AS (
     SELECT (p ->> 'cutoff')::timestamptz                                  AS cutoff,
            ARRAY(SELECT jsonb_array_elements_text(p -> 'eligible_interactions')) AS eligible,
