@@ -111,7 +111,7 @@ type entryRow struct {
 func (s *Store) ProposalFacts(ctx context.Context, p reconcile.Policy, cutoff time.Time, ids []int64) ([]reconcile.ProposalFacts, error) {
 	var rows []factRow
 	args := append(policyArgs(p, cutoff), pq.Array(ids))
-	if err := s.read.SelectContext(ctx, &rows, statement("explain_facts.sql", byIDs), args...); err != nil {
+	if err := s.read.SelectContext(ctx, &rows, statement("explain_facts.sql", filter{kind: byIDs.kind, explain: true}), args...); err != nil {
 		return nil, fmt.Errorf("explain: %w", translate(err))
 	}
 	var out []reconcile.ProposalFacts

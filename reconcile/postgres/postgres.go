@@ -141,11 +141,17 @@ type filter struct {
 	shard reconcile.Shard
 	// matches renders plan.sql with the refund entries to match.
 	matches bool
+	// explain renders the columns only explain reads (policy.sql's
+	// {{if .Explain}} parts): the other statements would only plan them.
+	explain bool
 }
 
 // Matches is called by plan.sql: whether to return the refund entries to
 // match.
 func (f filter) Matches() bool { return f.matches }
+
+// Explain is called by the templates: render explain's columns.
+func (f filter) Explain() bool { return f.explain }
 
 var (
 	byRange = filter{kind: "range"} // $2 <= col < $3

@@ -3,9 +3,9 @@
 -- What the policy decides for each of the proposals $2, and every fact its
 -- words quote: one row per proposal asked about and component. Every column
 -- but the proposal's own (submitted_at, withdrawn_at, job, freelancer) comes
--- from the policy fragment's "decisions" (policy.sql rendered byIDs, with the
--- run's settle cutoff in $1): the rule, the state (refunded and not_owed
--- included), the reason code, the setting that decided it, the defect,
+-- from the policy fragment's "standing" (policy.sql rendered byIDs with its
+-- explain columns, and with the run's settle cutoff in $1): the rule, the
+-- state (refunded and not_owed included), the reason code, the setting that decided it, the defect,
 -- close_covered and the times, so explain can never disagree with the job
 -- and decides nothing itself. The proposal is read with a LEFT JOIN and so
 -- is the policy's row: ledger entries of a proposal that does not exist
@@ -54,5 +54,5 @@ SELECT x.id                                    AS proposal_id,
 FROM asked x
 CROSS JOIN (VALUES ('base'), ('boost')) AS c (component)
 LEFT JOIN proposals p ON p.id = x.id
-LEFT JOIN decisions s ON s.proposal_id = x.id AND s.component = c.component
+LEFT JOIN standing s ON s.proposal_id = x.id AND s.component = c.component
 ORDER BY x.id, c.component

@@ -29,21 +29,23 @@
 --   invalid_bid_outcome      a bid outcome other than won/outbid
 -- Job and ledger defects touch both components; bid defects only the boost.
 --
--- Besides what runs read, "decisions" carries every fact and decision
--- explain words, so explain decides nothing itself (explain_facts.sql):
---   state          the class, or refunded / not_owed where it is NULL
+-- "decisions" also carries reason and reason_also: the rule, the exclusion
+-- that decided (open_job, hired, withdrawn, rule_off, ...) or the defect,
+-- and for a boost the other rule's exclusion. Rendered for explain (the
+-- filter's Explain: explain_facts.sql), it carries every other fact and
+-- decision explain words, so explain decides nothing itself:
 --   owed           a rule entitles it, something was charged, no defect
---   reason         the rule, the exclusion that decided (open_job, hired,
---                  withdrawn, rule_off, ...) or the defect; reason_also, for
---                  a boost, the other rule's exclusion
 --   toggle         the setting, by name, that decided reason (the rule
 --                  toggle that was off; refund_declined); toggle_also
 --   close_covered  the job's close is one rules 1 and 2 cover
 --   the times and states the words quote (closed_at, withdrawn_at, ...)
--- Every CTE here is referenced once and so inlined: a statement that does
--- not read a column never computes it (plan.sql's EXPLAIN VERBOSE shows them
--- pruned). Every code in a THEN, ELSE or coalesce default here needs words
--- in reconcile/explain_words.go (TestEveryPolicyCodeIsWorded).
+-- and "standing" adds state: the class, or refunded / not_owed where it is
+-- NULL. Other statements are rendered without them: unread columns cost no
+-- execution (every CTE is inlined and they are pruned), but planning
+-- copies every column's expression through each layer (apply's statement
+-- planned 2-3x slower with them, per batch). Every code in a THEN, ELSE or
+-- coalesce default here needs words in reconcile/explain_words.go
+-- (TestEveryPolicyCodeIsWorded).
 --
 -- Every statement that decides what is owed includes this fragment, so the
 -- policy is written once. Each table is filtered by proposal id with the same
@@ -97,18 +99,20 @@ ledger AS (
 touches AS (
     SELECT i.proposal_id,
            min(i.occurred_at) FILTER (WHERE i.kind = ANY ((SELECT eligible FROM params)::text[])) AS first_eligible_at,
-           min(i.occurred_at) FILTER (WHERE i.kind = 'declined')       AS first_declined_at,
-           -- for explain's words only: a statement that does not read it
-           -- leaves it out of the aggregate (plan.sql, apply.sql)
+           min(i.occurred_at) FILTER (WHERE i.kind = 'declined')       AS first_declined_at
+           {{- if .Explain}},
            (array_agg(i.kind ORDER BY i.occurred_at, i.id)
                FILTER (WHERE i.kind = ANY ((SELECT eligible FROM params)::text[])))[1] AS first_eligible_kind
+           {{- end}}
     FROM proposal_interactions i
     WHERE {{.In "i.proposal_id"}}
     GROUP BY i.proposal_id
 ),
 facts AS (
     SELECT lg.proposal_id, coalesce(p.job_id, 0) AS job_id, p.freelancer_id, j.closed_at, a.ended_at,
+           {{- if .Explain}}
            p.withdrawn_at, t.first_eligible_at, t.first_eligible_kind, t.first_declined_at,
+           {{- end}}
            pr.cutoff, pr.tos_removed AS tos_on, pr.tos_removed_boost AS tos_boost_on,
            pr.closed_without_hire AS no_hire_on, pr.closed_without_hire_boost AS no_hire_boost_on,
            pr.refund_declined, pr.boost_outbid AS outbid_on,
@@ -217,7 +221,8 @@ components AS (
                 WHEN f.touched_by_knockout THEN 'interaction_before_knockout'
            END                                                                  AS bid_exclusion,
            f.removal OR f.no_hire_close                                         AS close_covered,
-           f.closed_at, f.ended_at, f.cutoff,
+           f.closed_at, f.ended_at, f.cutoff
+           {{- if .Explain}},
            -- The setting, by name, that decided each exclusion (the toggle
            -- that was off) or, for refund_declined, the owed verdict of a
            -- proposal declined before the close (on): explain words it.
@@ -237,6 +242,7 @@ components AS (
            -- the facts explain's words quote, as the policy saw them
            f.job_status, f.close_reason, f.withdrawn_at, f.first_eligible_at, f.first_eligible_kind,
            f.first_declined_at, f.has_bid, f.bid_outcome, f.outbid_at
+           {{- end}}
     FROM facts f
     CROSS JOIN (VALUES ('base'), ('boost')) AS c (component)
 ),
@@ -260,7 +266,8 @@ entitled AS (
                      OR c.close_exclusion IS NULL OR c.bid_exclusion IS NULL THEN NULL
                 WHEN c.close_covered OR c.bid_exclusion = 'not_boosted' THEN c.bid_exclusion
                 ELSE c.close_exclusion
-           END AS reason_also,
+           END AS reason_also
+           {{- if .Explain}},
            -- the settings that decided reason and reason_also (same choice)
            CASE WHEN c.defect IS NOT NULL OR c.charged <= 0 THEN NULL
                 WHEN c.rule IS NOT NULL THEN CASE c.rule WHEN 'closed_without_hire' THEN c.close_toggle END
@@ -276,11 +283,12 @@ entitled AS (
            END AS toggle_also,
            c.close_covered, c.job_status, c.close_reason, c.closed_at, c.ended_at, c.withdrawn_at,
            c.first_eligible_at, c.first_eligible_kind, c.first_declined_at, c.has_bid, c.bid_outcome, c.outbid_at
+           {{- end}}
     FROM components c
     WHERE (c.charged <> 0 OR c.refunded IS NOT NULL OR (c.defect IS NOT NULL AND c.component = 'base'))
       AND {{.Shard "c.freelancer_id"}}
 ),
-classed AS (
+decisions AS (
     SELECT e.proposal_id, e.job_id, e.component, e.freelancer_id, e.charged, e.refunded, e.refunded_to,
            e.defect, e.event_at, e.reason, e.reason_also,
            -- a rule is named only where one entitles the component: not on a
@@ -301,23 +309,23 @@ classed AS (
                WHEN e.refunded IS NOT NULL AND (e.rule IS NULL OR e.charged <= 0) THEN 'unexpected_refund'
                WHEN e.refunded IS NOT NULL AND e.refunded_to <> e.freelancer_id THEN 'wrong_account'
                WHEN e.refunded IS NOT NULL AND e.refunded <> e.charged THEN 'amount_mismatch'
-           END AS class,
+           END AS class
+           {{- if .Explain}},
            e.defect IS NULL AND e.rule IS NOT NULL AND e.charged > 0 AS owed,
            e.toggle, e.toggle_also, e.close_covered, e.job_status, e.close_reason, e.closed_at, e.ended_at,
            e.withdrawn_at, e.first_eligible_at, e.first_eligible_kind, e.first_declined_at, e.has_bid,
            e.bid_outcome, e.outbid_at
+           {{- end}}
     FROM entitled e
-),
--- state: where the component stands, for explain: the class, or refunded
--- (owed and refunded in full to the account charged) or not_owed (nothing
--- owed, nothing refunded) where there is nothing to do. A layer of its own
--- so that class is written once; inlined like every CTE here, so a
--- statement that does not read state (or explain's other columns) never
--- computes it. (A CTE over decisions besides the statement's own reference
--- would make decisions referenced twice, and so materialized: every column
--- computed, the whole slice written to a tuplestore.)
-decisions AS (
+)
+{{- if .Explain}},
+-- Where each component stands, for explain: the class, or refunded (owed and
+-- refunded in full to the account charged) or not_owed (nothing owed,
+-- nothing refunded) where there is nothing to do. Only in explain's
+-- rendering: a second reference to decisions materializes it.
+standing AS (
     SELECT d.*,
            coalesce(d.class, CASE WHEN d.refunded IS NOT NULL THEN 'refunded' ELSE 'not_owed' END) AS state
-    FROM classed d
+    FROM decisions d
 )
+{{- end}}
