@@ -1,11 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -33,15 +36,46 @@ const (
 	maxLiveTx      = 100 * time.Millisecond
 )
 
+// liveApp is the live load's application_name, by which the sampler finds
+// its backends.
+const liveApp = "connects-bench-live"
+
+// qLiveWaits samples the live backends that are in a transaction: their wait
+// event, CPU when running without one, client when waiting for the next
+// statement (the round trip). The sampler's own backend is not among them.
+const qLiveWaits = `SELECT CASE WHEN state <> 'active' THEN 'client'
+            ELSE coalesce(wait_event_type || ':' || wait_event, 'CPU') END
+    FROM pg_stat_activity
+    WHERE application_name = $1 AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction')`
+
 // liveStats are the live transactions' latencies over one run of the job.
 type liveStats struct {
 	Count, Errors int64
 	P50, P99, Max time.Duration
 	Rate          float64 // transactions a second achieved
+	// Waits counts what the live transactions' backends were doing, sampled
+	// every liveSample while they ran a statement (pg_stat_activity's wait
+	// event, "CPU" for none, "client" between statements): what the live
+	// path waits on.
+	Waits map[string]int
 }
 
+// liveSample is how often the live backends' wait events are sampled.
+const liveSample = 10 * time.Millisecond
+
 func (s liveStats) String() string {
-	return fmt.Sprintf("%d tx (%.0f/s, %d failed), p50 %s, p99 %s, max %s ms", s.Count, s.Rate, s.Errors, ms(s.P50), ms(s.P99), ms(s.Max))
+	return fmt.Sprintf("%d tx (%.0f/s, %d failed), p50 %s, p99 %s, max %s ms; waits sampled: %s", s.Count, s.Rate, s.Errors, ms(s.P50), ms(s.P99), ms(s.Max), s.waits())
+}
+
+// waits lists the sampled wait events, most frequent first.
+func (s liveStats) waits() string {
+	keys := slices.Collect(maps.Keys(s.Waits))
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Or(s.Waits[b]-s.Waits[a], strings.Compare(a, b)) })
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %d", k, s.Waits[k]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d)/float64(time.Millisecond)) }
@@ -54,6 +88,7 @@ type liveLoad struct {
 	mu     sync.Mutex
 	took   []time.Duration
 	errors int64
+	waits  map[string]int
 	db     *sqlx.DB
 }
 
@@ -63,18 +98,47 @@ type liveLoad struct {
 // one's start more than it must). Each transaction's time is measured from
 // its BEGIN to its COMMIT's acknowledgement.
 func startLive(ctx context.Context, dbURL string, accounts []int64, seed uint64) (*liveLoad, error) {
-	db, err := sqlx.Open("postgres", dbURL)
+	u, err := url.Parse(dbURL)
 	if err != nil {
 		return nil, err
 	}
-	db.SetMaxOpenConns(liveConns)
-	db.SetMaxIdleConns(liveConns)
+	q := u.Query()
+	q.Set("application_name", liveApp)
+	u.RawQuery = q.Encode()
+	db, err := sqlx.Open("postgres", u.String())
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(liveConns + 1) // and the sampler's
+	db.SetMaxIdleConns(liveConns + 1)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	l := &liveLoad{cancel: cancel, start: time.Now(), db: db}
+	l := &liveLoad{cancel: cancel, start: time.Now(), db: db, waits: map[string]int{}}
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		tick := time.NewTicker(liveSample)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			var got []string
+			if err := db.SelectContext(ctx, &got, qLiveWaits, liveApp); err != nil {
+				continue
+			}
+			l.mu.Lock()
+			for _, w := range got {
+				l.waits[w]++
+			}
+			l.mu.Unlock()
+		}
+	}()
 	every := time.Duration(float64(time.Second) * liveConns / liveRate)
 	for w := range liveConns {
 		l.wg.Add(1)
@@ -116,7 +180,7 @@ func (l *liveLoad) stop() liveStats {
 	l.wg.Wait()
 	l.db.Close()
 	el := time.Since(l.start)
-	s := liveStats{Count: int64(len(l.took)), Errors: l.errors}
+	s := liveStats{Count: int64(len(l.took)), Errors: l.errors, Waits: l.waits}
 	if len(l.took) == 0 {
 		return s
 	}
@@ -232,6 +296,8 @@ func writeLiveTable(w io.Writer, rows []*row) {
 				"the run under load wrote the plain reference's refunds: %s; balances equal to their ledger sums: %s.\n",
 				human(r.Size), lc.Dry.Count, lc.Dry.Rate, lc.Apply.Count, lc.Apply.Rate, lc.Dry.Errors+lc.Apply.Errors,
 				yes(lc.Same), yes(lc.BalancesOff == 0))
+			fmt.Fprintf(w, "- %s, what the live transactions' backends were doing (sampled every %s: wait event, CPU for none, client between statements): during the dry run %s; during the backlog run %s.\n",
+				human(r.Size), liveSample, lc.Dry.waits(), lc.Apply.waits())
 		}
 	}
 }
