@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -442,4 +443,68 @@ func TestPlannedMatchesAsMatchRefunds(t *testing.T) {
 	if w := want["hand:written-by-the-job-before-matches"]; w.RunID != "old" || w.IssuedBy != "reconciler" || w.Rule != "closed_without_hire" || w.Verdict != "refunded" {
 		t.Errorf("the job's own refund before matches: %+v", w)
 	}
+}
+
+// Coverage costs what arrived since the last full sweep, not the history:
+// after a sweep matched a seeded ledger, refund_coverage.sql reads the
+// refund entries created since the sweep's cutoff less the lookback (the
+// sweep's own refunds) and those above its high water (none), not the
+// seed's hundreds of older ones (EXPLAIN ANALYZE: the rows its ledger scans
+// return).
+func TestCoverageReadsWhatArrived(t *testing.T) {
+	t.Parallel()
+	m := newMarket(t)
+	ctx := context.Background()
+	anchor := time.Now().UTC().Truncate(time.Hour).Add(-3 * time.Hour)
+	if _, err := synth.Seed(ctx, m.db, synth.SeedOptions{Seed: 3, Proposals: 3000, Anchor: anchor, MissingPercent: 5},
+		zaptest.NewLogger(t)); err != nil {
+		t.Fatal(err)
+	}
+	r := m.reconciler(reconcile.DefaultPolicy())
+	r.Options.BatchSize, r.Options.Lookback = 1000, time.Hour
+	if _, err := r.Run(ctx, "sweep"); err != nil {
+		t.Fatal(err)
+	}
+	var history, recent int64
+	if err := m.db.Get(&history, `SELECT count(*) FROM connects_ledger WHERE entry_type = 'refund'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.db.Get(&recent, `SELECT count(*) FROM connects_ledger WHERE entry_type = 'refund' AND created_at > now() - interval '90 minutes'`); err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	if err := m.db.Get(&out, `EXPLAIN (ANALYZE, FORMAT JSON) `+postgres.RefundCoverageStatement,
+		time.Now(), time.Hour.Seconds(), "tick"); err != nil {
+		t.Fatal(err)
+	}
+	var plans []struct {
+		Plan planNode `json:"Plan"`
+	}
+	if err := json.Unmarshal(out, &plans); err != nil || len(plans) != 1 {
+		t.Fatalf("explain: %v\n%s", err, out)
+	}
+	read := plans[0].Plan.rowsOf("connects_ledger")
+	if history < 100 || read > recent {
+		t.Errorf("coverage read %d ledger rows; %d refund entries in the history, %d since the sweep: want at most those since", read, history, recent)
+	}
+}
+
+// planNode is a node of EXPLAIN (FORMAT JSON).
+type planNode struct {
+	Relation string     `json:"Relation Name"`
+	Rows     float64    `json:"Actual Rows"`
+	Loops    float64    `json:"Actual Loops"`
+	Plans    []planNode `json:"Plans"`
+}
+
+// rowsOf sums the rows the plan's scans of a table returned.
+func (n planNode) rowsOf(table string) int64 {
+	var sum int64
+	if n.Relation == table {
+		sum += int64(n.Rows * n.Loops)
+	}
+	for _, c := range n.Plans {
+		sum += c.rowsOf(table)
+	}
+	return sum
 }
