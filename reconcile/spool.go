@@ -211,14 +211,19 @@ func readFinding(r *bufio.Reader) (Finding, error) {
 }
 
 // known holds the names a finding carries (components, rules, classes and
-// discrepancy kinds), so that reading one back allocates no string.
+// discrepancy kinds), so that reading one back allocates no string. Taken
+// from Rules and DiscrepancyStates, so a new rule or kind is known here
+// without a change.
 var known = func() map[string]string {
+	names := []string{string(Base), string(Boost), string(MissingRefund), string(PendingRefund)}
+	for _, r := range Rules {
+		names = append(names, string(r))
+	}
+	for _, s := range DiscrepancyStates {
+		names = append(names, string(s))
+	}
 	m := map[string]string{}
-	for _, s := range []string{string(Base), string(Boost), string(RuleTOSRemoved), string(RuleClosedWithoutHire),
-		string(RuleBoostOutbid), string(MissingRefund), string(PendingRefund), string(MissingBalance),
-		string(UnexpectedRefund), string(WrongAccount), string(AmountMismatch), string(UnknownProposal), string(UnknownJob),
-		string(InvalidJobState), string(FutureTimestamp), string(PositiveFee), string(MixedAccounts),
-		string(RefundWithoutComponent), string(OutbidWithoutTime), string(InvalidBidOutcome)} {
+	for _, s := range names {
 		m[s] = s
 	}
 	return m
