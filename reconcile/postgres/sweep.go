@@ -49,52 +49,31 @@ func (s *Store) LastSweep(ctx context.Context, by *time.Time) (*reconcile.SweepR
 	if by != nil {
 		at = *by
 	}
-	rows, err := s.read.QueryContext(ctx, qSweepLast, at)
-	if err != nil {
+	var runs []sweepRunRow
+	if err := s.read.SelectContext(ctx, &runs, qSweepLast, at); err != nil {
 		return nil, fmt.Errorf("read the last sweep: %w", s.readErr(err))
 	}
-	defer rows.Close()
+	if len(runs) == 0 {
+		return nil, nil
+	}
 	var rec reconcile.SweepRecord
-	var ids []string
-	for rows.Next() {
-		var r reconcile.SweepRun
-		if err := rows.Scan(&r.RunID, &r.Shard, &r.Status, &r.AsOf, &r.SettleCutoff, &r.RecordedAt, &r.RefundsPlanned,
-			&r.ConnectsPlanned, &r.RefundsIssued, &r.ConnectsIssued, &r.RefundsSkipped); err != nil {
-			return nil, fmt.Errorf("read the last sweep: %w", s.readErr(err))
-		}
-		r.AsOf, r.SettleCutoff, r.RecordedAt = r.AsOf.UTC(), r.SettleCutoff.UTC(), r.RecordedAt.UTC()
+	ids := make([]string, len(runs))
+	for i, row := range runs {
+		r := row.run()
 		rec.Runs = append(rec.Runs, r)
-		ids = append(ids, r.RunID)
+		ids[i] = r.RunID
 		if r.AsOf.After(rec.AsOf) {
 			rec.AsOf = r.AsOf
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read the last sweep: %w", s.readErr(err))
-	}
-	if len(rec.Runs) == 0 {
-		return nil, nil
-	}
-	states, err := s.read.QueryContext(ctx, qSweepStates, pq.Array(ids))
-	if err != nil {
+	var states []sweepStateRow
+	if err := s.read.SelectContext(ctx, &states, qSweepStates, pq.Array(ids)); err != nil {
 		return nil, fmt.Errorf("read the last sweep's totals: %w", s.readErr(err))
 	}
-	defer states.Close()
 	found := map[reconcile.State]reconcile.SweepState{}
-	for states.Next() {
-		var x reconcile.SweepState
-		var st string
-		var oldestEvent, oldestOpen sql.NullTime
-		if err := states.Scan(&st, &x.Count, &x.Connects, &oldestEvent, &x.Open, &x.OlderThan7d, &x.OlderThan30d,
-			&x.Unacknowledged, &oldestOpen); err != nil {
-			return nil, fmt.Errorf("read the last sweep's totals: %w", s.readErr(err))
-		}
-		x.State, x.Kind = reconcile.State(st), reconcile.State(st)
-		x.OldestEventAt, x.OldestSince = utcPtr(oldestEvent), utcPtr(oldestOpen)
+	for _, row := range states {
+		x := row.state()
 		found[x.State] = x
-	}
-	if err := states.Err(); err != nil {
-		return nil, fmt.Errorf("read the last sweep's totals: %w", s.readErr(err))
 	}
 	for _, st := range reconcile.States {
 		if x, ok := found[st]; ok {
@@ -106,6 +85,51 @@ func (s *Store) LastSweep(ctx context.Context, by *time.Time) (*reconcile.SweepR
 		rec.States = append(rec.States, x)
 	}
 	return &rec, nil
+}
+
+// sweepRunRow is a row of sweep_last.sql.
+type sweepRunRow struct {
+	RunID           string    `db:"run_id"`
+	Shard           string    `db:"shard"`
+	Status          string    `db:"status"`
+	AsOf            time.Time `db:"as_of"`
+	SettleCutoff    time.Time `db:"settle_cutoff"`
+	RecordedAt      time.Time `db:"recorded_at"`
+	RefundsPlanned  int64     `db:"refunds_planned"`
+	ConnectsPlanned int64     `db:"connects_planned"`
+	RefundsIssued   int64     `db:"refunds_issued"`
+	ConnectsIssued  int64     `db:"connects_issued"`
+	RefundsSkipped  int64     `db:"refunds_skipped"`
+}
+
+func (r sweepRunRow) run() reconcile.SweepRun {
+	return reconcile.SweepRun{RunID: r.RunID, Shard: r.Shard, Status: r.Status,
+		AsOf: r.AsOf.UTC(), SettleCutoff: r.SettleCutoff.UTC(), RecordedAt: r.RecordedAt.UTC(),
+		RefundsPlanned: r.RefundsPlanned, ConnectsPlanned: r.ConnectsPlanned, RefundsIssued: r.RefundsIssued,
+		ConnectsIssued: r.ConnectsIssued, RefundsSkipped: r.RefundsSkipped}
+}
+
+// sweepStateRow is a row of sweep_states.sql: one state's totals over the
+// sweep's runs.
+type sweepStateRow struct {
+	State           string       `db:"state"`
+	Count           int64        `db:"count"`
+	Connects        int64        `db:"connects"`
+	OldestEventAt   sql.NullTime `db:"oldest_event_at"`
+	Open            int64        `db:"open"`
+	OlderThan7d     int64        `db:"older_7d"`
+	OlderThan30d    int64        `db:"older_30d"`
+	Unacknowledged  int64        `db:"unacknowledged"`
+	OldestOpenSince sql.NullTime `db:"oldest_open_since"`
+}
+
+func (r sweepStateRow) state() reconcile.SweepState {
+	var x reconcile.SweepState
+	x.State, x.Kind = reconcile.State(r.State), reconcile.State(r.State)
+	x.Count, x.Connects, x.OldestEventAt = r.Count, r.Connects, utcPtr(r.OldestEventAt)
+	x.Open, x.OlderThan7d, x.OlderThan30d = r.Open, r.OlderThan7d, r.OlderThan30d
+	x.Unacknowledged, x.OldestSince = r.Unacknowledged, utcPtr(r.OldestOpenSince)
+	return x
 }
 
 // SweepExceptions streams to fn the exceptions open as of a sweep's plan
