@@ -27,8 +27,7 @@ import (
 // the export fail (exit 1), naming the entry.
 func TestClosedPeriodStaysClosed(t *testing.T) {
 	t.Parallel()
-	built := make(chan string, 1)
-	go func() { built <- buildBinary(t) }()
+	built := buildBinaryAsync(t)
 	url, db, _, _, _ := seededMarket(t) // anchored at 2026-10-01T12:00Z, one run written
 	env := map[string]string{"DATABASE_URL": url}
 	const from, to = "2026-07-01", "2026-10-02"
@@ -75,7 +74,7 @@ func TestClosedPeriodStaysClosed(t *testing.T) {
 	if _, err := synth.Activity(context.Background(), db, synth.ActivityOptions{Seed: 3, Percent: 20, MissingPercent: 100}, zap.NewNop()); err != nil {
 		t.Fatal(err)
 	}
-	bin := <-built
+	bin := built()
 	p := startProc(t, bin, []string{"DATABASE_URL=" + url}, "run", "--full", "--apply-batch-size", "2", "--settle-delay", "0s",
 		"--closed-without-hire-boost=false", "--log-format", "json")
 	known := map[string]bool{}

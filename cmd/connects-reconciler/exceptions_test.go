@@ -83,8 +83,7 @@ func lastRun(t *testing.T, db *sqlx.DB) string {
 // discrepancies export ties out to the job's tables, wrong_account included.
 func TestExceptionLifeThroughBinary(t *testing.T) {
 	t.Parallel()
-	built := make(chan string, 1)
-	go func() { built <- buildBinary(t) }()
+	built := buildBinaryAsync(t)
 	url, db := smallMarket(t)
 	// a wrong-account refund: proposal 12 charged 14 Connects to freelancer
 	// 36, refunded online to freelancer 1
@@ -96,7 +95,7 @@ func TestExceptionLifeThroughBinary(t *testing.T) {
 	DELETE FROM connects_balances;
 	INSERT INTO connects_balances (freelancer_id, balance)
 	    SELECT freelancer_id, sum(amount) FROM connects_ledger GROUP BY freelancer_id;`)
-	bin := <-built
+	bin := built()
 	run := func(args ...string) (string, string) {
 		t.Helper()
 		code, stdout, stderr := runBinary(t, bin, url, args...)

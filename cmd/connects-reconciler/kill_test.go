@@ -284,14 +284,10 @@ func TestKillAtRandomMoments(t *testing.T) {
 		seed, proposals, kills, sigterms)
 	rng := rand.New(rand.NewPCG(uint64(seed), 1))
 
-	built := make(chan string, 1)
-	go func() { built <- buildBinary(t) }()
+	built := buildBinaryAsync(t)
 	user := jobLogin(t)
 	copies := seededCopies(t, int64(proposals), 60, 2)
-	bin := <-built
-	if bin == "" {
-		t.FailNow()
-	}
+	bin := built()
 	killed := dbURL(t, copies[0], user, "")
 	clean := dbURL(t, copies[1], user, "")
 	admin := sqlx.MustOpen("postgres", dbURL(t, copies[0], "postgres", ""))
@@ -527,8 +523,7 @@ func firstDiff(got, want []string) string {
 // stderr of the real process, at debug level, in JSON and console logs.
 func TestBadDatabaseURL(t *testing.T) {
 	t.Parallel()
-	built := make(chan string, 1)
-	go func() { built <- buildBinary(t) }()
+	built := buildBinaryAsync(t)
 	pw := "Pw-" + randomName("s3cr3t")
 	noConnect, noGrants := randomName("crtest_noconnect"), randomName("crtest_nogrants")
 	for _, r := range []string{noConnect, noGrants} {
@@ -542,10 +537,7 @@ func TestBadDatabaseURL(t *testing.T) {
 		db, db, noGrants)); err != nil {
 		t.Fatal(err)
 	}
-	bin := <-built
-	if bin == "" {
-		t.FailNow()
-	}
+	bin := built()
 	cases := []struct {
 		name, dsn string
 		args      []string
@@ -915,8 +907,7 @@ func TestSoakSchedule(t *testing.T) {
 		}
 		soak = d
 	}
-	built := make(chan string, 1)
-	go func() { built <- buildBinary(t) }()
+	built := buildBinaryAsync(t)
 	user := jobLogin(t)
 	src := pgtest.NewURL(t)
 	db := sqlx.MustOpen("postgres", src)
@@ -931,10 +922,7 @@ func TestSoakSchedule(t *testing.T) {
 		t.Fatal(err)
 	}
 	gen.firstProp = gen.lastProp + 1
-	bin := <-built
-	if bin == "" {
-		t.FailNow()
-	}
+	bin := built()
 	p := startProc(t, bin, []string{"DATABASE_URL=" + dbURL(t, databaseOf(t, src), user, "")}, "schedule",
 		"--schedule", "@every 1s", "--listen-address", freeAddr(t), "--settle-delay", "0s",
 		"--max-refunds", "0", "--max-connects", "0", "--apply-batch-size", "50", "--log-format", "json")

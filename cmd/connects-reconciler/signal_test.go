@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -19,15 +20,36 @@ import (
 // buildBinary builds the command into a temporary directory.
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("go build needs the go command on PATH: %v", err)
-	}
+	return buildBinaryAsync(t)()
+}
+
+// buildBinaryAsync starts building the command while the test sets up; the
+// function it returns waits for the build and fails the test when it failed,
+// in the test's own goroutine (t.Fatal in another would leave the test
+// waiting for a binary that never comes).
+func buildBinaryAsync(t *testing.T) func() string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "connects-reconciler")
-	if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	done := make(chan error, 1)
+	go func() {
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			done <- fmt.Errorf("go build needs the go command on PATH: %v", err)
+			return
+		}
+		if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+			done <- fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		done <- nil
+	}()
+	return func() string {
+		t.Helper()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		return bin
 	}
-	return bin
 }
 
 // TestSIGTERM sends SIGTERM to real processes, built once, in the middle of

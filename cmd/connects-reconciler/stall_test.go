@@ -63,10 +63,9 @@ func stall(t *testing.T, px *toxiproxy.Proxy) func() {
 // the data flows.
 func TestStalledConnection(t *testing.T) {
 	t.Parallel()
-	built := make(chan string, 1)
-	go func() { built <- buildBinary(t) }()
+	built := buildBinaryAsync(t)
 	px, through, db := stallProxy(t, 3000)
-	bin := <-built
+	bin := built()
 	const bound = 2 * time.Second
 	args := []string{"run", "--settle-delay", "0s", "--apply-batch-size", "2", "--retries", "1", "--retry-backoff", "10ms",
 		"--statement-timeout", "1s", "--stall-timeout", bound.String(), "--format", "json", "--log-format", "json"}

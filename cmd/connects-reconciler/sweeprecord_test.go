@@ -18,8 +18,7 @@ import (
 // delay.
 func TestReportOfAPastPeriodIsReproducible(t *testing.T) {
 	t.Parallel()
-	built := make(chan string, 1)
-	go func() { built <- buildBinary(t) }()
+	built := buildBinaryAsync(t)
 	url, db := smallMarket(t)
 	// owed, but closed a minute ago: inside the settle delay
 	db.MustExec(`
@@ -28,7 +27,7 @@ func TestReportOfAPastPeriodIsReproducible(t *testing.T) {
 	INSERT INTO connects_ledger (freelancer_id, amount, entry_type, proposal_id, component, idempotency_key) VALUES
 	    (100, -5, 'proposal_fee', 40, 'base', 'f40');
 	UPDATE connects_balances SET balance = balance - 5 WHERE freelancer_id = 100;`)
-	bin := <-built
+	bin := built()
 	must := func(args ...string) string {
 		t.Helper()
 		code, stdout, stderr := runBinary(t, bin, url, args...)
@@ -158,11 +157,10 @@ var marketplaceTables = []string{"jobs", "proposals", "boost_auctions", "boost_b
 // not grow when the marketplace grows tenfold outside its period.
 func TestFinanceCostDoesNotGrowWithTheMarketplace(t *testing.T) {
 	t.Parallel()
-	built := make(chan string, 1)
-	go func() { built <- buildBinary(t) }()
+	built := buildBinaryAsync(t)
 	url, db, _, _, end := seededMarket(t)
 	db.SetMaxOpenConns(1) // one backend of ours: its own reads are the catalog's
-	bin := <-built
+	bin := built()
 	from := "2026-09-01"
 	db.MustExec(`ANALYZE`)
 	measure := func() (export, report map[string]int64) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,11 +17,31 @@ import (
 // buildBinary builds the command into a temporary directory.
 func buildBinary(t *testing.T) string {
 	t.Helper()
+	return buildBinaryAsync(t)()
+}
+
+// buildBinaryAsync starts building the command while the test sets up; the
+// function it returns waits for the build and fails the test when it failed,
+// in the test's own goroutine (t.Fatal in another would leave the test
+// waiting for a binary that never comes).
+func buildBinaryAsync(t *testing.T) func() string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "connects-reconciler")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/connects-reconciler").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	done := make(chan error, 1)
+	go func() {
+		out, err := exec.Command("go", "build", "-o", bin, "../../cmd/connects-reconciler").CombinedOutput()
+		if err != nil {
+			err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+		done <- err
+	}()
+	return func() string {
+		t.Helper()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		return bin
 	}
-	return bin
 }
 
 // invoke runs the binary to its end with only env set.

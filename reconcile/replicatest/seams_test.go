@@ -43,8 +43,7 @@ func (c *cluster) waitReplayed(lsn string) {
 // export of a period that has ended says complete.
 func TestIdlePrimaryAfterWALSwitch(t *testing.T) {
 	c := newCluster(t)
-	built := make(chan string, 1)
-	go func() { built <- buildBinary(t) }()
+	built := buildBinaryAsync(t)
 	c.jobs(1, 3, 2)
 	c.close(1, 3, "now() - interval '2 hours'")
 	c.CatchUp()
@@ -58,7 +57,7 @@ func TestIdlePrimaryAfterWALSwitch(t *testing.T) {
 	_ = c.Primary.Get(&insert, "SELECT pg_current_wal_insert_lsn()::text")
 	_ = c.Standby.Get(&replay, "SELECT pg_last_wal_replay_lsn()::text")
 	t.Logf("after pg_switch_wal: primary insert position %s, standby replayed %s", insert, replay)
-	bin := <-built
+	bin := built()
 	time.Sleep(3 * time.Second) // the last transaction the standby replayed is 3s old
 
 	store := postgres.NewStore(c.app, zaptest.NewLogger(t)).WithReplica(c.appReplica, c.appReplicaURL)
