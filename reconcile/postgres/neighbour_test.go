@@ -54,13 +54,13 @@ func TestApplyBatchSizedByTime(t *testing.T) {
 	victim := refunds[250].ProposalID
 	f.db.MustExec(fmt.Sprintf(`
 	    CREATE FUNCTION test_slow_refund() RETURNS trigger LANGUAGE plpgsql AS $$
-	    BEGIN PERFORM pg_sleep(0.5); RETURN NEW; END $$;
+	    BEGIN PERFORM pg_sleep(3); RETURN NEW; END $$;
 	    CREATE TRIGGER test_slow_refund BEFORE INSERT ON connects_ledger
 	    FOR EACH ROW WHEN (NEW.proposal_id = %d AND NEW.entry_type = 'refund') EXECUTE FUNCTION test_slow_refund();`, victim))
 
 	log := newRetryLog(t)
 	r := f.reconciler(f.open(f.url, postgres.Timeouts{}), log.Logger,
-		reconcile.Options{ApplyBatchSize: 5000, ApplyBatchTime: 50 * time.Millisecond})
+		reconcile.Options{ApplyBatchSize: 5000, ApplyBatchTime: 300 * time.Millisecond})
 	if _, err := r.Run(context.Background(), runID("timed")); err != nil {
 		t.Fatalf("run: %v", err)
 	}
@@ -73,8 +73,14 @@ func TestApplyBatchSizedByTime(t *testing.T) {
 	if sizes[0] > 100 {
 		t.Errorf("the first batch wrote %d refunds, want at most 100", sizes[0])
 	}
-	// The slow batch took over 0.5 s for a 50 ms target: the next one is
+	// The slow batch took over 3 s for a 300 ms target: the next one is
 	// sized at most a tenth of it, but not below the floor of 10 refunds.
+	// (A target of 300 ms, not the default 50, so that on a loaded machine
+	// the batches before it are not already at the floor, where no shrink
+	// can show.)
+	if sizes[at] <= 10 {
+		t.Fatalf("the slow refund's batch wrote %d refunds: already at the floor, the test cannot see a shrink (batches %v)", sizes[at], sizes)
+	}
 	if next := sizes[at+1]; next >= sizes[at] || next > max(10, sizes[at]/5) {
 		t.Errorf("the batch after the slow one wrote %d refunds, the slow one %d: want it shrunk at least fivefold (or to 10)", next, sizes[at])
 	}
