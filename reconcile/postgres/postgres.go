@@ -150,6 +150,10 @@ type filter struct {
 // match.
 func (f filter) Matches() bool { return f.matches }
 
+// Ranged is called by plan.sql: whether the slice is an id range (a full
+// sweep's), not an id array.
+func (f filter) Ranged() bool { return f.kind == byRange.kind }
+
 // Explain is called by the templates: render explain's columns.
 func (f filter) Explain() bool { return f.explain }
 
