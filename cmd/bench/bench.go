@@ -724,9 +724,16 @@ func (b *bench) shards(ctx context.Context, dbURL string) (proc, error) {
 	return out, errors.Join(errs...)
 }
 
+// exportRounds is how many times the export and the COPY are each timed,
+// alternately (export, COPY, export, COPY): the best of each is kept. The
+// first statement to read the whole ledger after the day's writes pays for
+// reading it into memory and setting its rows' hint bits, which one timing in
+// a fixed order charged to whichever ran first (the export).
+const exportRounds = 2
+
 // export times the export command over the whole period, when the binary
 // has one, and COPY (SELECT ...) TO STDOUT of the same rows through psql,
-// when psql is on the PATH.
+// when psql is on the PATH, each exportRounds times, alternately.
 func (b *bench) export(ctx context.Context, dbURL string, anchor time.Time, r *row) error {
 	help, _ := exec.CommandContext(ctx, b.bin, "export", "-h").CombinedOutput()
 	if bytes.Contains(help, []byte(`unknown command "export"`)) {
@@ -736,39 +743,50 @@ func (b *bench) export(ctx context.Context, dbURL string, anchor time.Time, r *r
 	from := anchor.AddDate(0, 0, -120).Format(time.RFC3339)
 	to := time.Now().UTC().Add(time.Hour).Truncate(time.Second).Format(time.RFC3339)
 	out := filepath.Join(b.tmp, "export.csv")
-	p, err := b.exec(ctx, dbURL, "export", "export", "--from", from, "--to", to, "--format", "csv", "--out", out)
-	if err != nil {
-		return err
-	}
-	r.Export = &p
-	var m struct {
-		Rows int64 `json:"rows"`
-	}
-	data, err := os.ReadFile(out + ".manifest.json")
-	if err == nil {
-		err = json.Unmarshal(data, &m)
-	}
-	if err != nil {
-		return fmt.Errorf("export manifest: %w", err)
-	}
-	r.ExportRows = m.Rows
 	var all synth.Fingerprint
-	err = withDB(ctx, dbURL, func(db *sqlx.DB) (err error) {
+	err := withDB(ctx, dbURL, func(db *sqlx.DB) (err error) {
 		all, err = synth.RefundFingerprint(ctx, db)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	if r.ExportRows != all.Refunds {
-		r.fail("the export has %d rows, the ledger %d refunds", r.ExportRows, all.Refunds)
-	}
-	b.progress("%s: export of %d refunds in %s", human(r.Size), r.ExportRows, secs(p.Wall))
-	if err := b.copyRows(ctx, dbURL, r); err != nil {
-		return err
-	}
-	if r.Copy > 0 && r.CopyRows != all.Refunds {
-		r.fail("COPY sent %d rows, the ledger has %d refunds", r.CopyRows, all.Refunds)
+	for round := range exportRounds {
+		p, err := b.exec(ctx, dbURL, "export", "export", "--from", from, "--to", to, "--format", "csv", "--out", out)
+		if err != nil {
+			return err
+		}
+		if r.Export == nil || p.Wall < r.Export.Wall {
+			peak := p.RSS
+			if r.Export != nil {
+				peak = max(peak, r.Export.RSS)
+			}
+			r.Export = &p
+			r.Export.RSS = peak
+		} else {
+			r.Export.RSS = max(r.Export.RSS, p.RSS) // the peak of every round
+		}
+		var m struct {
+			Rows int64 `json:"rows"`
+		}
+		data, err := os.ReadFile(out + ".manifest.json")
+		if err == nil {
+			err = json.Unmarshal(data, &m)
+		}
+		if err != nil {
+			return fmt.Errorf("export manifest: %w", err)
+		}
+		r.ExportRows = m.Rows
+		if r.ExportRows != all.Refunds {
+			r.fail("the export has %d rows, the ledger %d refunds", r.ExportRows, all.Refunds)
+		}
+		b.progress("%s: export %d of %d: %d refunds in %s", human(r.Size), round+1, exportRounds, r.ExportRows, secs(p.Wall))
+		if err := b.copyRows(ctx, dbURL, r); err != nil {
+			return err
+		}
+		if r.Copy > 0 && r.CopyRows != all.Refunds {
+			r.fail("COPY sent %d rows, the ledger has %d refunds", r.CopyRows, all.Refunds)
+		}
 	}
 	return nil
 }
@@ -797,7 +815,10 @@ func (b *bench) copyRows(ctx context.Context, dbURL string, r *row) error {
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("psql COPY: %w\n%s", err, stderr.String())
 	}
-	r.Copy = time.Since(t0)
+	took := time.Since(t0)
+	if r.Copy == 0 || took < r.Copy {
+		r.Copy = took // the best of the rounds (exportRounds)
+	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
@@ -806,7 +827,7 @@ func (b *bench) copyRows(ctx context.Context, dbURL string, r *row) error {
 		return err
 	}
 	r.CopyRows = lines - 1 // the header
-	b.progress("%s: COPY of %d rows in %s", human(r.Size), r.CopyRows, secs(r.Copy))
+	b.progress("%s: COPY of %d rows in %s", human(r.Size), r.CopyRows, secs(took))
 	return nil
 }
 
