@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
 	"github.com/connects/connects-reconciler/reconcile"
@@ -42,26 +43,14 @@ func (s *Store) RecordExceptions(ctx context.Context, runID string, p *reconcile
 		return rec, translate(err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, qExceptionsStage); err != nil {
-		return rec, fmt.Errorf("stage: %w", translate(err))
-	}
-	stmt, err := tx.PrepareContext(ctx, qExceptionsCopy)
-	if err != nil {
-		return rec, fmt.Errorf("copy: %w", translate(err))
-	}
-	err = p.EachDiscrepancy(func(d reconcile.Discrepancy) error {
-		_, err := stmt.ExecContext(ctx, d.ProposalID, string(d.Component), string(d.Kind), d.FreelancerID, d.JobID,
-			string(d.Rule), d.Charged, d.Refunded, d.RefundedTo)
-		return err
+	err = copyRows(ctx, tx, qExceptionsStage, qExceptionsCopy, func(add func(...any) error) error {
+		return p.EachDiscrepancy(func(d reconcile.Discrepancy) error {
+			return add(d.ProposalID, string(d.Component), string(d.Kind), d.FreelancerID, d.JobID,
+				string(d.Rule), d.Charged, d.Refunded, d.RefundedTo)
+		})
 	})
-	if err == nil {
-		_, err = stmt.ExecContext(ctx) // flush the COPY
-	}
-	if cerr := stmt.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
-		return rec, fmt.Errorf("copy: %w", translate(err))
+		return rec, err
 	}
 	// A sighting is dated when the plan's view was known to be so: on a
 	// lagging replica, what it had replayed.
@@ -232,4 +221,31 @@ func (s *Store) Acknowledge(ctx context.Context, proposal int64, c reconcile.Com
 		return reconcile.Exception{}, fmt.Errorf("read exception: %w", translate(err))
 	}
 	return e, nil
+}
+
+// copyRows creates a run's temporary table (stage) and fills it by COPY
+// (copy, a pq.CopyIn statement), one row for each call of add: how a run's
+// spooled records reach the database in bulk.
+func copyRows(ctx context.Context, tx *sqlx.Tx, stage, copy string, each func(add func(...any) error) error) error {
+	if _, err := tx.ExecContext(ctx, stage); err != nil {
+		return fmt.Errorf("stage: %w", translate(err))
+	}
+	stmt, err := tx.PrepareContext(ctx, copy)
+	if err != nil {
+		return fmt.Errorf("copy: %w", translate(err))
+	}
+	err = each(func(args ...any) error {
+		_, err := stmt.ExecContext(ctx, args...)
+		return err
+	})
+	if err == nil {
+		_, err = stmt.ExecContext(ctx) // flush the COPY
+	}
+	if cerr := stmt.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("copy: %w", translate(err))
+	}
+	return nil
 }

@@ -49,26 +49,14 @@ func matchPlanned(ctx context.Context, tx *sqlx.Tx, runID string, p *reconcile.P
 	if p.Matches() == 0 {
 		return 0, 0, nil
 	}
-	if _, err := tx.ExecContext(ctx, qMatchStage); err != nil {
-		return 0, 0, fmt.Errorf("stage matches: %w", translate(err))
-	}
-	stmt, err := tx.PrepareContext(ctx, qMatchCopy)
-	if err != nil {
-		return 0, 0, fmt.Errorf("copy matches: %w", translate(err))
-	}
-	err = p.EachMatch(func(m reconcile.Match) error {
-		_, err := stmt.ExecContext(ctx, m.EntryID, m.CreatedAt, m.ProposalID, string(m.Component), m.JobID,
-			m.FreelancerID, m.Connects, m.Charged, string(m.Rule), string(m.State))
-		return err
+	err := copyRows(ctx, tx, qMatchStage, qMatchCopy, func(add func(...any) error) error {
+		return p.EachMatch(func(m reconcile.Match) error {
+			return add(m.EntryID, m.CreatedAt, m.ProposalID, string(m.Component), m.JobID,
+				m.FreelancerID, m.Connects, m.Charged, string(m.Rule), string(m.State))
+		})
 	})
-	if err == nil {
-		_, err = stmt.ExecContext(ctx) // flush the COPY
-	}
-	if cerr := stmt.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
-		return 0, 0, fmt.Errorf("copy matches: %w", translate(err))
+		return 0, 0, fmt.Errorf("matches: %w", err)
 	}
 	var got struct {
 		Matched  int64 `db:"matched"`
