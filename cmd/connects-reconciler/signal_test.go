@@ -144,9 +144,14 @@ func testSIGTERMRun(t *testing.T, bin string) {
 			t.Fatalf("the run ended before it blocked: %v\n%s", err, errOut.String())
 		default:
 		}
-		var waiting int
+		// A lock wait alone is not enough: the apply workers also wait for
+		// each other on the run's record (apply_audit.sql moves its
+		// counters), while rounds are still in flight. The run waits for the
+		// held balance once every other refund has committed.
+		var waiting, written int
 		_ = db.Get(&waiting, `SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'`, dbName)
-		return waiting > 0
+		_ = db.Get(&written, `SELECT count(*) FROM connects_ledger WHERE idempotency_key LIKE 'refund:%'`)
+		return waiting > 0 && written == committed
 	})
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
