@@ -8,79 +8,82 @@ import (
 )
 
 // Discrepancy is one line of the discrepancies export: an exception open as
-// of the last full sweep.
+// of the last full sweep (its verdict, as the last run that saw it found it,
+// and its record), with what it amounts to and its age at the sweep's plan.
 type Discrepancy struct {
-	Kind         reconcile.State
-	ProposalID   int64
-	Component    string
-	FreelancerID int64
-	JobID        int64
-	Rule         string
-	Charged      int64
-	Refunded     int64
-	Difference   int64 // owed minus refunded: positive is owed to the freelancer
-	ValueUSD     reconcile.Cents
-	// EventAt and AgeSeconds were the entitling event and its age of owed
-	// refunds, which are no longer rows (the export's totals count them):
-	// always empty, kept so that the columns stay where finance expects them.
-	EventAt    *time.Time
-	AgeSeconds *int64
-
-	// The job's record of it (reconciler_exceptions): State as recorded
-	// (open), when it was first seen, its age at the sweep's plan, and its
-	// latest acknowledgement if made since it last opened.
-	State               string
-	FirstSeenAt         *time.Time
-	ExceptionAgeSeconds *int64 // the sweep's plan time minus when it (re)opened
-	AckedBy             string
-	AckedAt             *time.Time
-	Note                string
+	reconcile.Exception
+	// ValueUSD is the value of its Difference (Verdict.Difference: owed
+	// minus refunded, positive is owed to the freelancer).
+	ValueUSD reconcile.Cents
+	// ExceptionAgeSeconds is the sweep's plan time minus when it (re)opened.
+	ExceptionAgeSeconds int64
 }
 
+// Kind is the discrepancy's kind.
+func (d Discrepancy) Kind() reconcile.State { return d.State }
+
+// CurrentAck is its latest acknowledgement when made since it last opened,
+// nil otherwise: an acknowledgement from before it reopened is not a
+// decision about it now.
+func (d Discrepancy) CurrentAck() *reconcile.Ack {
+	if d.Acknowledged() {
+		return d.Ack
+	}
+	return nil
+}
+
+// EarlierAck is its latest acknowledgement when made before it last
+// reopened: shown as history, never as a decision about it now.
+func (d Discrepancy) EarlierAck() *reconcile.Ack {
+	if d.Ack != nil && !d.Acknowledged() {
+		return d.Ack
+	}
+	return nil
+}
+
+// The export's columns. event_at and age_seconds were the entitling event
+// and its age of owed refunds, which are no longer rows (the export's totals
+// count them): always empty, kept so that the columns stay where finance
+// expects them.
 var discrepancyTable = table[Discrepancy]{
-	{"kind", func(d *Discrepancy) cell { return textCell(string(d.Kind)) }},
+	{"kind", func(d *Discrepancy) cell { return textCell(string(d.State)) }},
 	{"proposal_id", func(d *Discrepancy) cell { return intCell(d.ProposalID) }},
-	{"component", func(d *Discrepancy) cell { return textCell(d.Component) }},
+	{"component", func(d *Discrepancy) cell { return textCell(string(d.Component)) }},
 	{"freelancer_id", func(d *Discrepancy) cell { return intCell(d.FreelancerID) }},
 	{"job_id", func(d *Discrepancy) cell { return idCell(d.JobID) }},
-	{"rule", func(d *Discrepancy) cell { return textCell(d.Rule) }},
+	{"rule", func(d *Discrepancy) cell { return textCell(string(d.Rule)) }},
 	{"charged", func(d *Discrepancy) cell { return intCell(d.Charged) }},
 	{"refunded", func(d *Discrepancy) cell { return intCell(d.Refunded) }},
-	{"difference", func(d *Discrepancy) cell { return intCell(d.Difference) }},
+	{"difference", func(d *Discrepancy) cell { return intCell(d.Difference()) }},
 	{"value_usd", func(d *Discrepancy) cell { return moneyCell(d.ValueUSD) }},
-	{"event_at", func(d *Discrepancy) cell { return optTimeCell(d.EventAt) }},
-	{"age_seconds", func(d *Discrepancy) cell { return optIntCell(d.AgeSeconds) }},
-	{"state", func(d *Discrepancy) cell { return textCell(d.State) }},
-	{"first_seen_at", func(d *Discrepancy) cell { return optTimeCell(d.FirstSeenAt) }},
-	{"exception_age_seconds", func(d *Discrepancy) cell { return optIntCell(d.ExceptionAgeSeconds) }},
-	{"acked_by", func(d *Discrepancy) cell { return textCell(d.AckedBy) }},
-	{"acked_at", func(d *Discrepancy) cell { return optTimeCell(d.AckedAt) }},
-	{"note", func(d *Discrepancy) cell { return textCell(d.Note) }},
+	{"event_at", func(d *Discrepancy) cell { return optTimeCell(nil) }},
+	{"age_seconds", func(d *Discrepancy) cell { return optIntCell(nil) }},
+	{"state", func(d *Discrepancy) cell { return textCell(d.Status) }},
+	{"first_seen_at", func(d *Discrepancy) cell { return timeCell(d.FirstSeenAt) }},
+	{"exception_age_seconds", func(d *Discrepancy) cell { return intCell(d.ExceptionAgeSeconds) }},
+	{"acked_by", func(d *Discrepancy) cell {
+		return optCell(d.CurrentAck(), func(a reconcile.Ack) cell { return textCell(a.By) })
+	}},
+	{"acked_at", func(d *Discrepancy) cell {
+		return optCell(d.CurrentAck(), func(a reconcile.Ack) cell { return timeCell(a.At) })
+	}},
+	{"note", func(d *Discrepancy) cell {
+		return optCell(d.CurrentAck(), func(a reconcile.Ack) cell { return textCell(a.Note) })
+	}},
 }
 
 // fromException is the line of an exception open as of a sweep whose plan
-// was at asOf: its age is counted to asOf, and its latest acknowledgement is
-// shown only when made in its current life (since it last opened): an
-// acknowledgement from before it reopened is not a decision about it now.
+// was at asOf: its age is counted to asOf.
 func fromException(e reconcile.Exception, price reconcile.Price, asOf time.Time) Discrepancy {
-	diff := reconcile.Discrepancy{Kind: e.Kind, Charged: e.Charged, Refunded: e.Refunded}.Difference()
-	first := e.FirstSeenAt
-	age := int64(e.Age(asOf) / time.Second)
-	d := Discrepancy{Kind: e.Kind, ProposalID: e.ProposalID, Component: string(e.Component),
-		FreelancerID: e.FreelancerID, JobID: e.JobID, Rule: string(e.Rule), Charged: e.Charged, Refunded: e.Refunded,
-		Difference: diff, ValueUSD: price.Value(diff), State: e.State, FirstSeenAt: &first, ExceptionAgeSeconds: &age}
-	if e.Acknowledged() {
-		at := e.Ack.At
-		d.AckedBy, d.AckedAt, d.Note = e.Ack.By, &at, e.Ack.Note
-	}
-	return d
+	return Discrepancy{Exception: e, ValueUSD: price.Value(e.Difference()),
+		ExceptionAgeSeconds: int64(e.Age(asOf) / time.Second)}
 }
 
 // eachDiscrepancy calls fn for every exception open as of the sweep record
 // rec, by kind then proposal, as the store streams them.
-func (f *Finance) eachDiscrepancy(ctx context.Context, rec *reconcile.SweepRecord, fn func(Discrepancy, reconcile.Exception) error) error {
+func (f *Finance) eachDiscrepancy(ctx context.Context, rec *reconcile.SweepRecord, fn func(Discrepancy) error) error {
 	return f.Store.SweepExceptions(ctx, rec.AsOf, func(e reconcile.Exception) error {
-		return fn(fromException(e, f.Price, rec.AsOf), e)
+		return fn(fromException(e, f.Price, rec.AsOf))
 	})
 }
 
@@ -125,11 +128,11 @@ func newDiscrepancyTotals() DiscrepancyTotals {
 
 func (t *DiscrepancyTotals) add(d Discrepancy) {
 	t.Discrepancies++
-	s := t.ByKind[d.Kind]
+	s := t.ByKind[d.State]
 	s.Count++
-	s.Difference += d.Difference
+	s.Difference += d.Difference()
 	s.ValueUSD += d.ValueUSD
-	t.ByKind[d.Kind] = s
+	t.ByKind[d.State] = s
 }
 
 // owed is what rec found owed in state s.
@@ -170,7 +173,7 @@ func (f *Finance) exportDiscrepancies(ctx context.Context, _ *Period, e *encoder
 	}
 	t := newDiscrepancyTotals()
 	t.withSweep(rec, f.Price)
-	if err := f.eachDiscrepancy(ctx, rec, func(d Discrepancy, _ reconcile.Exception) error {
+	if err := f.eachDiscrepancy(ctx, rec, func(d Discrepancy) error {
 		t.add(d)
 		return writeRow(e, discrepancyTable, &d)
 	}); err != nil {

@@ -13,13 +13,6 @@ import (
 	"github.com/connects/connects-reconciler/reconcile"
 )
 
-// exceptionJSON is one exception in the JSON listing.
-type exceptionJSON struct {
-	reconcile.Exception
-	AgeSeconds   int64 `json:"age_seconds"`
-	Acknowledged bool  `json:"acknowledged"`
-}
-
 // WriteExceptions writes the exceptions list streams to w, as "table" (for
 // a person, with a count) or "json" (one object, the exceptions streamed into
 // its array, with the time their ages are counted to). list calls fn for each
@@ -34,7 +27,7 @@ func WriteExceptions(out io.Writer, format string, list func(fn func(reconcile.E
 				w.WriteString(",")
 			}
 			first = false
-			b, err := json.Marshal(exceptionJSON{Exception: e, AgeSeconds: int64(e.Age(now) / time.Second), Acknowledged: e.Acknowledged()})
+			b, err := json.Marshal(e.JSON(now))
 			if err != nil {
 				return err
 			}
@@ -59,7 +52,7 @@ func WriteExceptions(out io.Writer, format string, list func(fn func(reconcile.E
 				note += " (before it reopened)"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\t%s\t%d\t%s\t%s\t%s\n", e.State, e.Kind, e.ProposalID, e.Component, e.FreelancerID,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\t%s\t%d\t%s\t%s\t%s\n", e.Status, e.State, e.ProposalID, e.Component, e.FreelancerID,
 			e.FirstSeenAt.Format("2006-01-02 15:04Z"), HumanAge(e.Age(now)), e.ReopenedCount, by, at, note)
 		return nil
 	})
@@ -171,6 +164,6 @@ func (a AckRequest) Problems() []string {
 
 // WriteAck says that e was acknowledged, in one line.
 func WriteAck(w io.Writer, e reconcile.Exception) {
-	fmt.Fprintf(w, "acknowledged %s (%s since %s) by %s at %s: %s\n", e.ExceptionKey, e.State,
+	fmt.Fprintf(w, "acknowledged %s (%s since %s) by %s at %s: %s\n", e.Key(), e.Status,
 		e.OpenSince.Format(time.RFC3339), e.Ack.By, e.Ack.At.Format(time.RFC3339), e.Ack.Note)
 }

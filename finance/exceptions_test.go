@@ -62,8 +62,8 @@ func TestAckRequestProblems(t *testing.T) {
 func TestWriteAck(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
-	e := reconcile.Exception{ExceptionKey: reconcile.ExceptionKey{ProposalID: 981, Component: reconcile.Boost, Kind: reconcile.WrongAccount},
-		State: reconcile.ExceptionOpen, OpenSince: at.Add(-time.Hour), Ack: &reconcile.Ack{At: at, By: "ann", Note: "moved by hand"}}
+	e := reconcile.Exception{Verdict: reconcile.Verdict{ProposalID: 981, Component: reconcile.Boost, State: reconcile.WrongAccount},
+		Status: reconcile.ExceptionOpen, OpenSince: at.Add(-time.Hour), Ack: &reconcile.Ack{At: at, By: "ann", Note: "moved by hand"}}
 	var b bytes.Buffer
 	WriteAck(&b, e)
 	if want := "acknowledged proposal 981 boost wrong_account (open since 2026-11-26T09:00:00Z) by ann at 2026-11-26T10:00:00Z: moved by hand\n"; b.String() != want {

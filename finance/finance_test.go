@@ -84,7 +84,7 @@ func (s *memStore) LastSweep(_ context.Context, by *time.Time) (*reconcile.Sweep
 
 func (s *memStore) SweepExceptions(_ context.Context, asOf time.Time, fn func(reconcile.Exception) error) error {
 	for _, e := range s.exceptions {
-		if e.State == reconcile.ExceptionOpen && !e.OpenSince.After(asOf) {
+		if e.Status == reconcile.ExceptionOpen && !e.OpenSince.After(asOf) {
 			if err := fn(e); err != nil {
 				return err
 			}
@@ -119,16 +119,17 @@ func newTestFinance() *Finance {
 	// its current life, one reopened after an acknowledgement, one opened
 	// by an incremental run after the last sweep (not as of it)
 	store.exceptions = []reconcile.Exception{{ID: 2,
-		ExceptionKey: reconcile.ExceptionKey{ProposalID: 40, Component: reconcile.Base, Kind: reconcile.UnexpectedRefund},
-		FreelancerID: 400, JobID: 4, Refunded: 4, State: reconcile.ExceptionOpen, FirstSeenAt: at(2, 0), OpenSince: at(15, 0),
+		Verdict: reconcile.Verdict{ProposalID: 40, Component: reconcile.Base, State: reconcile.UnexpectedRefund,
+			FreelancerID: 400, JobID: 4, Refunded: 4},
+		Status: reconcile.ExceptionOpen, FirstSeenAt: at(2, 0), OpenSince: at(15, 0),
 		LastSeenAt: at(20, 0), ReopenedCount: 1, Ack: &reconcile.Ack{At: at(3, 0), By: "bo", Note: "the job was reopened; ticket 9"}}, {ID: 1,
-		ExceptionKey: reconcile.ExceptionKey{ProposalID: 20, Component: reconcile.Boost, Kind: reconcile.AmountMismatch},
-		FreelancerID: 200, JobID: 2, Rule: reconcile.RuleBoostOutbid, Charged: 6, Refunded: 5,
-		State: reconcile.ExceptionOpen, FirstSeenAt: at(10, 0), OpenSince: at(10, 0), LastSeenAt: at(19, 0),
+		Verdict: reconcile.Verdict{ProposalID: 20, Component: reconcile.Boost, State: reconcile.AmountMismatch,
+			FreelancerID: 200, JobID: 2, Rule: reconcile.RuleBoostOutbid, Charged: 6, Refunded: 5},
+		Status: reconcile.ExceptionOpen, FirstSeenAt: at(10, 0), OpenSince: at(10, 0), LastSeenAt: at(19, 0),
 		Ack: &reconcile.Ack{At: at(11, 0), By: "ana", Note: "ticket 7, the online path's rounding"}}, {ID: 3,
-		ExceptionKey: reconcile.ExceptionKey{ProposalID: 50, Component: reconcile.Base, Kind: reconcile.WrongAccount},
-		FreelancerID: 500, JobID: 5, Charged: 3, Refunded: 3, RefundedTo: 501,
-		State: reconcile.ExceptionOpen, FirstSeenAt: at(21, 0), OpenSince: at(21, 0), LastSeenAt: at(21, 0)}}
+		Verdict: reconcile.Verdict{ProposalID: 50, Component: reconcile.Base, State: reconcile.WrongAccount,
+			FreelancerID: 500, JobID: 5, Charged: 3, Refunded: 3, RefundedTo: 501},
+		Status: reconcile.ExceptionOpen, FirstSeenAt: at(21, 0), OpenSince: at(21, 0), LastSeenAt: at(21, 0)}}
 	ev := at(1, 2)
 	// a sweep before the period's end, and one after it
 	store.sweeps = []reconcile.SweepRecord{{

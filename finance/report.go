@@ -104,7 +104,7 @@ type SweepSection struct {
 
 	// Others lists the exceptions open as of the sweep (Now only): the
 	// first reportMaxRows, OthersMore the rest.
-	Others     []reportDiscrepancy
+	Others     []Discrepancy
 	OthersMore int
 }
 
@@ -118,13 +118,6 @@ type kindCount struct {
 	Count int64
 	Value reconcile.Cents
 	Diff  int64
-}
-
-type reportDiscrepancy struct {
-	Discrepancy
-	// EarlierAck is an acknowledgement made before the exception last
-	// reopened: shown as history, never as a decision about it now.
-	EarlierAck *reconcile.Ack
 }
 
 // Report gathers everything the page of period p shows. The page's totals
@@ -257,17 +250,12 @@ func (f *Finance) sweepSection(ctx context.Context, by *time.Time, now bool) (*S
 	if !now {
 		return sec, nil
 	}
-	err = f.eachDiscrepancy(ctx, rec, func(x Discrepancy, e reconcile.Exception) error {
+	err = f.eachDiscrepancy(ctx, rec, func(d Discrepancy) error {
 		if len(sec.Others) >= reportMaxRows {
 			sec.OthersMore++
 			return nil
 		}
-		rd := reportDiscrepancy{Discrepancy: x}
-		if e.Ack != nil && !e.Acknowledged() {
-			ack := *e.Ack
-			rd.EarlierAck = &ack
-		}
-		sec.Others = append(sec.Others, rd)
+		sec.Others = append(sec.Others, d)
 		return nil
 	})
 	if err != nil {
@@ -385,11 +373,11 @@ var reportFuncs = template.FuncMap{
 		}
 		return out
 	},
-	"dash": func(s string) string {
-		if s == "" {
-			return "—"
+	"dash": func(v any) string {
+		if s := fmt.Sprint(v); s != "" {
+			return s
 		}
-		return s
+		return "—"
 	},
 	"id": func(v int64) string {
 		if v == 0 {
@@ -398,7 +386,7 @@ var reportFuncs = template.FuncMap{
 		return strconv.FormatInt(v, 10)
 	},
 	"usd_price": func(p reconcile.Price) string { return "$" + p.String() },
-	"len64":     func(rows []reportDiscrepancy, more int) int64 { return int64(len(rows) + more) },
+	"len64":     func(rows []Discrepancy, more int) int64 { return int64(len(rows) + more) },
 	"oneline":   func(s string) string { return oneLine(s, 120) },
 	"int64":     func(n int) int64 { return int64(n) },
 	"plus":      func(a, b int) int { return a + b },
@@ -422,6 +410,7 @@ var reportFuncs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04 UTC")
 	},
+	"at": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 }
 
 //go:embed report.html

@@ -124,7 +124,7 @@ func exportedSeries(t *testing.T) (map[string]bool, map[string]map[string]bool) 
 	now := time.Now()
 	event := now.Add(-time.Hour)
 	plan := &reconcile.Plan{AsOf: now, Scope: "full", PlannedOn: reconcile.OnReplica, ReplicaLag: 2 * time.Second}
-	for _, f := range []reconcile.Finding{
+	for _, f := range []reconcile.Verdict{
 		{ProposalID: 1, Component: reconcile.Base, Rule: reconcile.RuleClosedWithoutHire, Charged: 4, EventAt: &event, State: reconcile.MissingRefund},
 		{ProposalID: 1, Component: reconcile.Boost, Rule: reconcile.RuleClosedWithoutHire, Charged: 2, EventAt: &event, State: reconcile.PendingRefund},
 		{ProposalID: 2, Component: reconcile.Base, Refunded: 3, State: reconcile.UnexpectedRefund},

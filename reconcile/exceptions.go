@@ -28,37 +28,76 @@ func (k ExceptionKey) String() string {
 // every run that finds it again, closed by a full sweep that no longer finds
 // it, reopened when one finds it again. It is never deleted.
 type Exception struct {
-	ID int64 `json:"id"`
-	ExceptionKey
-	// What the last run that saw it found.
-	FreelancerID int64 `json:"freelancer_id"`
-	JobID        int64 `json:"job_id"`
-	Rule         Rule  `json:"rule,omitempty"`
-	Charged      int64 `json:"charged"`
-	Refunded     int64 `json:"refunded"`
-	RefundedTo   int64 `json:"refunded_to,omitempty"`
-
-	State       string    `json:"state"`
-	FirstSeenAt time.Time `json:"first_seen_at"`
-	FirstRunID  string    `json:"first_run_id"`
-	LastSeenAt  time.Time `json:"last_seen_at"`
-	LastRunID   string    `json:"last_run_id"`
+	ID int64
+	// Verdict is the discrepancy as the last run that saw it found it: its
+	// State is the exception's kind, one of DiscrepancyStates, and its
+	// RefundedTo is Discrepancy.OtherAccount.
+	Verdict
+	// Status is ExceptionOpen or ExceptionClosed.
+	Status      string
+	FirstSeenAt time.Time
+	FirstRunID  string
+	LastSeenAt  time.Time
+	LastRunID   string
 	// OpenSince is FirstSeenAt, or ReopenedAt once it reopened: its age
 	// counts from here.
+	OpenSince     time.Time
+	ClosedAt      *time.Time // the last close; kept when it reopens
+	ClosedRunID   string
+	ReopenedCount int64
+	ReopenedAt    *time.Time
+	// Ack is the latest acknowledgement, nil when none.
+	Ack *Ack
+}
+
+// Key names the exception.
+func (e Exception) Key() ExceptionKey {
+	return ExceptionKey{ProposalID: e.ProposalID, Component: e.Component, Kind: e.State}
+}
+
+// ExceptionJSON is an exception's shape in the JSON listing, with its age at
+// the listing's time.
+type ExceptionJSON struct {
+	ID            int64      `json:"id"`
+	ProposalID    int64      `json:"proposal_id"`
+	Component     Component  `json:"component"`
+	Kind          State      `json:"kind"`
+	FreelancerID  int64      `json:"freelancer_id"`
+	JobID         int64      `json:"job_id"`
+	Rule          Rule       `json:"rule,omitempty"`
+	Charged       int64      `json:"charged"`
+	Refunded      int64      `json:"refunded"`
+	RefundedTo    int64      `json:"refunded_to,omitempty"`
+	State         string     `json:"state"`
+	FirstSeenAt   time.Time  `json:"first_seen_at"`
+	FirstRunID    string     `json:"first_run_id"`
+	LastSeenAt    time.Time  `json:"last_seen_at"`
+	LastRunID     string     `json:"last_run_id"`
 	OpenSince     time.Time  `json:"open_since"`
-	ClosedAt      *time.Time `json:"closed_at,omitempty"` // the last close; kept when it reopens
+	ClosedAt      *time.Time `json:"closed_at,omitempty"`
 	ClosedRunID   string     `json:"closed_run_id,omitempty"`
 	ReopenedCount int64      `json:"reopened_count"`
 	ReopenedAt    *time.Time `json:"reopened_at,omitempty"`
-	// Ack is the latest acknowledgement, nil when none.
-	Ack *Ack `json:"ack,omitempty"`
+	Ack           *Ack       `json:"ack,omitempty"`
+	AgeSeconds    int64      `json:"age_seconds"`
+	Acknowledged  bool       `json:"acknowledged"`
+}
+
+// JSON is the exception as the JSON listing shows it at now.
+func (e Exception) JSON(now time.Time) ExceptionJSON {
+	return ExceptionJSON{ID: e.ID, ProposalID: e.ProposalID, Component: e.Component, Kind: e.State,
+		FreelancerID: e.FreelancerID, JobID: e.JobID, Rule: e.Rule, Charged: e.Charged, Refunded: e.Refunded,
+		RefundedTo: e.RefundedTo, State: e.Status, FirstSeenAt: e.FirstSeenAt, FirstRunID: e.FirstRunID,
+		LastSeenAt: e.LastSeenAt, LastRunID: e.LastRunID, OpenSince: e.OpenSince, ClosedAt: e.ClosedAt,
+		ClosedRunID: e.ClosedRunID, ReopenedCount: e.ReopenedCount, ReopenedAt: e.ReopenedAt, Ack: e.Ack,
+		AgeSeconds: int64(e.Age(now) / time.Second), Acknowledged: e.Acknowledged()}
 }
 
 // Age is how long the exception has been open at now; for a closed one, how
 // long it was open before it closed.
 func (e Exception) Age(now time.Time) time.Duration {
 	end := now
-	if e.State == ExceptionClosed && e.ClosedAt != nil {
+	if e.Status == ExceptionClosed && e.ClosedAt != nil {
 		end = *e.ClosedAt
 	}
 	return max(0, end.Sub(e.OpenSince))

@@ -28,8 +28,9 @@ type ApplyOptions struct {
 type ContendedError struct {
 	// Accounts are the accounts whose balance rows were held.
 	Accounts []int64
-	// Refunds are the batch's refunds to those accounts, in batch order.
-	Refunds []ComponentKey
+	// Held are the batch's refunds to those accounts, by their index in the
+	// batch, in order.
+	Held []int
 }
 
 // ComponentKey names one component of a proposal.
@@ -39,20 +40,18 @@ type ComponentKey struct {
 }
 
 func (e *ContendedError) Error() string {
-	return fmt.Sprintf("%d balance rows held by other transactions (%d refunds); batch rolled back", len(e.Accounts), len(e.Refunds))
+	return fmt.Sprintf("%d balance rows held by other transactions (%d refunds); batch rolled back", len(e.Accounts), len(e.Held))
 }
 
 // split separates a batch into the refunds not held up and those held up.
-func (e *ContendedError) split(batch []Refund) (keep, held []Refund) {
-	set := make(map[ComponentKey]bool, len(e.Refunds))
-	for _, k := range e.Refunds {
-		set[k] = true
-	}
-	for _, rf := range batch {
-		if set[ComponentKey{rf.ProposalID, rf.Component}] {
-			held = append(held, rf)
+func (e *ContendedError) split(batch []Verdict) (keep, held []Verdict) {
+	h := 0
+	for i, v := range batch {
+		if h < len(e.Held) && e.Held[h] == i {
+			held = append(held, v)
+			h++
 		} else {
-			keep = append(keep, rf)
+			keep = append(keep, v)
 		}
 	}
 	return keep, held

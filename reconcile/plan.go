@@ -1,14 +1,23 @@
 package reconcile
 
 import (
+	"encoding/json"
 	"errors"
 	"maps"
 	"strconv"
 	"time"
 )
 
-// Finding is one proposal component the policy has something to say about.
-type Finding struct {
+// Verdict is the policy's verdict on one proposal component, with what the
+// ledger holds of it: the job's one record of a decision, from the store to
+// finance. policy.sql emits it (the store's plan statement, PlanSlice), the
+// plan files it by State and spools it, the plan file carries it, the run
+// writes it (Store.Apply answers by its index in the batch) and records it as
+// written or skipped, and recording the run matches its refund entry and
+// keeps it as an exception (Exception.Verdict) that finance exports. Refund
+// and Discrepancy are views of it: the same record under a type whose methods
+// and JSON shape are those of a refund or a discrepancy.
+type Verdict struct {
 	ProposalID   int64
 	JobID        int64
 	FreelancerID int64 // the account that was charged
@@ -19,46 +28,40 @@ type Finding struct {
 	RefundedTo   int64 // the account an existing refund credited, 0 when none
 	EventAt      *time.Time
 	State        State
-	// LedgerEntryID is set on refunds a run wrote.
+	// LedgerEntryID is the refund entry a run wrote for it.
 	LedgerEntryID int64
 	// MatchEntryID, when set, is the component's refund entry, settled and
-	// perhaps not matched yet: the run matches it to this finding's verdict
-	// (Plan.EachMatch). MatchEntryAt is its created_at. A finding with a
+	// perhaps not matched yet: the run matches it to this verdict
+	// (Plan.EachMatch). MatchEntryAt is its created_at. A verdict with a
 	// MatchEntryID and no State is a refund the policy agrees with.
 	MatchEntryID int64
 	MatchEntryAt time.Time
 }
 
-// Match is a settled refund entry a plan found, with the policy's verdict on
-// its component as the plan evaluated it: the run records it in
-// reconciler_refund_matches unless a run matched the entry before.
-type Match struct {
-	EntryID      int64
-	CreatedAt    time.Time // the entry's
-	ProposalID   int64
-	Component    Component
-	JobID        int64
-	FreelancerID int64 // the account the entry credited
-	Connects     int64 // the entry's amount
-	Charged      int64
-	Rule         Rule  // the rule the policy names, "" when none
-	State        State // "" when the policy agrees with the refund, else the discrepancy
+// Key names the verdict's proposal component.
+func (v Verdict) Key() ComponentKey { return ComponentKey{v.ProposalID, v.Component} }
+
+// Difference is what a discrepancy amounts to in Connects, owed minus
+// refunded: positive is owed to the freelancer, negative was over-refunded.
+// A refund no rule entitles is all over-refunded; a refund to another
+// account than the one charged never reached it, so the whole charge is.
+func (v Verdict) Difference() int64 {
+	switch v.State {
+	case UnexpectedRefund:
+		return -v.Refunded
+	case WrongAccount:
+		return v.Charged
+	}
+	return v.Charged - v.Refunded
 }
 
-// Refund is a refund the job will write (or, after a run, wrote).
-type Refund struct {
-	ProposalID   int64     `json:"proposal_id"`
-	FreelancerID int64     `json:"freelancer_id"`
-	JobID        int64     `json:"job_id"`
-	Component    Component `json:"component"`
-	Connects     int64     `json:"connects"`
-	Rule         Rule      `json:"rule"`
-	// LedgerEntryID is set on refunds a run wrote.
-	LedgerEntryID int64 `json:"ledger_entry_id,omitempty"`
-	// EventAt is when the entitling event happened (close, removal, auction
-	// end); not part of the report's fixed shape.
-	EventAt *time.Time `json:"-"`
-}
+// Refund is a verdict seen as a refund: one to write (missing_refund), one
+// inside the settle delay (pending_refund), or one a run wrote
+// (LedgerEntryID set). It returns Charged Connects to FreelancerID.
+type Refund Verdict
+
+// Connects is what the refund returns: what was charged for the component.
+func (r Refund) Connects() int64 { return r.Charged }
 
 // IdempotencyKey is the ledger key the job writes this refund under.
 func (r Refund) IdempotencyKey() string {
@@ -70,8 +73,58 @@ func RefundKey(proposalID int64, c Component) string {
 	return "refund:" + strconv.FormatInt(proposalID, 10) + ":" + string(c)
 }
 
-// Discrepancy is something found that a person must decide about.
-type Discrepancy struct {
+// refundJSON is a refund's shape in the run report.
+type refundJSON struct {
+	ProposalID    int64     `json:"proposal_id"`
+	FreelancerID  int64     `json:"freelancer_id"`
+	JobID         int64     `json:"job_id"`
+	Component     Component `json:"component"`
+	Connects      int64     `json:"connects"`
+	Rule          Rule      `json:"rule"`
+	LedgerEntryID int64     `json:"ledger_entry_id,omitempty"`
+}
+
+func (r Refund) wire() refundJSON {
+	return refundJSON{ProposalID: r.ProposalID, FreelancerID: r.FreelancerID, JobID: r.JobID,
+		Component: r.Component, Connects: r.Charged, Rule: r.Rule, LedgerEntryID: r.LedgerEntryID}
+}
+
+// MarshalJSON writes the refund as the run report shows it.
+func (r Refund) MarshalJSON() ([]byte, error) { return json.Marshal(r.wire()) }
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (r *Refund) UnmarshalJSON(b []byte) error {
+	var w refundJSON
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*r = Refund{ProposalID: w.ProposalID, FreelancerID: w.FreelancerID, JobID: w.JobID, Component: w.Component,
+		Charged: w.Connects, Rule: w.Rule, LedgerEntryID: w.LedgerEntryID}
+	return nil
+}
+
+// Discrepancy is a verdict seen as something a person must decide about: its
+// State is the kind, one of DiscrepancyStates.
+type Discrepancy Verdict
+
+// Kind is the discrepancy's kind.
+func (d Discrepancy) Kind() State { return d.State }
+
+// Difference is Verdict.Difference.
+func (d Discrepancy) Difference() int64 { return Verdict(d).Difference() }
+
+// OtherAccount is the account a wrong_account refund credited instead of
+// the one charged (FreelancerID); 0 for every other kind.
+func (d Discrepancy) OtherAccount() int64 {
+	if d.State == WrongAccount {
+		return d.RefundedTo
+	}
+	return 0
+}
+
+// discrepancyJSON is a discrepancy's shape in the run report and the plan
+// file.
+type discrepancyJSON struct {
 	ProposalID   int64     `json:"proposal_id"`
 	Component    Component `json:"component"`
 	Kind         State     `json:"kind"`
@@ -80,16 +133,34 @@ type Discrepancy struct {
 	Rule         Rule      `json:"rule,omitempty"`
 	Charged      int64     `json:"charged"`
 	Refunded     int64     `json:"refunded"`
-	// RefundedTo is the account the existing refund credited, for
-	// wrong_account (FreelancerID is the account charged).
-	RefundedTo int64 `json:"refunded_to,omitempty"`
+	RefundedTo   int64     `json:"refunded_to,omitempty"` // OtherAccount
+}
+
+func (d Discrepancy) wire() discrepancyJSON {
+	return discrepancyJSON{ProposalID: d.ProposalID, Component: d.Component, Kind: d.State,
+		FreelancerID: d.FreelancerID, JobID: d.JobID, Rule: d.Rule, Charged: d.Charged, Refunded: d.Refunded,
+		RefundedTo: d.OtherAccount()}
+}
+
+// MarshalJSON writes the discrepancy as the run report and plan file show it.
+func (d Discrepancy) MarshalJSON() ([]byte, error) { return json.Marshal(d.wire()) }
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (d *Discrepancy) UnmarshalJSON(b []byte) error {
+	var w discrepancyJSON
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*d = Discrepancy{ProposalID: w.ProposalID, Component: w.Component, State: w.Kind, FreelancerID: w.FreelancerID,
+		JobID: w.JobID, Rule: w.Rule, Charged: w.Charged, Refunded: w.Refunded, RefundedTo: w.RefundedTo}
+	return nil
 }
 
 // Plan is what a run found: the refunds to write, the owed refunds still
 // inside the settle delay, and the discrepancies, at one moment of the
-// database's clock. Its totals are kept as findings are added; the findings
+// database's clock. Its totals are kept as verdicts are added; the verdicts
 // themselves are spooled (memory, then an unlinked temporary file), so a plan
-// of any size costs flat memory. Findings are added, and read back, in
+// of any size costs flat memory. Verdicts are added, and read back, in
 // proposal, component order. Close frees the spool.
 type Plan struct {
 	AsOf         time.Time
@@ -121,7 +192,7 @@ type Plan struct {
 	oldestPending                   *time.Time
 	oldestOwed                      *time.Time
 	refunds, pending, discrepancies spool
-	matches                         spool   // findings with a MatchEntryID
+	matches                         spool   // verdicts with a MatchEntryID
 	events                          []Event // what the run's slices were found by
 	lookback                        time.Duration
 }
@@ -150,12 +221,12 @@ func (p *Plan) Lookback() time.Duration { return p.lookback }
 // for: new ones for an incremental run, the last lookback's for a full one.
 func (p *Plan) Events() int { return len(p.events) }
 
-// ErrOutOfOrder means findings were added out of proposal, component order.
-var ErrOutOfOrder = errors.New("findings out of proposal, component order")
+// ErrOutOfOrder means verdicts were added out of proposal, component order.
+var ErrOutOfOrder = errors.New("verdicts out of proposal, component order")
 
-// Add files one finding in the plan. Findings of each class must come in
+// Add files one verdict in the plan. Verdicts of each class must come in
 // proposal, component order, each component once.
-func (p *Plan) Add(f Finding) error {
+func (p *Plan) Add(f Verdict) error {
 	if f.MatchEntryID != 0 {
 		if err := p.matches.add(f); err != nil {
 			return err
@@ -184,7 +255,7 @@ func (p *Plan) Add(f Finding) error {
 }
 
 // countState adds f to its state's total.
-func (p *Plan) countState(f Finding) {
+func (p *Plan) countState(f Verdict) {
 	if p.byState == nil {
 		p.byState = map[State]StateTotal{}
 	}
@@ -195,7 +266,7 @@ func (p *Plan) countState(f Finding) {
 		t.Connects += f.Charged
 		t.OldestEventAt = earliest(t.OldestEventAt, f.EventAt)
 	default:
-		t.Connects += f.discrepancy().Difference()
+		t.Connects += f.Difference()
 	}
 	p.byState[f.State] = t
 }
@@ -223,29 +294,23 @@ func (p *Plan) Close() {
 
 // EachRefund calls fn for every refund to write, in order.
 func (p *Plan) EachRefund(fn func(Refund) error) error {
-	return p.refunds.each(func(f Finding) error { return fn(f.refund()) })
+	return p.refunds.each(func(v Verdict) error { return fn(Refund(v)) })
 }
 
 // EachPending calls fn for every owed refund still inside the settle delay,
 // in order; none is ever written by this plan.
 func (p *Plan) EachPending(fn func(Refund) error) error {
-	return p.pending.each(func(f Finding) error { return fn(f.refund()) })
+	return p.pending.each(func(v Verdict) error { return fn(Refund(v)) })
 }
 
 // EachDiscrepancy calls fn for every discrepancy, in order.
 func (p *Plan) EachDiscrepancy(fn func(Discrepancy) error) error {
-	return p.discrepancies.each(func(f Finding) error { return fn(f.discrepancy()) })
+	return p.discrepancies.each(func(v Verdict) error { return fn(Discrepancy(v)) })
 }
 
-// EachMatch calls fn for every refund entry the plan found to match, in
-// order.
-func (p *Plan) EachMatch(fn func(Match) error) error {
-	return p.matches.each(func(f Finding) error {
-		return fn(Match{EntryID: f.MatchEntryID, CreatedAt: f.MatchEntryAt, ProposalID: f.ProposalID,
-			Component: f.Component, JobID: f.JobID, FreelancerID: f.RefundedTo, Connects: f.Refunded,
-			Charged: f.Charged, Rule: f.Rule, State: f.State})
-	})
-}
+// EachMatch calls fn for every verdict whose refund entry (MatchEntryID,
+// crediting RefundedTo with Refunded Connects) the run is to match, in order.
+func (p *Plan) EachMatch(fn func(Verdict) error) error { return p.matches.each(fn) }
 
 // Matches counts the refund entries the plan found to match.
 func (p *Plan) Matches() int64 { return p.matches.len() }
@@ -265,36 +330,6 @@ func collect[T any](each func(func(T) error) error) ([]T, error) {
 
 // OldestPending is the earliest event among pending refunds, or nil.
 func (p *Plan) OldestPending() *time.Time { return p.oldestPending }
-
-// refund is a finding as a refund.
-func (f Finding) refund() Refund {
-	return Refund{
-		ProposalID: f.ProposalID, FreelancerID: f.FreelancerID, JobID: f.JobID,
-		Component: f.Component, Connects: f.Charged, Rule: f.Rule, EventAt: f.EventAt,
-		LedgerEntryID: f.LedgerEntryID,
-	}
-}
-
-// finding is a refund as a finding of class refund.
-func (r Refund) finding() Finding {
-	return Finding{
-		ProposalID: r.ProposalID, JobID: r.JobID, FreelancerID: r.FreelancerID, Component: r.Component,
-		Rule: r.Rule, Charged: r.Connects, EventAt: r.EventAt, State: MissingRefund, LedgerEntryID: r.LedgerEntryID,
-	}
-}
-
-// discrepancy is a finding as a discrepancy.
-func (f Finding) discrepancy() Discrepancy {
-	d := Discrepancy{
-		ProposalID: f.ProposalID, Component: f.Component, Kind: State(f.State),
-		FreelancerID: f.FreelancerID, JobID: f.JobID, Rule: f.Rule,
-		Charged: f.Charged, Refunded: f.Refunded,
-	}
-	if d.Kind == WrongAccount {
-		d.RefundedTo = f.RefundedTo
-	}
-	return d
-}
 
 // Amount is a count of refunds and the Connects they return.
 type Amount struct {

@@ -67,16 +67,18 @@ type planFile struct {
 	planContent
 }
 
-func toPlanned(r Refund) plannedRefund {
+// planned is the refund as a plan file carries it.
+func (r Refund) planned() plannedRefund {
 	return plannedRefund{
 		ProposalID: r.ProposalID, Component: r.Component, IdempotencyKey: r.IdempotencyKey(),
-		FreelancerID: r.FreelancerID, JobID: r.JobID, Connects: r.Connects, Rule: r.Rule, EventAt: UTC(r.EventAt),
+		FreelancerID: r.FreelancerID, JobID: r.JobID, Connects: r.Charged, Rule: r.Rule, EventAt: UTC(r.EventAt),
 	}
 }
 
-func fromPlanned(p plannedRefund) Refund {
-	return Refund{ProposalID: p.ProposalID, FreelancerID: p.FreelancerID, JobID: p.JobID,
-		Component: p.Component, Connects: p.Connects, Rule: p.Rule, EventAt: UTC(p.EventAt)}
+// verdict is what a plan file's refund says, in state s.
+func (w plannedRefund) verdict(s State) Verdict {
+	return Verdict{ProposalID: w.ProposalID, FreelancerID: w.FreelancerID, JobID: w.JobID,
+		Component: w.Component, Charged: w.Connects, Rule: w.Rule, EventAt: UTC(w.EventAt), State: s}
 }
 
 // UTC returns a copy of *t in UTC, or nil for nil: the one helper for the
@@ -176,14 +178,14 @@ func encodeContent(w io.Writer, h planHead, p *Plan, pretty bool) error {
 	}
 	refunds := func(each func(func(Refund) error) error) func(func(any) error) error {
 		return func(fn func(any) error) error {
-			return each(func(r Refund) error { return fn(toPlanned(r)) })
+			return each(func(r Refund) error { return fn(r.planned()) })
 		}
 	}
 	if err := list("refunds", refunds(p.EachRefund)); err != nil {
 		return err
 	}
 	if err := list("discrepancies", func(fn func(any) error) error {
-		return p.EachDiscrepancy(func(d Discrepancy) error { return fn(d) })
+		return p.EachDiscrepancy(func(d Discrepancy) error { return fn(d.wire()) })
 	}); err != nil {
 		return err
 	}
@@ -348,9 +350,7 @@ func decodePlan(r io.Reader) (p *Plan, fp string, h planHead, err error) {
 				if err := checkRefund(pr); err != nil {
 					return fmt.Errorf("%s %d: %w", key, n, err)
 				}
-				f := fromPlanned(pr).finding()
-				f.State = class
-				if err := p.Add(f); err != nil {
+				if err := p.Add(pr.verdict(class)); err != nil {
 					return fmt.Errorf("%s %d (%s): not in proposal, component order, or a duplicate", key, n, pr.IdempotencyKey)
 				}
 				return nil
@@ -366,12 +366,10 @@ func decodePlan(r io.Reader) (p *Plan, fp string, h planHead, err error) {
 				// Owed refunds are filed by list ("refunds", "pending"),
 				// never by a kind: only a discrepancy's kind is in the file,
 				// spelled the same before and after the states were one type.
-				if !d.Kind.Discrepancy() {
-					return fmt.Errorf("discrepancy %d: kind %q is not a discrepancy kind (%s)", n, d.Kind, JoinStates(DiscrepancyStates))
+				if !d.State.Discrepancy() {
+					return fmt.Errorf("discrepancy %d: kind %q is not a discrepancy kind (%s)", n, d.State, JoinStates(DiscrepancyStates))
 				}
-				return p.Add(Finding{ProposalID: d.ProposalID, JobID: d.JobID, FreelancerID: d.FreelancerID,
-					Component: d.Component, Rule: d.Rule, Charged: d.Charged, Refunded: d.Refunded,
-					RefundedTo: d.RefundedTo, State: d.Kind})
+				return p.Add(Verdict(d))
 			})
 		default:
 			return p, "", h, fmt.Errorf("unknown field %q", key)

@@ -63,7 +63,7 @@ func FuzzReadPlan(f *testing.F) {
 			t.Fatal(err)
 		}
 		for i, r := range refunds {
-			if r.Component != Base && r.Component != Boost || r.Connects <= 0 {
+			if r.Component != Base && r.Component != Boost || r.Charged <= 0 {
 				t.Fatalf("accepted refund %d: %+v", i, r)
 			}
 			if i > 0 && !lessPC(refunds[i-1].ProposalID, refunds[i-1].Component, r.ProposalID, r.Component) {

@@ -18,7 +18,7 @@ func samplePlan() *Plan {
 	closed := asOf.Add(-3 * time.Hour)
 	recent := asOf.Add(-5 * time.Minute)
 	p := &Plan{AsOf: asOf, SettleCutoff: asOf.Add(-15 * time.Minute), Policy: DefaultPolicy(), Scope: "full"}
-	for _, f := range []Finding{
+	for _, f := range []Verdict{
 		{ProposalID: 10, JobID: 1, FreelancerID: 100, Component: Base, Rule: RuleClosedWithoutHire, Charged: 4, EventAt: &closed, State: MissingRefund},
 		{ProposalID: 10, JobID: 1, FreelancerID: 100, Component: Boost, Rule: RuleClosedWithoutHire, Charged: 9, EventAt: &closed, State: MissingRefund},
 		{ProposalID: 20, JobID: 2, FreelancerID: 101, Component: Boost, Rule: RuleBoostOutbid, Charged: 12, EventAt: &closed, State: MissingRefund},
@@ -38,9 +38,9 @@ func contentOf(p *Plan) planContent {
 	c := planContent{Format: PlanFormat, MadeAt: h.MadeAt, SettleCutoff: h.SettleCutoff, Scope: h.Scope, Shard: h.Shard,
 		Policy: h.Policy, Totals: h.Totals, OldestPending: h.OldestPending,
 		Refunds: []plannedRefund{}, Discrepancies: []Discrepancy{}, Pending: []plannedRefund{}}
-	_ = p.EachRefund(func(r Refund) error { c.Refunds = append(c.Refunds, toPlanned(r)); return nil })
+	_ = p.EachRefund(func(r Refund) error { c.Refunds = append(c.Refunds, r.planned()); return nil })
 	_ = p.EachDiscrepancy(func(d Discrepancy) error { c.Discrepancies = append(c.Discrepancies, d); return nil })
-	_ = p.EachPending(func(r Refund) error { c.Pending = append(c.Pending, toPlanned(r)); return nil })
+	_ = p.EachPending(func(r Refund) error { c.Pending = append(c.Pending, r.planned()); return nil })
 	return c
 }
 
@@ -258,7 +258,7 @@ func TestPlanFileRefusesNonDiscrepancyKind(t *testing.T) {
 	p := samplePlan()
 	for _, kind := range []string{"refund", "pending", string(MissingRefund), string(PendingRefund), string(NotOwed), "bogus", ""} {
 		c := contentOf(p)
-		c.Discrepancies[0].Kind = State(kind)
+		c.Discrepancies[0].State = State(kind)
 		fp, err := fingerprint(c)
 		if err != nil {
 			t.Fatal(err)

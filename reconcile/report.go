@@ -104,7 +104,7 @@ func writeJSON(w *bufio.Writer, r Report) error {
 	}
 	refunds := func(each func(func(Refund) error) error) func(func(any) error) error {
 		return func(fn func(any) error) error {
-			return each(func(rf Refund) error { return fn(rf) })
+			return each(func(rf Refund) error { return fn(rf.wire()) })
 		}
 	}
 	w.WriteString("{\n")
@@ -148,7 +148,7 @@ func writeJSON(w *bufio.Writer, r Report) error {
 		}
 	}
 	if err := list("discrepancies", func(fn func(any) error) error {
-		return p.EachDiscrepancy(func(d Discrepancy) error { return fn(d) })
+		return p.EachDiscrepancy(func(d Discrepancy) error { return fn(d.wire()) })
 	}); err != nil {
 		return err
 	}
@@ -209,7 +209,7 @@ func writeTable(w *bufio.Writer, r Report) error {
 		fmt.Fprintf(w, refundCols, "PROPOSAL", "FREELANCER", "JOB", "COMPONENT", "CONNECTS", "RULE")
 	}
 	if err := r.refunds(func(f Refund) error {
-		_, err := fmt.Fprintf(w, refundCols, f.ProposalID, f.FreelancerID, f.JobID, f.Component, f.Connects, f.Rule)
+		_, err := fmt.Fprintf(w, refundCols, f.ProposalID, f.FreelancerID, f.JobID, f.Component, f.Charged, f.Rule)
 		return err
 	}); err != nil {
 		return err
@@ -218,7 +218,7 @@ func writeTable(w *bufio.Writer, r Report) error {
 		fmt.Fprintf(w, "\nPLANNED BUT NO LONGER OWED WHEN WRITTEN (%d)\n", r.Result.SkippedCount())
 		fmt.Fprintf(w, skippedCols, "PROPOSAL", "COMPONENT", "CONNECTS", "RULE")
 		if err := r.skipped(func(f Refund) error {
-			_, err := fmt.Fprintf(w, skippedCols, f.ProposalID, f.Component, f.Connects, f.Rule)
+			_, err := fmt.Fprintf(w, skippedCols, f.ProposalID, f.Component, f.Charged, f.Rule)
 			return err
 		}); err != nil {
 			return err
@@ -237,7 +237,7 @@ func writeTable(w *bufio.Writer, r Report) error {
 		if rule == "" {
 			rule = "-"
 		}
-		_, err := fmt.Fprintf(w, discrepancyCols, d.ProposalID, d.Component, d.Kind, d.FreelancerID, d.JobID, rule, d.Charged, d.Refunded)
+		_, err := fmt.Fprintf(w, discrepancyCols, d.ProposalID, d.Component, d.State, d.FreelancerID, d.JobID, rule, d.Charged, d.Refunded)
 		return err
 	}); err != nil {
 		return err

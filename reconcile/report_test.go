@@ -17,20 +17,23 @@ func TestReportStreams(t *testing.T) {
 	at := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
 	p := &Plan{AsOf: at, SettleCutoff: at.Add(-15 * time.Minute), Policy: DefaultPolicy(), Scope: "incremental"}
 	n := spoolMemory + 10
-	var planned []Refund
+	var batch []Verdict
 	for i := range n {
-		f := Finding{ProposalID: int64(i + 1), JobID: 7, FreelancerID: 100, Component: Base, Rule: RuleClosedWithoutHire,
+		f := Verdict{ProposalID: int64(i + 1), JobID: 7, FreelancerID: 100, Component: Base, Rule: RuleClosedWithoutHire,
 			Charged: 3, State: MissingRefund, EventAt: &at}
 		if err := p.Add(f); err != nil {
 			t.Fatal(err)
 		}
-		planned = append(planned, f.refund())
+		if i > 0 { // the first skipped
+			f.LedgerEntryID = int64(1000 + i)
+		}
+		batch = append(batch, f)
 	}
-	if err := p.Add(Finding{ProposalID: 5, Component: Boost, State: WrongAccount, Charged: 4, Refunded: 4, RefundedTo: 9}); err != nil {
+	if err := p.Add(Verdict{ProposalID: 5, Component: Boost, State: WrongAccount, Charged: 4, Refunded: 4, RefundedTo: 9}); err != nil {
 		t.Fatal(err)
 	}
 	res := &Result{RunID: "r1", Status: StatusSucceeded, Plan: p}
-	if err := res.Record(planned, planned[1:]); err != nil { // the first skipped
+	if err := res.Record(batch); err != nil {
 		t.Fatal(err)
 	}
 	defer res.Close()

@@ -115,10 +115,10 @@ type Store interface {
 	// windows not seen by an earlier run, for a full sweep those of its last
 	// Lookback.
 	Slices(ctx context.Context, scope Scope) ([]Slice, []Event, error)
-	// PlanSlice returns every finding in one slice for the shard; with
+	// PlanSlice returns every verdict in one slice for the shard; with
 	// matches, also the slice's settled refund entries no run has matched
-	// (Finding.MatchEntryID). It writes nothing.
-	PlanSlice(ctx context.Context, p Policy, cutoff time.Time, shard Shard, s Slice, matches bool) ([]Finding, error)
+	// (Verdict.MatchEntryID). It writes nothing.
+	PlanSlice(ctx context.Context, p Policy, cutoff time.Time, shard Shard, s Slice, matches bool) ([]Verdict, error)
 	// HistoryMatched reports whether a full sweep covering the shard ever
 	// succeeded: it matched every settled refund entry it saw.
 	HistoryMatched(ctx context.Context, shard Shard) (bool, error)
@@ -129,12 +129,14 @@ type Store interface {
 	StartRun(ctx context.Context, r RunRecord) error
 	// RecordPlan adds the plan's scope, clock and totals to a run record.
 	RecordPlan(ctx context.Context, runID string, p *Plan) error
-	// Apply writes the refunds that are still owed, with their balance
+	// Apply writes the batch's refunds (verdicts of state missing_refund,
+	// in proposal, component order) that are still owed, with their balance
 	// changes, audit rows and the run's counters, in one transaction, and
-	// returns those written. Unless o.Wait, a balance row another
-	// transaction holds is not waited for: the transaction is rolled back
-	// and Apply returns a *ContendedError naming the refunds it held up.
-	Apply(ctx context.Context, runID string, p Policy, cutoff time.Time, refunds []Refund, o ApplyOptions) ([]Refund, error)
+	// returns those in the ledger once it committed, by their index in the
+	// batch, in order. Unless o.Wait, a balance row another transaction
+	// holds is not waited for: the transaction is rolled back and Apply
+	// returns a *ContendedError naming the refunds it held up.
+	Apply(ctx context.Context, runID string, p Policy, cutoff time.Time, batch []Verdict, o ApplyOptions) ([]Written, error)
 	// FinishRun closes a run record; with o.Watermark set it also moves the
 	// shard's watermarks, and with o.Sweep set it records the sweep (its
 	// totals per state, the open exceptions of its shard by age), in the
@@ -201,6 +203,16 @@ type Reconciler struct {
 	Progress *Progress
 }
 
+// Written is a refund of an apply batch that is in the ledger once the batch
+// committed: written by it, or by an earlier attempt of the same run whose
+// commit acknowledgement was lost.
+type Written struct {
+	// Index is the refund's place in the batch.
+	Index int
+	// LedgerEntryID is its ledger entry.
+	LedgerEntryID int64
+}
+
 // Result is what an applying run did. The refunds it wrote and skipped are
 // spooled like the plan's; Close frees them and the plan.
 type Result struct {
@@ -246,13 +258,13 @@ func (r *Result) Issued() Totals {
 
 // EachIssued calls fn for every refund the run wrote, in order.
 func (r *Result) EachIssued(fn func(Refund) error) error {
-	return mergeSpools(&r.issued, &r.issuedLate, func(f Finding) error { return fn(f.refund()) })
+	return mergeSpools(&r.issued, &r.issuedLate, func(v Verdict) error { return fn(Refund(v)) })
 }
 
 // EachSkipped calls fn for every planned refund that was no longer owed when
 // its batch was written, in order.
 func (r *Result) EachSkipped(fn func(Refund) error) error {
-	return mergeSpools(&r.skipped, &r.skippedLate, func(f Finding) error { return fn(f.refund()) })
+	return mergeSpools(&r.skipped, &r.skippedLate, func(v Verdict) error { return fn(Refund(v)) })
 }
 
 // IssuedRefunds reads the written refunds into memory (tests, small runs).
@@ -287,7 +299,7 @@ func (r *Result) OldestOwed() (*time.Time, error) {
 	}
 	oldest := earliest(r.Plan.OldestPending(), r.oldestSkipped)
 	var d int64
-	if err := r.deferred.each(func(f Finding) error {
+	if err := r.deferred.each(func(f Verdict) error {
 		if d++; d > r.deferredDone {
 			oldest = earliest(oldest, f.EventAt)
 		}
@@ -299,9 +311,9 @@ func (r *Result) OldestOwed() (*time.Time, error) {
 		return oldest, nil
 	}
 	var i int64
-	err := r.Plan.EachRefund(func(rf Refund) error {
-		if i++; i > r.applied && !r.partial[ComponentKey{rf.ProposalID, rf.Component}] {
-			oldest = earliest(oldest, rf.EventAt)
+	err := r.Plan.refunds.each(func(v Verdict) error {
+		if i++; i > r.applied && !r.partial[v.Key()] {
+			oldest = earliest(oldest, v.EventAt)
 		}
 		return nil
 	})
@@ -387,10 +399,10 @@ func (r *Reconciler) plan(ctx context.Context, matches bool) (*Plan, error) {
 }
 
 // planSlices plans the slices on Options.Parallel connections at once and
-// adds their findings to the plan in slice order (slices are in proposal
+// adds their verdicts to the plan in slice order (slices are in proposal
 // order, and so is each slice's result). The dispatcher runs at most one
 // slice more than there are workers ahead of the slice being added, so
-// memory holds a few slices' findings, never the plan.
+// memory holds a few slices' verdicts, never the plan.
 func (r *Reconciler) planSlices(ctx context.Context, plan *Plan, scope Scope, slices []Slice, matches bool) error {
 	weights, total := sliceProposals(slices, scope.BatchSize)
 	progress := r.Progress.Start("planning", "proposals", total)
@@ -399,7 +411,7 @@ func (r *Reconciler) planSlices(ctx context.Context, plan *Plan, scope Scope, sl
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type result struct {
-		found []Finding
+		found []Verdict
 		err   error
 	}
 	results := make([]chan result, len(slices))
@@ -414,7 +426,7 @@ func (r *Reconciler) planSlices(ctx context.Context, plan *Plan, scope Scope, sl
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				var found []Finding
+				var found []Verdict
 				err := r.retry(ctx, "plan slice", func(ctx context.Context) (err error) {
 					found, err = r.Store.PlanSlice(ctx, r.Policy, plan.SettleCutoff, scope.Shard, slices[i], matches)
 					return err
@@ -556,7 +568,7 @@ func (r *Reconciler) execute(ctx context.Context, runID, mode string, policy Pol
 }
 
 // recordExceptions keeps the plan's discrepancies as exceptions. Reviewed
-// plans (mode "plan") record nothing: their findings are as old as the file.
+// plans (mode "plan") record nothing: their verdicts are as old as the file.
 func (r *Reconciler) recordExceptions(ctx context.Context, mode string, res *Result) error {
 	if mode != "run" || res.Plan == nil {
 		return nil
@@ -615,8 +627,8 @@ func (r *Reconciler) apply(ctx context.Context, res *Result) error {
 	var done int64
 	// A round is the plan's next refunds, split by account into one batch
 	// per worker (partition); it is complete when one of them is full.
-	var round []Refund
-	parts := make([][]Refund, workers)
+	var round []Verdict
+	parts := make([][]Verdict, workers)
 	flush := func() error {
 		if len(round) == 0 {
 			return nil
@@ -640,10 +652,10 @@ func (r *Reconciler) apply(ctx context.Context, res *Result) error {
 		}
 		return nil
 	}
-	err := res.Plan.EachRefund(func(rf Refund) error {
-		p := partition(rf.FreelancerID, workers)
-		round = append(round, rf)
-		parts[p] = append(parts[p], rf)
+	err := res.Plan.refunds.each(func(v Verdict) error {
+		p := partition(v.FreelancerID, workers)
+		round = append(round, v)
+		parts[p] = append(parts[p], v)
 		if len(parts[p]) < sizers[p].size {
 			return nil
 		}
@@ -668,10 +680,12 @@ func partition(account int64, workers int) int {
 	return int(((account % int64(workers)) + int64(workers)) % int64(workers))
 }
 
-// batchDone is what one worker's batch of a round came to.
+// batchDone is what one worker's batch of a round came to: the refunds of
+// the batch that were not set aside (those written carry their
+// LedgerEntryID), and those set aside.
 type batchDone struct {
-	kept, written, held []Refund
-	err                 error
+	kept, held []Verdict
+	err        error
 }
 
 // applyRound writes one round of the plan: each partition's batch in a
@@ -679,7 +693,7 @@ type batchDone struct {
 // its own (PostgreSQL runs one statement on one core; the partitions' accounts
 // are disjoint, so their transactions never wait for each other's balance
 // rows). The round is recorded in plan order once every batch is done.
-func (r *Reconciler) applyRound(ctx context.Context, res *Result, sizers []*batchSizer, parts [][]Refund) error {
+func (r *Reconciler) applyRound(ctx context.Context, res *Result, sizers []*batchSizer, parts [][]Verdict) error {
 	out := make([]batchDone, len(parts))
 	var wg sync.WaitGroup
 	for i, part := range parts {
@@ -687,39 +701,37 @@ func (r *Reconciler) applyRound(ctx context.Context, res *Result, sizers []*batc
 			continue
 		}
 		wg.Go(func() {
-			out[i].kept, out[i].written, out[i].held, out[i].err = r.applyBatch(ctx, res, sizers[i], part)
+			out[i].kept, out[i].held, out[i].err = r.applyBatch(ctx, res, sizers[i], part)
 		})
 	}
 	wg.Wait()
 	var errs []error
+	var kept, held [][]Verdict
 	for _, o := range out {
 		errs = append(errs, o.err)
-	}
-	var kept, written, held [][]Refund
-	for _, o := range out {
 		if o.err == nil {
-			kept, written, held = append(kept, o.kept), append(written, o.written), append(held, o.held)
+			kept, held = append(kept, o.kept), append(held, o.held)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		// Batches of the round that committed are recorded all the same (a
 		// run that fails reports what it wrote), but the round is not the
 		// plan's prefix: res.applied stays, and OldestOwed leaves out these.
-		return errors.Join(err, res.recordPartial(mergeRefunds(kept), mergeRefunds(written), mergeRefunds(held)))
+		return errors.Join(err, res.recordPartial(mergeVerdicts(kept), mergeVerdicts(held)))
 	}
-	if err := res.setAside(mergeRefunds(held)); err != nil {
+	if err := res.setAside(mergeVerdicts(held)); err != nil {
 		return err
 	}
-	return res.Record(mergeRefunds(kept), mergeRefunds(written))
+	return res.record(mergeVerdicts(kept), true)
 }
 
-// mergeRefunds merges lists each in proposal, component order into one.
-func mergeRefunds(lists [][]Refund) []Refund {
+// mergeVerdicts merges lists each in proposal, component order into one.
+func mergeVerdicts(lists [][]Verdict) []Verdict {
 	var n int
 	for _, l := range lists {
 		n += len(l)
 	}
-	out := make([]Refund, 0, n)
+	out := make([]Verdict, 0, n)
 	idx := make([]int, len(lists))
 	for len(out) < n {
 		best := -1
@@ -739,9 +751,9 @@ func mergeRefunds(lists [][]Refund) []Refund {
 
 // setAside keeps refunds whose balance row another transaction held, for
 // applyDeferred; they count as applied (the plan's prefix is done with them).
-func (res *Result) setAside(held []Refund) error {
-	for _, rf := range held {
-		if err := res.deferred.add(rf.finding()); err != nil {
+func (res *Result) setAside(held []Verdict) error {
+	for _, v := range held {
+		if err := res.deferred.add(v); err != nil {
 			return err
 		}
 	}
@@ -753,32 +765,33 @@ func (res *Result) setAside(held []Refund) error {
 // what they wrote and skipped, and what they set aside, without moving
 // res.applied (the round is not the plan's prefix); res.partial names their
 // refunds so that OldestOwed does not count them as left owed.
-func (res *Result) recordPartial(kept, written, held []Refund) error {
-	for _, rf := range held {
-		if err := res.deferred.add(rf.finding()); err != nil {
+func (res *Result) recordPartial(kept, held []Verdict) error {
+	for _, v := range held {
+		if err := res.deferred.add(v); err != nil {
 			return err
 		}
 	}
-	for _, l := range [][]Refund{kept, held} {
-		for _, rf := range l {
+	for _, l := range [][]Verdict{kept, held} {
+		for _, v := range l {
 			if res.partial == nil {
 				res.partial = map[ComponentKey]bool{}
 			}
-			res.partial[ComponentKey{rf.ProposalID, rf.Component}] = true
+			res.partial[v.Key()] = true
 		}
 	}
-	return res.record(kept, written, false)
+	return res.record(kept, false)
 }
 
 // applyBatch writes one batch of the plan. Refunds whose balance row another
 // transaction holds are set aside (returned as held) and the rest of the
 // batch is written at once without them: the job never queues behind the
 // marketplace's own transactions. It returns the refunds of the batch that
-// were not set aside, and those of them written.
-func (r *Reconciler) applyBatch(ctx context.Context, res *Result, sizer *batchSizer, batch []Refund) (kept, written, held []Refund, err error) {
+// were not set aside, those written carrying their LedgerEntryID.
+func (r *Reconciler) applyBatch(ctx context.Context, res *Result, sizer *batchSizer, batch []Verdict) (kept, held []Verdict, err error) {
 	pending := batch
 	for len(pending) > 0 {
 		var took time.Duration
+		var written []Written
 		err := r.retry(ctx, "apply batch", func(ctx context.Context) (err error) {
 			t0 := r.now()
 			written, err = r.Store.Apply(ctx, res.RunID, res.Plan.Policy, res.Plan.SettleCutoff, pending,
@@ -793,9 +806,9 @@ func (r *Reconciler) applyBatch(ctx context.Context, res *Result, sizer *batchSi
 		if errors.As(err, &contended) {
 			keep, h := contended.split(pending)
 			if len(h) == 0 {
-				return nil, nil, nil, fmt.Errorf("%w, none of which is in the batch", err)
+				return nil, nil, fmt.Errorf("%w, none of which is in the batch", err)
 			}
-			held = mergeRefunds([][]Refund{held, h})
+			held = mergeVerdicts([][]Verdict{held, h})
 			r.log().Info("refunds set aside: their balance row is held by another transaction",
 				zap.Int("refunds", len(h)), zap.Int("accounts", len(contended.Accounts)))
 			sizer.failed()
@@ -803,14 +816,30 @@ func (r *Reconciler) applyBatch(ctx context.Context, res *Result, sizer *batchSi
 			continue
 		}
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
+		}
+		if err := markWritten(pending, written); err != nil {
+			return nil, nil, err
 		}
 		sizer.observe(len(pending), took)
 		r.log().Debug("batch applied", zap.Int("refunds", len(pending)), zap.Int("written", len(written)),
 			zap.Duration("took", took), zap.Int("next_batch", sizer.size))
-		return pending, written, held, nil
+		return pending, held, nil
 	}
-	return nil, nil, held, nil
+	return nil, held, nil
+}
+
+// markWritten gives the batch's written refunds their ledger entries.
+func markWritten(batch []Verdict, written []Written) error {
+	last := -1
+	for _, w := range written {
+		if w.Index <= last || w.Index >= len(batch) {
+			return fmt.Errorf("apply answered for refund %d of a batch of %d, after %d", w.Index, len(batch), last)
+		}
+		batch[w.Index].LedgerEntryID = w.LedgerEntryID
+		last = w.Index
+	}
+	return nil
 }
 
 // applyDeferred writes the refunds set aside for a held balance row, after
@@ -824,7 +853,7 @@ func (r *Reconciler) applyDeferred(ctx context.Context, res *Result, sizer *batc
 		return nil
 	}
 	r.log().Info("writing the refunds set aside for a held balance row", zap.Int64("refunds", n))
-	var batch []Refund
+	var batch []Verdict
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -832,25 +861,28 @@ func (r *Reconciler) applyDeferred(ctx context.Context, res *Result, sizer *batc
 		if err := th.wait(ctx, res); err != nil {
 			return err
 		}
-		var written []Refund
+		var written []Written
 		err := r.retry(ctx, "apply set-aside refunds", func(ctx context.Context) (err error) {
 			written, err = r.Store.Apply(ctx, res.RunID, res.Plan.Policy, res.Plan.SettleCutoff, batch,
 				ApplyOptions{Wait: true, LockTimeout: r.Options.ApplyLockTimeout})
 			return err
 		})
+		if err == nil {
+			err = markWritten(batch, written)
+		}
 		if err != nil {
 			return fmt.Errorf("apply %d refunds set aside for a held balance row (%d of %d): %w",
 				len(batch), res.deferredDone+1, n, err)
 		}
-		if err := res.record(batch, written, false); err != nil {
+		if err := res.record(batch, false); err != nil {
 			return err
 		}
 		res.deferredDone += int64(len(batch))
 		batch = batch[:0]
 		return nil
 	}
-	err := res.deferred.each(func(f Finding) error {
-		batch = append(batch, f.refund())
+	err := res.deferred.each(func(v Verdict) error {
+		batch = append(batch, v)
 		if len(batch) < sizer.size {
 			return nil
 		}
@@ -862,44 +894,35 @@ func (r *Reconciler) applyDeferred(ctx context.Context, res *Result, sizer *batc
 	return flush()
 }
 
-// Record files a committed batch: the refunds it wrote and those planned but
-// not written (skipped); both lists are in proposal, component order, and
-// batches come in plan order.
-func (res *Result) Record(planned, written []Refund) error {
-	return res.record(planned, written, true)
-}
+// Record files a committed batch of the plan's refunds, in plan order:
+// those with a LedgerEntryID were written, the rest skipped.
+func (res *Result) Record(batch []Verdict) error { return res.record(batch, true) }
 
-// record is Record; inPlan says the batch is the plan's next one (not
-// refunds set aside earlier).
-func (res *Result) record(planned, written []Refund, inPlan bool) error {
+// record files a committed batch, in proposal, component order: its
+// refunds written (those with a LedgerEntryID) and those planned but not
+// written (skipped: no longer owed as planned). inPlan says the batch is the
+// plan's next one (not refunds set aside earlier); batches come in plan
+// order.
+func (res *Result) record(batch []Verdict, inPlan bool) error {
 	res.issuedTotals.init()
 	issued, skipped := &res.issued, &res.skipped
 	if inPlan {
-		res.applied += int64(len(planned))
+		res.applied += int64(len(batch))
 	} else {
 		issued, skipped = &res.issuedLate, &res.skippedLate
 	}
-	j := 0
-	for _, p := range planned {
-		if j < len(written) && written[j].ProposalID == p.ProposalID && written[j].Component == p.Component {
-			w := written[j]
-			j++
-			if w.EventAt == nil {
-				w.EventAt = p.EventAt
-			}
-			res.issuedTotals.addRefund(w.Rule, w.Component, w.Connects)
-			if err := issued.add(w.finding()); err != nil {
+	for _, v := range batch {
+		if v.LedgerEntryID != 0 {
+			res.issuedTotals.addRefund(v.Rule, v.Component, v.Charged)
+			if err := issued.add(v); err != nil {
 				return err
 			}
 			continue
 		}
-		res.oldestSkipped = earliest(res.oldestSkipped, p.EventAt)
-		if err := skipped.add(p.finding()); err != nil {
+		res.oldestSkipped = earliest(res.oldestSkipped, v.EventAt)
+		if err := skipped.add(v); err != nil {
 			return err
 		}
-	}
-	if j != len(written) {
-		return fmt.Errorf("apply returned %d refunds outside its batch of %d", len(written)-j, len(planned))
 	}
 	return nil
 }

@@ -34,7 +34,7 @@ func (r *Reconciler) recheckSkipped(ctx context.Context, res *Result) {
 		if len(ids) == 0 {
 			return nil
 		}
-		var found []Finding
+		var found []Verdict
 		err := r.retry(ctx, "re-evaluate skipped refunds", func(ctx context.Context) (err error) {
 			found, err = r.Store.PlanSlice(ctx, res.Plan.Policy, res.Plan.SettleCutoff, r.Options.Shard, Slice{IDs: ids}, false)
 			return err
@@ -52,7 +52,7 @@ func (r *Reconciler) recheckSkipped(ctx context.Context, res *Result) {
 		return nil
 	}
 	last := int64(-1)
-	err := mergeSpools(&res.skipped, &res.skippedLate, func(f Finding) error {
+	err := mergeSpools(&res.skipped, &res.skippedLate, func(f Verdict) error {
 		skipped[key{f.ProposalID, f.Component}] = true
 		if f.ProposalID != last { // the spool is in proposal order
 			if len(ids) == recheckIDs {

@@ -16,30 +16,30 @@ import (
 // any size costs the same memory.
 const spoolMemory = 4096
 
-// spool keeps findings in the order they were added: the first spoolMemory
+// spool keeps verdicts in the order they were added: the first spoolMemory
 // in memory, the rest in an unlinked temporary file. It can be read any number
 // of times; it is not safe for concurrent use.
 type spool struct {
-	mem     []Finding
+	mem     []Verdict
 	file    *os.File
 	w       *bufio.Writer
 	size    int64 // bytes written to file
 	n       int64
 	buf     []byte
 	err     error   // the first write error; every later call returns it
-	last    Finding // proposal and component of the last one added
+	last    Verdict // proposal and component of the last one added
 	hasLast bool
 }
 
-// add appends one finding.
-func (s *spool) add(f Finding) error {
+// add appends one verdict.
+func (s *spool) add(f Verdict) error {
 	if s.err != nil {
 		return s.err
 	}
 	if s.hasLast && !lessPC(s.last.ProposalID, s.last.Component, f.ProposalID, f.Component) {
 		return fmt.Errorf("%w: %d/%s after %d/%s", ErrOutOfOrder, f.ProposalID, f.Component, s.last.ProposalID, s.last.Component)
 	}
-	s.last, s.hasLast = Finding{ProposalID: f.ProposalID, Component: f.Component}, true
+	s.last, s.hasLast = Verdict{ProposalID: f.ProposalID, Component: f.Component}, true
 	s.n++
 	if s.file == nil && len(s.mem) < spoolMemory {
 		s.mem = append(s.mem, f)
@@ -50,7 +50,7 @@ func (s *spool) add(f Finding) error {
 			return s.err
 		}
 	}
-	s.buf = appendFinding(s.buf[:0], f)
+	s.buf = appendVerdict(s.buf[:0], f)
 	n, err := s.w.Write(s.buf)
 	s.size += int64(n)
 	if err != nil {
@@ -74,7 +74,7 @@ func (s *spool) spill() error {
 	}
 	s.file, s.w = f, bufio.NewWriterSize(f, 256<<10)
 	for _, m := range s.mem {
-		s.buf = appendFinding(s.buf[:0], m)
+		s.buf = appendVerdict(s.buf[:0], m)
 		n, err := s.w.Write(s.buf)
 		s.size += int64(n)
 		if err != nil {
@@ -85,11 +85,11 @@ func (s *spool) spill() error {
 	return nil
 }
 
-// len is the number of findings added.
+// len is the number of verdicts added.
 func (s *spool) len() int64 { return s.n }
 
-// each calls fn for every finding in order, stopping at fn's first error.
-func (s *spool) each(fn func(Finding) error) error {
+// each calls fn for every verdict in order, stopping at fn's first error.
+func (s *spool) each(fn func(Verdict) error) error {
 	if s.err != nil {
 		return s.err
 	}
@@ -107,7 +107,7 @@ func (s *spool) each(fn func(Finding) error) error {
 	}
 	r := bufio.NewReaderSize(io.NewSectionReader(s.file, 0, s.size), 256<<10)
 	for {
-		f, err := readFinding(r)
+		f, err := readVerdict(r)
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
@@ -128,8 +128,8 @@ func (s *spool) close() {
 	s.mem, s.file, s.w = nil, nil, nil
 }
 
-// appendFinding encodes a finding: varints and length-prefixed strings.
-func appendFinding(b []byte, f Finding) []byte {
+// appendVerdict encodes a verdict: varints and length-prefixed strings.
+func appendVerdict(b []byte, f Verdict) []byte {
 	b = binary.AppendVarint(b, f.ProposalID)
 	b = binary.AppendVarint(b, f.JobID)
 	b = binary.AppendVarint(b, f.FreelancerID)
@@ -154,9 +154,9 @@ func appendFinding(b []byte, f Finding) []byte {
 	return b
 }
 
-// readFinding decodes what appendFinding wrote; io.EOF at a record boundary.
-func readFinding(r *bufio.Reader) (Finding, error) {
-	var f Finding
+// readVerdict decodes what appendVerdict wrote; io.EOF at a record boundary.
+func readVerdict(r *bufio.Reader) (Verdict, error) {
+	var f Verdict
 	var err error
 	ints := []*int64{&f.ProposalID, &f.JobID, &f.FreelancerID, &f.Charged, &f.Refunded, &f.LedgerEntryID, &f.RefundedTo}
 	for i, p := range ints {
@@ -210,7 +210,7 @@ func readFinding(r *bufio.Reader) (Finding, error) {
 	return f, nil
 }
 
-// known holds the names a finding carries (components, rules, classes and
+// known holds the names a verdict carries (components, rules, classes and
 // discrepancy kinds), so that reading one back allocates no string. Taken
 // from Rules and DiscrepancyStates, so a new rule or kind is known here
 // without a change.
@@ -230,13 +230,13 @@ var known = func() map[string]string {
 }()
 
 // Intern returns b as a string, without allocating when it is one of the
-// names a finding carries (a store scanning many rows uses it too). Safe for
+// names a verdict carries (a store scanning many rows uses it too). Safe for
 // concurrent use.
 func Intern(b []byte) string { return Interner(nil).Intern(b) }
 
 // Interner returns one string per distinct value of columns with few values
 // (names, run ids), so that a row costs no allocation for them: the names a
-// finding carries, and up to 4,096 others it has seen. The one interner of
+// verdict carries, and up to 4,096 others it has seen. The one interner of
 // the spools and the stores; a nil Interner keeps only the names. Not safe
 // for concurrent use unless nil.
 type Interner map[string]string
@@ -259,27 +259,27 @@ func (in Interner) Intern(b []byte) string {
 // errStopMerge stops reading the second spool of a merge early.
 var errStopMerge = errors.New("merge stopped")
 
-// mergeSpools calls fn for the findings of a and b, both in proposal,
-// component order, in that order. b is read alongside a, one finding at a
+// mergeSpools calls fn for the verdicts of a and b, both in proposal,
+// component order, in that order. b is read alongside a, one verdict at a
 // time.
-func mergeSpools(a, b *spool, fn func(Finding) error) error {
+func mergeSpools(a, b *spool, fn func(Verdict) error) error {
 	if b.len() == 0 {
 		return a.each(fn)
 	}
-	next, stop := iter.Pull2(func(yield func(Finding, error) bool) {
-		err := b.each(func(f Finding) error {
+	next, stop := iter.Pull2(func(yield func(Verdict, error) bool) {
+		err := b.each(func(f Verdict) error {
 			if !yield(f, nil) {
 				return errStopMerge
 			}
 			return nil
 		})
 		if err != nil && !errors.Is(err, errStopMerge) {
-			yield(Finding{}, err)
+			yield(Verdict{}, err)
 		}
 	})
 	defer stop()
 	pending, perr, ok := next()
-	flushBefore := func(f *Finding) error {
+	flushBefore := func(f *Verdict) error {
 		for ok {
 			if perr != nil {
 				return perr
@@ -294,7 +294,7 @@ func mergeSpools(a, b *spool, fn func(Finding) error) error {
 		}
 		return nil
 	}
-	if err := a.each(func(f Finding) error {
+	if err := a.each(func(f Verdict) error {
 		if err := flushBefore(&f); err != nil {
 			return err
 		}

@@ -13,10 +13,10 @@ func TestSpoolSpillsAndReadsBack(t *testing.T) {
 	t.Parallel()
 	var s spool
 	defer s.close()
-	var want []Finding
+	var want []Verdict
 	at := time.Date(2026, 11, 1, 0, 0, 0, 123000, time.UTC)
 	for i := range int64(3*spoolMemory + 17) {
-		f := Finding{ProposalID: i/2 + 1, JobID: i % 7, FreelancerID: -i, Charged: i * 3, Refunded: i % 5,
+		f := Verdict{ProposalID: i/2 + 1, JobID: i % 7, FreelancerID: -i, Charged: i * 3, Refunded: i % 5,
 			Component: []Component{Base, Boost}[i%2], Rule: RuleBoostOutbid, State: MissingRefund, LedgerEntryID: i << 40}
 		if i%3 == 0 {
 			e := at.Add(time.Duration(i) * time.Microsecond)
@@ -46,7 +46,7 @@ func TestSpoolSpillsAndReadsBack(t *testing.T) {
 			}
 		}
 	}
-	if err := s.add(Finding{ProposalID: 1, Component: Base}); !errors.Is(err, ErrOutOfOrder) {
+	if err := s.add(Verdict{ProposalID: 1, Component: Base}); !errors.Is(err, ErrOutOfOrder) {
 		t.Errorf("a finding out of order: got %v, want ErrOutOfOrder", err)
 	}
 }

@@ -4,26 +4,12 @@ import "time"
 
 // StateTotal counts the components a plan found in one state: how many, the
 // Connects they amount to (owed refunds: what is owed; discrepancies: owed
-// minus refunded, see Discrepancy.Difference), and for owed refunds the
+// minus refunded, see Verdict.Difference), and for owed refunds the
 // earliest entitling event.
 type StateTotal struct {
 	Count         int64
 	Connects      int64
 	OldestEventAt *time.Time
-}
-
-// Difference is what a discrepancy amounts to in Connects, owed minus
-// refunded: positive is owed to the freelancer, negative was over-refunded.
-// A refund no rule entitles is all over-refunded; a refund to another
-// account than the one charged never reached it, so the whole charge is.
-func (d Discrepancy) Difference() int64 {
-	switch d.Kind {
-	case UnexpectedRefund:
-		return -d.Refunded
-	case WrongAccount:
-		return d.Charged
-	}
-	return d.Charged - d.Refunded
 }
 
 // SweepRecord is what the last full sweep recorded, for finance: what its

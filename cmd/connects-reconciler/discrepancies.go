@@ -94,7 +94,7 @@ func cmdDiscrepanciesAck(ctx context.Context, args []string, getenv func(string)
 		return err
 	}
 	c.log.Info("exception acknowledged", zap.Int64("proposal", e.ProposalID), zap.String("component", string(e.Component)),
-		zap.String("kind", string(e.Kind)), zap.String("by", e.Ack.By))
+		zap.String("kind", string(e.State)), zap.String("by", e.Ack.By))
 	finance.WriteAck(stdout, e)
 	return nil
 }

@@ -290,15 +290,19 @@ func TestConcurrentApplyWithoutLock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	batch := make([]reconcile.Verdict, len(refunds))
+	for i, rf := range refunds {
+		batch[i] = reconcile.Verdict(rf)
+	}
 	db.MustExec(`INSERT INTO reconciler_runs (id, mode, scope, status, as_of, settle_cutoff, policy)
 	             VALUES ('a', 'run', 'full', 'running', now(), now(), '{}'), ('b', 'run', 'full', 'running', now(), now(), '{}')`)
 	var wg sync.WaitGroup
-	written := make([][]reconcile.Refund, 2)
+	written := make([][]reconcile.Written, 2)
 	for i, id := range []string{"a", "b"} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w, err := r.Store.Apply(context.Background(), id, plan.Policy, plan.SettleCutoff, refunds, reconcile.ApplyOptions{})
+			w, err := r.Store.Apply(context.Background(), id, plan.Policy, plan.SettleCutoff, batch, reconcile.ApplyOptions{})
 			if err != nil {
 				t.Errorf("apply %s: %v", id, err)
 			}

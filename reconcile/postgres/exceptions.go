@@ -45,8 +45,8 @@ func (s *Store) RecordExceptions(ctx context.Context, runID string, p *reconcile
 	defer tx.Rollback()
 	err = copyRows(ctx, tx, qExceptionsStage, qExceptionsCopy, func(add func(...any) error) error {
 		return p.EachDiscrepancy(func(d reconcile.Discrepancy) error {
-			return add(d.ProposalID, string(d.Component), string(d.Kind), d.FreelancerID, d.JobID,
-				string(d.Rule), d.Charged, d.Refunded, d.RefundedTo)
+			return add(d.ProposalID, string(d.Component), string(d.State), d.FreelancerID, d.JobID,
+				string(d.Rule), d.Charged, d.Refunded, d.OtherAccount())
 		})
 	})
 	if err != nil {
@@ -97,11 +97,11 @@ func scanException(rows *sql.Rows) (reconcile.Exception, error) {
 	var closedAt, reopenedAt, ackedAt sql.NullTime
 	var by, note string
 	if err := rows.Scan(&e.ID, &e.ProposalID, &component, &kind, &e.FreelancerID, &e.JobID, &rule, &e.Charged,
-		&e.Refunded, &e.RefundedTo, &e.State, &e.FirstSeenAt, &e.FirstRunID, &e.LastSeenAt, &e.LastRunID,
+		&e.Refunded, &e.RefundedTo, &e.Status, &e.FirstSeenAt, &e.FirstRunID, &e.LastSeenAt, &e.LastRunID,
 		&e.OpenSince, &closedAt, &e.ClosedRunID, &e.ReopenedCount, &reopenedAt, &ackedAt, &by, &note); err != nil {
 		return e, err
 	}
-	e.Component, e.Kind, e.Rule = reconcile.Component(component), reconcile.State(kind), reconcile.Rule(rule)
+	e.Component, e.State, e.Rule = reconcile.Component(component), reconcile.State(kind), reconcile.Rule(rule)
 	e.FirstSeenAt, e.LastSeenAt, e.OpenSince = e.FirstSeenAt.UTC(), e.LastSeenAt.UTC(), e.OpenSince.UTC()
 	e.ClosedAt, e.ReopenedAt = utcPtr(closedAt), utcPtr(reopenedAt)
 	if ackedAt.Valid {

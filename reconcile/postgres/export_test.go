@@ -164,7 +164,7 @@ func TestExportTiesOutOnSeededMarket(t *testing.T) {
 			t.Errorf("refund %s written by the run is not in the export", w.IdempotencyKey())
 			continue
 		}
-		if x.RunID != "tie-out" || x.Rule != w.Rule || x.Connects != w.Connects || x.IdempotencyKey != w.IdempotencyKey() {
+		if x.RunID != "tie-out" || x.Rule != w.Rule || x.Connects != w.Connects() || x.IdempotencyKey != w.IdempotencyKey() {
 			t.Errorf("entry %d: export %+v, run wrote %+v", w.LedgerEntryID, x, w)
 		}
 	}

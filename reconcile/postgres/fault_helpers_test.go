@@ -216,8 +216,8 @@ func (f *faultDB) checkComplete(online bool) {
 		switch {
 		case !ok:
 			missing = append(missing, k)
-		case g.Amount != w.Connects || g.FreelancerID != w.FreelancerID:
-			wrong = append(wrong, fmt.Sprintf("%s: got %d@%d, want %d@%d", k, g.Amount, g.FreelancerID, w.Connects, w.FreelancerID))
+		case g.Amount != w.Connects() || g.FreelancerID != w.FreelancerID:
+			wrong = append(wrong, fmt.Sprintf("%s: got %d@%d, want %d@%d", k, g.Amount, g.FreelancerID, w.Connects(), w.FreelancerID))
 		}
 		delete(got, k)
 	}

@@ -418,11 +418,11 @@ func onlineWriter(ctx context.Context, db *sqlx.DB, refunds []reconcile.Refund, 
 		var id int64
 		err = tx.GetContext(ctx, &id, `INSERT INTO connects_ledger (freelancer_id, amount, entry_type, proposal_id, component, idempotency_key)
 		    VALUES ($1, $2, 'refund', $3, $4, $5) ON CONFLICT DO NOTHING RETURNING id`,
-			r.FreelancerID, r.Connects, r.ProposalID, string(r.Component), fmt.Sprintf("test-online:%d:%s", r.ProposalID, r.Component))
+			r.FreelancerID, r.Charged, r.ProposalID, string(r.Component), fmt.Sprintf("test-online:%d:%s", r.ProposalID, r.Component))
 		switch {
 		case err == nil:
 			if _, err := tx.ExecContext(ctx, `UPDATE connects_balances SET balance = balance + $2 WHERE freelancer_id = $1`,
-				r.FreelancerID, r.Connects); err != nil {
+				r.FreelancerID, r.Charged); err != nil {
 				tx.Rollback()
 				return wrote, lost, err
 			}

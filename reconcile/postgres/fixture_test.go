@@ -186,6 +186,16 @@ func refundsOf(t fatalT, p *reconcile.Plan) []reconcile.Refund {
 	return rs
 }
 
+// batchOf is the plan's refunds as one apply batch.
+func batchOf(t fatalT, p *reconcile.Plan) []reconcile.Verdict {
+	t.Helper()
+	var out []reconcile.Verdict
+	for _, r := range refundsOf(t, p) {
+		out = append(out, reconcile.Verdict(r))
+	}
+	return out
+}
+
 // discrepanciesOf reads the plan's discrepancies.
 func discrepanciesOf(t fatalT, p *reconcile.Plan) []reconcile.Discrepancy {
 	t.Helper()

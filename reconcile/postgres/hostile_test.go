@@ -161,7 +161,7 @@ func TestHostileData(t *testing.T) {
 			}
 			var got []string
 			for _, d := range discrepanciesOf(t, res.Plan) {
-				got = append(got, fmt.Sprintf("%d/%s %s", d.ProposalID, d.Component, d.Kind))
+				got = append(got, fmt.Sprintf("%d/%s %s", d.ProposalID, d.Component, d.State))
 			}
 			sort.Strings(got)
 			if !reflect.DeepEqual(got, tc.want) {

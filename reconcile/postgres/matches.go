@@ -50,9 +50,9 @@ func matchPlanned(ctx context.Context, tx *sqlx.Tx, runID string, p *reconcile.P
 		return 0, 0, nil
 	}
 	err := copyRows(ctx, tx, qMatchStage, qMatchCopy, func(add func(...any) error) error {
-		return p.EachMatch(func(m reconcile.Match) error {
-			return add(m.EntryID, m.CreatedAt, m.ProposalID, string(m.Component), m.JobID,
-				m.FreelancerID, m.Connects, m.Charged, string(m.Rule), string(m.State))
+		return p.EachMatch(func(v reconcile.Verdict) error {
+			return add(v.MatchEntryID, v.MatchEntryAt, v.ProposalID, string(v.Component), v.JobID,
+				v.RefundedTo, v.Refunded, v.Charged, string(v.Rule), string(v.State))
 		})
 	})
 	if err != nil {

@@ -364,12 +364,12 @@ func discrepancyText(args []string) (string, error) {
 }
 
 func discrepancyOf(d reconcile.Discrepancy) string {
-	text := fmt.Sprintf("%d/%s %s", d.ProposalID, d.Component, d.Kind)
+	text := fmt.Sprintf("%d/%s %s", d.ProposalID, d.Component, d.State)
 	if d.Rule != "" {
 		text += " rule=" + string(d.Rule)
 	}
-	if d.RefundedTo != 0 {
-		text += fmt.Sprintf(" to=%d", d.RefundedTo)
+	if d.OtherAccount() != 0 {
+		text += fmt.Sprintf(" to=%d", d.OtherAccount())
 	}
 	return text
 }

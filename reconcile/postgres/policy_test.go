@@ -98,7 +98,7 @@ func TestApplySkipsRefundsNoLongerOwed(t *testing.T) {
 	store := r.Store
 	m.exec(`INSERT INTO reconciler_runs (id, mode, scope, status, as_of, settle_cutoff, policy)
 	        VALUES ('manual', 'run', 'full', 'running', now(), now(), '{}')`)
-	written, err := store.Apply(context.Background(), "manual", plan.Policy, plan.SettleCutoff, refundsOf(t, plan), reconcile.ApplyOptions{})
+	written, err := store.Apply(context.Background(), "manual", plan.Policy, plan.SettleCutoff, batchOf(t, plan), reconcile.ApplyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

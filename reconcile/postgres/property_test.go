@@ -97,7 +97,7 @@ func TestPropertyReconcileMatchesModel(t *testing.T) {
 		// The ledger: what was there, plus the model's refunds under the job's key.
 		for _, f := range wantRun.Refunds {
 			p := w.proposal(f.ProposalID)
-			p.Refunds[f.Component] = &propRefund{Amount: int(f.Connects), Account: f.FreelancerID, Key: reconcile.RefundKey(f.ProposalID, f.Component)}
+			p.Refunds[f.Component] = &propRefund{Amount: int(f.Connects()), Account: f.FreelancerID, Key: reconcile.RefundKey(f.ProposalID, f.Component)}
 		}
 		propEqualStrings(rt, "ledger refund entries", propLedgerRefunds(rt, m), w.refundEntries())
 
@@ -551,7 +551,7 @@ func propModelPlan(w *propWorld, pol reconcile.Policy, asOf time.Time) propExpec
 				if event.Before(cutoff) { // older than the settle delay
 					e.Refunds = append(e.Refunds, reconcile.Refund{
 						ProposalID: p.ID, FreelancerID: account, JobID: p.Job,
-						Component: c, Connects: int64(charged), Rule: rule, EventAt: &event,
+						Component: c, Charged: int64(charged), Rule: rule, EventAt: &event,
 					})
 				} else {
 					e.Pending++
@@ -582,7 +582,7 @@ func propModelPlan(w *propWorld, pol reconcile.Policy, asOf time.Time) propExpec
 func propRefundStrings(rs []reconcile.Refund) []string {
 	out := []string{}
 	for _, r := range rs {
-		out = append(out, fmt.Sprintf("%d/%s job %d %d@%d %s", r.ProposalID, r.Component, r.JobID, r.Connects, r.FreelancerID, r.Rule))
+		out = append(out, fmt.Sprintf("%d/%s job %d %d@%d %s", r.ProposalID, r.Component, r.JobID, r.Connects(), r.FreelancerID, r.Rule))
 	}
 	sort.Strings(out)
 	return out
@@ -619,7 +619,7 @@ func propComparePlan(t *rapid.T, what string, got *reconcile.Plan, pol reconcile
 	gotD, wantD := []string{}, []string{}
 	for _, d := range discrepanciesOf(t, got) {
 		gotD = append(gotD, propDiscrepancyString(propDiscrepancy{
-			ProposalID: d.ProposalID, Component: d.Component, Kind: d.Kind, JobID: d.JobID,
+			ProposalID: d.ProposalID, Component: d.Component, Kind: d.State, JobID: d.JobID,
 			Rule: d.Rule, Charged: d.Charged, Refunded: d.Refunded,
 		}))
 	}
@@ -679,7 +679,7 @@ func propAuditRows(t *rapid.T, m *market) []string {
 	var rs []reconcile.Refund
 	for _, r := range rows {
 		rs = append(rs, reconcile.Refund{ProposalID: r.ProposalID, Component: reconcile.Component(r.Component),
-			JobID: r.JobID, Connects: r.Connects, FreelancerID: r.FreelancerID, Rule: reconcile.Rule(r.Rule)})
+			JobID: r.JobID, Charged: r.Connects, FreelancerID: r.FreelancerID, Rule: reconcile.Rule(r.Rule)})
 	}
 	return propRefundStrings(rs)
 }

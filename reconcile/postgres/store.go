@@ -244,8 +244,8 @@ type planRow struct {
 	MatchEntryAt sql.NullTime `db:"match_entry_at"`
 }
 
-func (r *planRow) finding() reconcile.Finding {
-	f := reconcile.Finding{ProposalID: r.ProposalID, JobID: r.JobID, FreelancerID: r.FreelancerID,
+func (r *planRow) verdict() reconcile.Verdict {
+	f := reconcile.Verdict{ProposalID: r.ProposalID, JobID: r.JobID, FreelancerID: r.FreelancerID,
 		Component: reconcile.Component(reconcile.Intern(r.Component)), Rule: reconcile.Rule(reconcile.Intern(r.Rule)),
 		Charged: r.Charged, Refunded: r.Refunded, RefundedTo: r.RefundedTo,
 		State: reconcile.State(reconcile.Intern(r.Class)), MatchEntryID: r.MatchEntryID}
@@ -262,7 +262,7 @@ func (r *planRow) finding() reconcile.Finding {
 // PlanSlice evaluates the policy for one slice; with matches, it also
 // returns the slice's settled refund entries no run has matched, with the
 // verdict on their component (plan.sql).
-func (s *Store) PlanSlice(ctx context.Context, p reconcile.Policy, cutoff time.Time, shard reconcile.Shard, sl reconcile.Slice, matches bool) ([]reconcile.Finding, error) {
+func (s *Store) PlanSlice(ctx context.Context, p reconcile.Policy, cutoff time.Time, shard reconcile.Shard, sl reconcile.Slice, matches bool) ([]reconcile.Verdict, error) {
 	q := statement("plan.sql", filter{kind: byRange.kind, shard: shard, matches: matches})
 	args := append(policyArgs(p, cutoff), sl.Lo, sl.Hi)
 	if sl.IDs != nil {
@@ -279,13 +279,13 @@ func (s *Store) PlanSlice(ctx context.Context, p reconcile.Policy, cutoff time.T
 		s.log.Debug("slice planned", zap.Int64("lo", sl.Lo), zap.Int64("hi", sl.Hi), zap.Int("ids", len(sl.IDs)),
 			zap.Duration("took", time.Since(t0)))
 	}()
-	var out []reconcile.Finding
+	var out []reconcile.Verdict
 	var r planRow
 	for rows.Next() {
 		if err := rows.StructScan(&r); err != nil {
 			return nil, fmt.Errorf("plan: %w", s.readErr(err))
 		}
-		out = append(out, r.finding())
+		out = append(out, r.verdict())
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("plan: %w", s.readErr(err))
@@ -434,19 +434,18 @@ type appliedRow struct {
 // apply worker's batch moving its counters) under the session's lock_timeout.
 // Unless o.Wait, a balance row another transaction holds is skipped, and the
 // batch rolled back with a *reconcile.ContendedError naming the refunds it
-// held up.
-func (s *Store) Apply(ctx context.Context, runID string, p reconcile.Policy, cutoff time.Time, refunds []reconcile.Refund, o reconcile.ApplyOptions) ([]reconcile.Refund, error) {
+// held up. apply.sql answers in the batch's order (proposal, component), so
+// its rows are given their index in the batch by walking both at once.
+func (s *Store) Apply(ctx context.Context, runID string, p reconcile.Policy, cutoff time.Time, batch []reconcile.Verdict, o reconcile.ApplyOptions) ([]reconcile.Written, error) {
 	if lost := s.lockLost.Load(); lost != nil {
 		return nil, *lost
 	}
-	ids := make([]int64, len(refunds))
-	comps := make([]string, len(refunds))
-	amounts := make([]int64, len(refunds))
-	rules := make([]string, len(refunds))
-	planned := make(map[refundKey]reconcile.Refund, len(refunds))
-	for i, r := range refunds {
-		ids[i], comps[i], amounts[i], rules[i] = r.ProposalID, string(r.Component), r.Connects, string(r.Rule)
-		planned[refundKey{r.ProposalID, r.Component}] = r
+	ids := make([]int64, len(batch))
+	comps := make([]string, len(batch))
+	amounts := make([]int64, len(batch))
+	rules := make([]string, len(batch))
+	for i, v := range batch {
+		ids[i], comps[i], amounts[i], rules[i] = v.ProposalID, string(v.Component), v.Charged, string(v.Rule)
 	}
 	args := append(policyArgs(p, cutoff), pq.Array(ids), pq.Array(comps), pq.Array(amounts), pq.Array(rules), runID)
 
@@ -464,23 +463,27 @@ func (s *Store) Apply(ctx context.Context, runID string, p reconcile.Policy, cut
 	if err := tx.SelectContext(ctx, &rows, statement("apply.sql", byIDs), args...); err != nil {
 		return nil, fmt.Errorf("apply: %w", applyErr(err))
 	}
-	out := make([]reconcile.Refund, 0, len(rows))
+	out := make([]reconcile.Written, 0, len(rows))
 	var audit auditRows
 	credit := map[int64]int64{} // account -> Connects inserted now
+	i := 0
 	for _, r := range rows {
-		pr, ok := planned[refundKey{r.ProposalID, reconcile.Component(r.Component)}]
-		if !ok {
-			return nil, fmt.Errorf("apply: wrote refund:%d:%s, which is not in the batch; batch rolled back", r.ProposalID, r.Component)
+		for i < len(batch) && (batch[i].ProposalID != r.ProposalID || string(batch[i].Component) != r.Component) {
+			i++
 		}
-		out = append(out, reconcile.Refund{
-			ProposalID: r.ProposalID, FreelancerID: r.FreelancerID, JobID: pr.JobID,
-			Component: reconcile.Component(r.Component), Connects: r.Connects,
-			Rule: pr.Rule, LedgerEntryID: r.LedgerEntryID, EventAt: pr.EventAt,
-		})
+		if i == len(batch) {
+			return nil, fmt.Errorf("apply: wrote refund:%d:%s, which is not in the batch (or not in its order); batch rolled back", r.ProposalID, r.Component)
+		}
+		if v := batch[i]; r.FreelancerID != v.FreelancerID || r.Connects != v.Charged {
+			return nil, fmt.Errorf("apply: refund:%d:%s credits %d Connects to account %d, the plan %d to account %d; batch rolled back",
+				r.ProposalID, r.Component, r.Connects, r.FreelancerID, v.Charged, v.FreelancerID)
+		}
+		out = append(out, reconcile.Written{Index: i, LedgerEntryID: r.LedgerEntryID})
 		if r.Inserted {
-			audit.add(out[len(out)-1])
+			audit.add(i, batch[i], r.LedgerEntryID)
 			credit[r.FreelancerID] += r.Connects
 		}
+		i++
 	}
 	if len(audit.entries) > 0 {
 		if o.LockTimeout > 0 {
@@ -533,7 +536,7 @@ func (s *Store) Apply(ctx context.Context, runID string, p reconcile.Policy, cut
 }
 
 // contended names the accounts whose balance rows were skipped, and the
-// refunds inserted for them.
+// refunds inserted for them, by their index in the batch.
 func contended(accounts, moved []int64, audit auditRows) *reconcile.ContendedError {
 	got := make(map[int64]bool, len(moved))
 	for _, a := range moved {
@@ -547,7 +550,7 @@ func contended(accounts, moved []int64, audit auditRows) *reconcile.ContendedErr
 	}
 	for i, a := range audit.accounts {
 		if !got[a] {
-			e.Refunds = append(e.Refunds, reconcile.ComponentKey{ProposalID: audit.proposals[i], Component: reconcile.Component(audit.components[i])})
+			e.Held = append(e.Held, audit.index[i])
 		}
 	}
 	return e
@@ -564,25 +567,23 @@ func applyErr(err error) error {
 	return translate(err)
 }
 
-type refundKey struct {
-	proposal  int64
-	component reconcile.Component
-}
-
-// auditRows are the parallel arrays apply_audit.sql takes.
+// auditRows are the parallel arrays apply_audit.sql takes, and each row's
+// index in the batch.
 type auditRows struct {
 	entries, proposals, jobs, accounts, connects []int64
 	components, rules                            []string
+	index                                        []int
 }
 
-func (a *auditRows) add(r reconcile.Refund) {
-	a.entries = append(a.entries, r.LedgerEntryID)
-	a.proposals = append(a.proposals, r.ProposalID)
-	a.jobs = append(a.jobs, r.JobID)
-	a.accounts = append(a.accounts, r.FreelancerID)
-	a.connects = append(a.connects, r.Connects)
-	a.components = append(a.components, string(r.Component))
-	a.rules = append(a.rules, string(r.Rule))
+func (a *auditRows) add(i int, v reconcile.Verdict, entry int64) {
+	a.entries = append(a.entries, entry)
+	a.proposals = append(a.proposals, v.ProposalID)
+	a.jobs = append(a.jobs, v.JobID)
+	a.accounts = append(a.accounts, v.FreelancerID)
+	a.connects = append(a.connects, v.Charged)
+	a.components = append(a.components, string(v.Component))
+	a.rules = append(a.rules, string(v.Rule))
+	a.index = append(a.index, i)
 }
 
 // FinishRun closes a run record and, on success, moves the watermarks in the

@@ -18,7 +18,7 @@ var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 func at(d time.Duration) *time.Time { t := t0.Add(d); return &t }
 
 func refund(p int64, c reconcile.Component, rule reconcile.Rule, connects int64, event time.Duration) reconcile.Refund {
-	return reconcile.Refund{ProposalID: p, FreelancerID: p * 10, Component: c, Rule: rule, Connects: connects, EventAt: at(event)}
+	return reconcile.Refund{ProposalID: p, FreelancerID: p * 10, Component: c, Rule: rule, Charged: connects, EventAt: at(event), State: reconcile.MissingRefund}
 }
 
 var planned = []reconcile.Refund{
@@ -31,7 +31,7 @@ var planned = []reconcile.Refund{
 // refund 10m before t0, and two discrepancies.
 func plan() *reconcile.Plan {
 	p := &reconcile.Plan{AsOf: t0, Scope: "full"}
-	for _, f := range []reconcile.Finding{
+	for _, f := range []reconcile.Verdict{
 		{ProposalID: 1, FreelancerID: 10, Component: reconcile.Base, Rule: reconcile.RuleClosedWithoutHire, Charged: 4, EventAt: at(-5 * time.Hour), State: reconcile.MissingRefund},
 		{ProposalID: 1, FreelancerID: 10, Component: reconcile.Boost, Rule: reconcile.RuleClosedWithoutHire, Charged: 6, EventAt: at(-5 * time.Hour), State: reconcile.MissingRefund},
 		{ProposalID: 2, FreelancerID: 20, Component: reconcile.Boost, Rule: reconcile.RuleBoostOutbid, Charged: 3, EventAt: at(-1 * time.Hour), State: reconcile.MissingRefund},
@@ -51,18 +51,24 @@ func plan() *reconcile.Plan {
 func result(status string, batch, written []reconcile.Refund) *reconcile.Result {
 	res := &reconcile.Result{Status: status, Plan: plan()}
 	if batch != nil {
-		if err := res.Record(batch, issued(written...)); err != nil {
+		if err := res.Record(issued(batch, written)); err != nil {
 			panic(err)
 		}
 	}
 	return res
 }
 
-func issued(refunds ...reconcile.Refund) []reconcile.Refund {
-	out := make([]reconcile.Refund, len(refunds))
-	for i, r := range refunds {
-		r.EventAt = nil // Apply does not return it
-		out[i] = r
+// issued is batch as Apply leaves it: those of written with their ledger
+// entry.
+func issued(batch, written []reconcile.Refund) []reconcile.Verdict {
+	out := make([]reconcile.Verdict, len(batch))
+	for i, r := range batch {
+		out[i] = reconcile.Verdict(r)
+		for _, w := range written {
+			if w.ProposalID == r.ProposalID && w.Component == r.Component {
+				out[i].LedgerEntryID = int64(100 + i)
+			}
+		}
 	}
 	return out
 }
@@ -225,7 +231,7 @@ func TestDiscrepancyGaugesReset(t *testing.T) {
 	t.Parallel()
 	m := New()
 	withDefect := &reconcile.Plan{AsOf: t0, Scope: "full"}
-	if err := withDefect.Add(reconcile.Finding{ProposalID: 5, Component: reconcile.Base, State: reconcile.State(reconcile.InvalidJobState)}); err != nil {
+	if err := withDefect.Add(reconcile.Verdict{ProposalID: 5, Component: reconcile.Base, State: reconcile.State(reconcile.InvalidJobState)}); err != nil {
 		t.Fatal(err)
 	}
 	gauge := func() float64 {

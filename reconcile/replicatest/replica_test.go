@@ -151,9 +151,9 @@ type staleApply struct {
 	before func()
 }
 
-func (s *staleApply) Apply(ctx context.Context, runID string, p reconcile.Policy, cutoff time.Time, refunds []reconcile.Refund, o reconcile.ApplyOptions) ([]reconcile.Refund, error) {
+func (s *staleApply) Apply(ctx context.Context, runID string, p reconcile.Policy, cutoff time.Time, batch []reconcile.Verdict, o reconcile.ApplyOptions) ([]reconcile.Written, error) {
 	s.once.Do(s.before)
-	return s.Store.Apply(ctx, runID, p, cutoff, refunds, o)
+	return s.Store.Apply(ctx, runID, p, cutoff, batch, o)
 }
 
 // A plan made on a stale replica, while the online path writes refunds on

@@ -51,7 +51,7 @@ func TestReviewedSaveAndLoad(t *testing.T) {
 	dir := t.TempDir()
 	made := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	plan := &reconcile.Plan{AsOf: made, SettleCutoff: made.Add(-15 * time.Minute), Policy: reconcile.DefaultPolicy(), Scope: "full", Shard: "1/4"}
-	if err := plan.Add(reconcile.Finding{ProposalID: 7, JobID: 1, FreelancerID: 70, Component: reconcile.Base,
+	if err := plan.Add(reconcile.Verdict{ProposalID: 7, JobID: 1, FreelancerID: 70, Component: reconcile.Base,
 		Rule: reconcile.RuleClosedWithoutHire, Charged: 4, State: reconcile.MissingRefund}); err != nil {
 		t.Fatal(err)
 	}
