@@ -58,16 +58,8 @@ func (e Exception) Key() ExceptionKey {
 // ExceptionJSON is an exception's shape in the JSON listing, with its age at
 // the listing's time.
 type ExceptionJSON struct {
-	ID            int64      `json:"id"`
-	ProposalID    int64      `json:"proposal_id"`
-	Component     Component  `json:"component"`
-	Kind          State      `json:"kind"`
-	FreelancerID  int64      `json:"freelancer_id"`
-	JobID         int64      `json:"job_id"`
-	Rule          Rule       `json:"rule,omitempty"`
-	Charged       int64      `json:"charged"`
-	Refunded      int64      `json:"refunded"`
-	RefundedTo    int64      `json:"refunded_to,omitempty"`
+	ID int64 `json:"id"`
+	discrepancyJSON
 	State         string     `json:"state"`
 	FirstSeenAt   time.Time  `json:"first_seen_at"`
 	FirstRunID    string     `json:"first_run_id"`
@@ -85,11 +77,10 @@ type ExceptionJSON struct {
 
 // JSON is the exception as the JSON listing shows it at now.
 func (e Exception) JSON(now time.Time) ExceptionJSON {
-	return ExceptionJSON{ID: e.ID, ProposalID: e.ProposalID, Component: e.Component, Kind: e.State,
-		FreelancerID: e.FreelancerID, JobID: e.JobID, Rule: e.Rule, Charged: e.Charged, Refunded: e.Refunded,
-		RefundedTo: e.RefundedTo, State: e.Status, FirstSeenAt: e.FirstSeenAt, FirstRunID: e.FirstRunID,
-		LastSeenAt: e.LastSeenAt, LastRunID: e.LastRunID, OpenSince: e.OpenSince, ClosedAt: e.ClosedAt,
-		ClosedRunID: e.ClosedRunID, ReopenedCount: e.ReopenedCount, ReopenedAt: e.ReopenedAt, Ack: e.Ack,
+	return ExceptionJSON{ID: e.ID, discrepancyJSON: Discrepancy(e.Verdict).wire(), State: e.Status,
+		FirstSeenAt: e.FirstSeenAt, FirstRunID: e.FirstRunID, LastSeenAt: e.LastSeenAt, LastRunID: e.LastRunID,
+		OpenSince: e.OpenSince, ClosedAt: e.ClosedAt, ClosedRunID: e.ClosedRunID, ReopenedCount: e.ReopenedCount,
+		ReopenedAt: e.ReopenedAt, Ack: e.Ack,
 		AgeSeconds: int64(e.Age(now) / time.Second), Acknowledged: e.Acknowledged()}
 }
 
