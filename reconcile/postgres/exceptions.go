@@ -90,24 +90,70 @@ func (s *Store) RecordExceptions(ctx context.Context, runID string, p *reconcile
 	return rec, nil
 }
 
-// scanException reads a row of exceptions_list.sql or exceptions_of.sql.
-func scanException(rows *sql.Rows) (reconcile.Exception, error) {
-	var e reconcile.Exception
-	var component, kind, rule string
-	var closedAt, reopenedAt, ackedAt sql.NullTime
-	var by, note string
-	if err := rows.Scan(&e.ID, &e.ProposalID, &component, &kind, &e.FreelancerID, &e.JobID, &rule, &e.Charged,
-		&e.Refunded, &e.RefundedTo, &e.Status, &e.FirstSeenAt, &e.FirstRunID, &e.LastSeenAt, &e.LastRunID,
-		&e.OpenSince, &closedAt, &e.ClosedRunID, &e.ReopenedCount, &reopenedAt, &ackedAt, &by, &note); err != nil {
-		return e, err
+// exceptionRow is a row of exceptions_list.sql, exceptions_of.sql and
+// sweep_exceptions.sql: an exception with its latest acknowledgement.
+type exceptionRow struct {
+	ID            int64        `db:"id"`
+	ProposalID    int64        `db:"proposal_id"`
+	Component     string       `db:"component"`
+	Kind          string       `db:"kind"`
+	FreelancerID  int64        `db:"freelancer_id"`
+	JobID         int64        `db:"job_id"`
+	Rule          string       `db:"rule"`
+	Charged       int64        `db:"charged"`
+	Refunded      int64        `db:"refunded"`
+	RefundedTo    int64        `db:"refunded_to"`
+	State         string       `db:"state"`
+	FirstSeenAt   time.Time    `db:"first_seen_at"`
+	FirstRunID    string       `db:"first_run_id"`
+	LastSeenAt    time.Time    `db:"last_seen_at"`
+	LastRunID     string       `db:"last_run_id"`
+	OpenSince     time.Time    `db:"open_since"`
+	ClosedAt      sql.NullTime `db:"closed_at"`
+	ClosedRunID   string       `db:"closed_run_id"`
+	ReopenedCount int64        `db:"reopened_count"`
+	ReopenedAt    sql.NullTime `db:"reopened_at"`
+	AckedAt       sql.NullTime `db:"acked_at"`
+	AckedBy       string       `db:"acked_by"`
+	Note          string       `db:"note"`
+}
+
+func (r *exceptionRow) exception() reconcile.Exception {
+	e := reconcile.Exception{ID: r.ID,
+		Verdict: reconcile.Verdict{ProposalID: r.ProposalID, Component: reconcile.Component(r.Component),
+			State: reconcile.State(r.Kind), FreelancerID: r.FreelancerID, JobID: r.JobID, Rule: reconcile.Rule(r.Rule),
+			Charged: r.Charged, Refunded: r.Refunded, RefundedTo: r.RefundedTo},
+		Status: r.State, FirstSeenAt: r.FirstSeenAt.UTC(), FirstRunID: r.FirstRunID, LastSeenAt: r.LastSeenAt.UTC(),
+		LastRunID: r.LastRunID, OpenSince: r.OpenSince.UTC(), ClosedAt: utcPtr(r.ClosedAt), ClosedRunID: r.ClosedRunID,
+		ReopenedCount: r.ReopenedCount, ReopenedAt: utcPtr(r.ReopenedAt)}
+	if r.AckedAt.Valid {
+		e.Ack = &reconcile.Ack{At: r.AckedAt.Time.UTC(), By: r.AckedBy, Note: r.Note}
 	}
-	e.Component, e.State, e.Rule = reconcile.Component(component), reconcile.State(kind), reconcile.Rule(rule)
-	e.FirstSeenAt, e.LastSeenAt, e.OpenSince = e.FirstSeenAt.UTC(), e.LastSeenAt.UTC(), e.OpenSince.UTC()
-	e.ClosedAt, e.ReopenedAt = utcPtr(closedAt), utcPtr(reopenedAt)
-	if ackedAt.Valid {
-		e.Ack = &reconcile.Ack{At: ackedAt.Time.UTC(), By: by, Note: note}
+	return e
+}
+
+// streamExceptions runs q, a statement of exception rows, on db and calls fn
+// for each row; dbErr wraps the database's errors, fn's are returned as they
+// are.
+func streamExceptions(ctx context.Context, db *sqlx.DB, dbErr func(error) error, fn func(reconcile.Exception) error, q string, args ...any) error {
+	rows, err := db.QueryxContext(ctx, q, args...)
+	if err != nil {
+		return dbErr(err)
 	}
-	return e, nil
+	defer rows.Close()
+	for rows.Next() {
+		var r exceptionRow
+		if err := rows.StructScan(&r); err != nil {
+			return dbErr(err)
+		}
+		if err := fn(r.exception()); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return dbErr(err)
+	}
+	return nil
 }
 
 // utcPtr is a nullable time column in UTC (reconcile.UTC), nil for NULL.
@@ -127,24 +173,10 @@ func (s *Store) Exceptions(ctx context.Context, f reconcile.ExceptionFilter, fn 
 		return now, fmt.Errorf("read clock: %w", translate(err))
 	}
 	now = now.UTC()
-	rows, err := s.db.QueryContext(ctx, qExceptionsList, f.State, string(f.Kind), f.OlderThan.Seconds())
-	if err != nil {
-		return now, fmt.Errorf("list exceptions: %w", translate(err))
-	}
-	defer rows.Close()
-	for rows.Next() {
-		e, err := scanException(rows)
-		if err != nil {
-			return now, fmt.Errorf("list exceptions: %w", translate(err))
-		}
-		if err := fn(e, now); err != nil {
-			return now, err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return now, fmt.Errorf("list exceptions: %w", translate(err))
-	}
-	return now, nil
+	err := streamExceptions(ctx, s.db, func(err error) error { return fmt.Errorf("list exceptions: %w", translate(err)) },
+		func(e reconcile.Exception) error { return fn(e, now) },
+		qExceptionsList, f.State, string(f.Kind), f.OlderThan.Seconds())
+	return now, err
 }
 
 // ExceptionsOf returns the exceptions of the keys that have one, in key
@@ -156,23 +188,11 @@ func (s *Store) ExceptionsOf(ctx context.Context, keys []reconcile.ExceptionKey)
 	for i, k := range keys {
 		ids[i], comps[i], kinds[i] = k.ProposalID, string(k.Component), string(k.Kind)
 	}
-	rows, err := s.read.QueryContext(ctx, qExceptionsOf, pq.Array(ids), pq.Array(comps), pq.Array(kinds))
-	if err != nil {
-		return nil, fmt.Errorf("read exceptions: %w", s.readErr(err))
-	}
-	defer rows.Close()
 	var out []reconcile.Exception
-	for rows.Next() {
-		e, err := scanException(rows)
-		if err != nil {
-			return nil, fmt.Errorf("read exceptions: %w", s.readErr(err))
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read exceptions: %w", s.readErr(err))
-	}
-	return out, nil
+	err := streamExceptions(ctx, s.read, func(err error) error { return fmt.Errorf("read exceptions: %w", s.readErr(err)) },
+		func(e reconcile.Exception) error { out = append(out, e); return nil },
+		qExceptionsOf, pq.Array(ids), pq.Array(comps), pq.Array(kinds))
+	return out, err
 }
 
 // Acknowledge appends an acknowledgement to the exception of a proposal
@@ -208,19 +228,14 @@ func (s *Store) Acknowledge(ctx context.Context, proposal int64, c reconcile.Com
 	if _, err := s.db.ExecContext(ctx, qExceptionsAck, pick.ID, by, note); err != nil {
 		return reconcile.Exception{}, fmt.Errorf("acknowledge %s: %w", key, translate(err))
 	}
-	rows, err := s.db.QueryContext(ctx, qExceptionsOf, pq.Array([]int64{proposal}), pq.Array([]string{string(c)}), pq.Array([]string{pick.Kind}))
-	if err != nil {
-		return reconcile.Exception{}, fmt.Errorf("read exception: %w", translate(err))
+	var rows []exceptionRow
+	if err := s.db.SelectContext(ctx, &rows, qExceptionsOf, pq.Array([]int64{proposal}), pq.Array([]string{string(c)}), pq.Array([]string{pick.Kind})); err != nil {
+		return reconcile.Exception{}, fmt.Errorf("read exception %s: %w", key, translate(err))
 	}
-	defer rows.Close()
-	if !rows.Next() {
-		return reconcile.Exception{}, fmt.Errorf("read exception %s: %w", key, rows.Err())
+	if len(rows) != 1 {
+		return reconcile.Exception{}, fmt.Errorf("read exception %s: %d rows, want 1", key, len(rows))
 	}
-	e, err := scanException(rows)
-	if err != nil {
-		return reconcile.Exception{}, fmt.Errorf("read exception: %w", translate(err))
-	}
-	return e, nil
+	return rows[0].exception(), nil
 }
 
 // copyRows creates a run's temporary table (stage) and fills it by COPY

@@ -141,22 +141,6 @@ func (s *Store) SweepExceptions(ctx context.Context, asOf time.Time, fn func(rec
 	for i, k := range reconcile.DiscrepancyStates {
 		kinds[i] = string(k)
 	}
-	rows, err := s.read.QueryContext(ctx, qSweepExceptions, asOf, pq.Array(kinds))
-	if err != nil {
-		return fmt.Errorf("read exceptions: %w", s.readErr(err))
-	}
-	defer rows.Close()
-	for rows.Next() {
-		e, err := scanException(rows)
-		if err != nil {
-			return fmt.Errorf("read exceptions: %w", s.readErr(err))
-		}
-		if err := fn(e); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read exceptions: %w", s.readErr(err))
-	}
-	return nil
+	return streamExceptions(ctx, s.read, func(err error) error { return fmt.Errorf("read exceptions: %w", s.readErr(err)) },
+		fn, qSweepExceptions, asOf, pq.Array(kinds))
 }
