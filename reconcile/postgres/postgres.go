@@ -224,11 +224,11 @@ var (
 	qAbandon          = query("abandon_runs.sql")
 	qFinishRun        = query("finish_run.sql")
 	qApplyAudit       = query("apply_audit.sql")
-	qApplyBalances    = query("apply_balances.sql")
+	qApplyBalances    = files.Render("apply_balances.sql", struct{ Wait bool }{false})
 	qApplyLock        = query("apply_lock.sql")
 	qApplyLockDefault = query("apply_lock_default.sql")
 
-	qApplyBalancesWait = query("apply_balances_wait.sql")
+	qApplyBalancesWait = files.Render("apply_balances.sql", struct{ Wait bool }{true})
 	qChangedEvents     = query("changed_events.sql")
 	qSaveSeen          = query("save_seen_events.sql")
 	qSeenEvents        = query("seen_events.sql")

@@ -15,7 +15,7 @@ import (
 var (
 	qSweepLast       = query("sweep_last.sql")
 	qSweepStates     = query("sweep_states.sql")
-	qSweepExceptions = query("sweep_exceptions.sql")
+	qSweepExceptions = files.Render("sweep_exceptions.sql", nil)
 )
 
 // recordSweep records a full sweep's totals per state and the open

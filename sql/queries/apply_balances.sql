@@ -3,10 +3,12 @@
 -- Moves the balances of the refunds apply.sql just inserted, as the last
 -- statement of the batch's transaction, so the rows stay locked only until
 -- the commit that follows. Rows are locked in account order (one fixed order
--- for every batch), and a row another transaction holds (the marketplace's
--- own path) is skipped, not waited for: the program rolls the batch back and
--- writes those accounts' refunds later (apply_balances_wait.sql). Returns the
--- accounts whose balance moved.
+-- for every batch). A row another transaction holds (the marketplace's own
+-- path) is skipped, not waited for: the program rolls the batch back and
+-- writes those accounts' refunds later. With .Wait (those refunds set aside,
+-- written after the plan) the rows are waited for, up to the transaction's
+-- lock_timeout (apply_lock.sql), after which the batch fails and is retried.
+-- Returns the accounts whose balance moved.
 --
 -- Parameters: $1 accounts, $2 Connects to credit each (parallel arrays, one
 -- entry per account).
@@ -18,7 +20,7 @@ locked AS (
     FROM connects_balances b
     WHERE b.freelancer_id = ANY ($1::bigint[])
     ORDER BY b.freelancer_id
-    FOR UPDATE SKIP LOCKED
+    FOR UPDATE{{if not .Wait}} SKIP LOCKED{{end}}
 )
 UPDATE connects_balances b
 SET balance = b.balance + c.amount
