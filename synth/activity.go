@@ -122,7 +122,7 @@ func Activity(ctx context.Context, db *sqlx.DB, o ActivityOptions, log *zap.Logg
 	}
 	anchor := o.Anchor
 	if anchor.IsZero() {
-		if err := tx.GetContext(ctx, &anchor, "SELECT date_trunc('second', now())"); err != nil {
+		if err := tx.GetContext(ctx, &anchor, qAnchor); err != nil {
 			return ActivityStats{}, fmt.Errorf("activity: %w", err)
 		}
 	}

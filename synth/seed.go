@@ -235,7 +235,7 @@ func Seed(ctx context.Context, db *sqlx.DB, o SeedOptions, log *zap.Logger) (See
 
 	anchor := o.Anchor
 	if anchor.IsZero() {
-		if err := tx.GetContext(ctx, &anchor, "SELECT date_trunc('second', now())"); err != nil {
+		if err := tx.GetContext(ctx, &anchor, qAnchor); err != nil {
 			return SeedStats{}, fmt.Errorf("seed: %w", err)
 		}
 	}

@@ -50,6 +50,10 @@ func render(name string, f filter) string { return files.Render(name, f) }
 // query returns a statement file as it is.
 func query(name string) string { return files.Text(name) }
 
+// qAnchor is the database's clock to the second, Seed's and Activity's anchor
+// when none is given.
+var qAnchor = query("anchor.sql")
+
 // Statements shared by the seed and a day of activity.
 var (
 	qBase          = query("base.sql")
