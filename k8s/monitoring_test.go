@@ -137,14 +137,21 @@ func exportedSeries(t *testing.T) (map[string]bool, map[string]map[string]bool) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	batch := make([]reconcile.Verdict, len(refunds))
+	for i, rf := range refunds {
+		batch[i] = reconcile.Verdict(rf)
+	}
 	res := &reconcile.Result{Status: reconcile.StatusSucceeded, Plan: plan}
-	if err := res.Record(refunds, nil); err != nil { // planned, all skipped
+	if err := res.Record(batch); err != nil { // planned, all skipped (no ledger entry)
 		t.Fatal(err)
+	}
+	for i := range batch {
+		batch[i].LedgerEntryID = int64(100 + i)
 	}
 	oldest := now.Add(-8 * 24 * time.Hour)
 	res2 := &reconcile.Result{Status: reconcile.StatusSucceeded, Plan: plan,
 		Exceptions: &reconcile.ExceptionsRecorded{Open: 2, Unacknowledged: 1, OldestUnacknowledged: &oldest}}
-	if err := res2.Record(refunds, refunds); err != nil { // planned, all written
+	if err := res2.Record(batch); err != nil { // planned, all written
 		t.Fatal(err)
 	}
 	m.Record(prometheus.Run{Result: res, Started: now.Add(-time.Minute), Ended: now})
