@@ -69,10 +69,10 @@ type ActivityStats struct {
 // Statements of a day of its own; the rest are shared with Seed.
 var (
 	qActivityJobs        = query("activity_jobs.sql")
-	qActivityClosures    = query("activity_closures.sql")
+	qActivityClosures    = files.Render("activity_closures.sql", struct{ OfOpen bool }{false})
 	qActivityCloseJobs   = query("activity_close_jobs.sql")
 	qActivityAuctionEnds = files.Render("activity_auction_ends.sql", struct{ OfOpen bool }{false})
-	qActivityClosuresOf  = query("activity_closures_open.sql")
+	qActivityClosuresOf  = files.Render("activity_closures.sql", struct{ OfOpen bool }{true})
 	qActivityEndsOf      = files.Render("activity_auction_ends.sql", struct{ OfOpen bool }{true})
 	qActivityEndAuctions = query("activity_end_auctions.sql")
 	qActivityLate        = query("activity_late_interactions.sql")
