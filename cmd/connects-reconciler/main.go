@@ -118,37 +118,38 @@ Exit codes: 0 done (or skipped: another run holds the lock), 1 failed,
             4 run --plan: another run holds the lock, the plan was not applied.
 `
 
+// commandFunc is one command, given the arguments after its name.
+type commandFunc func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
+
+// commands are the commands run dispatches to by name (version and help
+// aside).
+var commands = map[string]commandFunc{
+	"migrate":       cmdMigrate,
+	"run":           cmdRun,
+	"seed":          cmdSeed,
+	"export":        cmdExport,
+	"report":        cmdReport,
+	"explain":       cmdExplain,
+	"schedule":      cmdSchedule,
+	"discrepancies": cmdDiscrepancies,
+	"close-period":  cmdClosePeriod,
+}
+
 // run is the whole program but for process concerns, so tests can drive it.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return commandError{"no command given"}
 	}
 	switch args[0] {
-	case "migrate":
-		return cmdMigrate(ctx, args[1:], getenv, stdout, stderr)
-	case "run":
-		return cmdRun(ctx, args[1:], getenv, stdout, stderr)
-	case "seed":
-		return cmdSeed(ctx, args[1:], getenv, stdout, stderr)
-	case "export":
-		return cmdExport(ctx, args[1:], getenv, stdout, stderr)
-	case "report":
-		return cmdReport(ctx, args[1:], getenv, stdout, stderr)
-	case "explain":
-		return cmdExplain(ctx, args[1:], getenv, stdout, stderr)
-	case "schedule":
-		return cmdSchedule(ctx, args[1:], getenv, stdout, stderr)
-	case "discrepancies":
-		return cmdDiscrepancies(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, version.Get())
 		return nil
-	case "close-period":
-		return cmdClosePeriod(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
-	default:
-		return commandError{fmt.Sprintf("unknown command %q", args[0])}
 	}
+	if cmd, ok := commands[args[0]]; ok {
+		return cmd(ctx, args[1:], getenv, stdout, stderr)
+	}
+	return commandError{fmt.Sprintf("unknown command %q", args[0])}
 }
