@@ -258,29 +258,17 @@ entitled AS (
                 WHEN c.rule IS NOT NULL THEN c.rule
                 WHEN c.component = 'base' THEN coalesce(c.close_exclusion, 'no_rule')
                 WHEN c.close_exclusion IS NULL AND c.bid_exclusion IS NULL THEN 'no_rule'
-                WHEN c.close_exclusion IS NULL THEN c.bid_exclusion
-                WHEN c.bid_exclusion IS NULL OR c.close_covered OR c.bid_exclusion = 'not_boosted' THEN c.close_exclusion
-                ELSE c.bid_exclusion
+                {{template "boost_pick" "exclusion"}}
            END AS reason,
-           CASE WHEN c.defect IS NOT NULL OR c.charged <= 0 OR c.rule IS NOT NULL OR c.component = 'base'
-                     OR c.close_exclusion IS NULL OR c.bid_exclusion IS NULL THEN NULL
-                WHEN c.close_covered OR c.bid_exclusion = 'not_boosted' THEN c.bid_exclusion
-                ELSE c.close_exclusion
-           END AS reason_also
+           {{template "boost_pick_also" "exclusion"}} AS reason_also
            {{- if .Explain}},
            -- the settings that decided reason and reason_also (same choice)
            CASE WHEN c.defect IS NOT NULL OR c.charged <= 0 THEN NULL
                 WHEN c.rule IS NOT NULL THEN CASE c.rule WHEN 'closed_without_hire' THEN c.close_toggle END
                 WHEN c.component = 'base' THEN c.close_toggle
-                WHEN c.close_exclusion IS NULL THEN c.bid_toggle
-                WHEN c.bid_exclusion IS NULL OR c.close_covered OR c.bid_exclusion = 'not_boosted' THEN c.close_toggle
-                ELSE c.bid_toggle
+                {{template "boost_pick" "toggle"}}
            END AS toggle,
-           CASE WHEN c.defect IS NOT NULL OR c.charged <= 0 OR c.rule IS NOT NULL OR c.component = 'base'
-                     OR c.close_exclusion IS NULL OR c.bid_exclusion IS NULL THEN NULL
-                WHEN c.close_covered OR c.bid_exclusion = 'not_boosted' THEN c.bid_toggle
-                ELSE c.close_toggle
-           END AS toggle_also,
+           {{template "boost_pick_also" "toggle"}} AS toggle_also,
            c.close_covered, c.job_status, c.close_reason, c.closed_at, c.ended_at, c.withdrawn_at,
            c.first_eligible_at, c.first_eligible_kind, c.first_declined_at, c.has_bid, c.bid_outcome, c.outbid_at
            {{- end}}
@@ -329,3 +317,18 @@ standing AS (
     FROM decisions d
 )
 {{- end}}
+{{/* The boost's choice between its two rules' exclusions (boost_pick, the
+last branches of a CASE: the close's when the close is one rules 1 and 2
+cover or there is no bid, else the bid's) and the other one
+(boost_pick_also, a whole CASE), given which of the close's and the bid's
+columns to return: "exclusion" for reason and reason_also, "toggle" for the
+setting that decided them (toggle, toggle_also), so the two make the same
+choice. Fragments: this file renders nothing more. */ -}}
+{{define "boost_pick"}}WHEN c.close_exclusion IS NULL THEN c.bid_{{.}}
+                WHEN c.bid_exclusion IS NULL OR c.close_covered OR c.bid_exclusion = 'not_boosted' THEN c.close_{{.}}
+                ELSE c.bid_{{.}}{{end -}}
+{{define "boost_pick_also"}}CASE WHEN c.defect IS NOT NULL OR c.charged <= 0 OR c.rule IS NOT NULL OR c.component = 'base'
+                     OR c.close_exclusion IS NULL OR c.bid_exclusion IS NULL THEN NULL
+                WHEN c.close_covered OR c.bid_exclusion = 'not_boosted' THEN c.bid_{{.}}
+                ELSE c.close_{{.}}
+           END{{end -}}
