@@ -45,13 +45,9 @@ func (s *Store) RefundTotals(ctx context.Context, from, to time.Time) ([]reconci
 		return nil, err
 	}
 	q, args := plan.totalsQuery(from, to)
-	var rows []refundGroupRow
-	if err := s.read.SelectContext(ctx, &rows, q, args...); err != nil {
+	out, err := selectAs(ctx, s.read, refundGroupRow.group, q, args...)
+	if err != nil {
 		return nil, fmt.Errorf("refund totals: %w", translate(err))
-	}
-	out := make([]reconcile.RefundGroup, len(rows))
-	for i, r := range rows {
-		out[i] = r.group()
 	}
 	return out, nil
 }
@@ -171,13 +167,23 @@ func (r *refundRow) refund(in reconcile.Interner) reconcile.LedgerRefund {
 
 // Runs returns the applying runs that started in [from, to), oldest first.
 func (s *Store) Runs(ctx context.Context, from, to time.Time) ([]reconcile.RunSummary, error) {
-	var rows []runRow
-	if err := s.read.SelectContext(ctx, &rows, qReportRuns, from, to); err != nil {
+	out, err := selectAs(ctx, s.read, runRow.summary, qReportRuns, from, to)
+	if err != nil {
 		return nil, fmt.Errorf("read runs: %w", translate(err))
 	}
-	out := make([]reconcile.RunSummary, len(rows))
+	return out, nil
+}
+
+// selectAs reads a statement's rows into R (a row struct, by db tag) and
+// returns each converted by conv.
+func selectAs[R, T any](ctx context.Context, db sqlx.QueryerContext, conv func(R) T, q string, args ...any) ([]T, error) {
+	var rows []R
+	if err := sqlx.SelectContext(ctx, db, &rows, q, args...); err != nil {
+		return nil, err
+	}
+	out := make([]T, len(rows))
 	for i, r := range rows {
-		out[i] = r.summary()
+		out[i] = conv(r)
 	}
 	return out, nil
 }
