@@ -107,9 +107,6 @@ func (r *Refund) UnmarshalJSON(b []byte) error {
 // State is the kind, one of DiscrepancyStates.
 type Discrepancy Verdict
 
-// Kind is the discrepancy's kind.
-func (d Discrepancy) Kind() State { return d.State }
-
 // Difference is Verdict.Difference.
 func (d Discrepancy) Difference() int64 { return Verdict(d).Difference() }
 
